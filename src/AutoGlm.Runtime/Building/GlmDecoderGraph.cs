@@ -1,0 +1,212 @@
+using System.Runtime.InteropServices;
+using AutoGlm.Runtime.Packages;
+
+namespace AutoGlm.Runtime.Building;
+
+/// <summary>The names of the decoder's inputs and outputs: the contract between the builder and the engine.</summary>
+public static class DecoderIo
+{
+    /// <summary><c>float [batch, sequence, hidden]</c>: token (or image/audio) embeddings.</summary>
+    public const string InputsEmbeds = "inputs_embeds";
+
+    /// <summary><c>int32 [batch]</c>: each sequence's total length after this step, minus one.</summary>
+    public const string SeqlensK = "seqlens_k";
+
+    /// <summary><c>int32</c> scalar: the longest total length in the batch.</summary>
+    public const string TotalSequenceLength = "total_sequence_length";
+
+    /// <summary><c>float [batch, 1, vocab]</c>: logits of the last position of each sequence.</summary>
+    public const string Logits = "logits";
+
+    public static string PastKey(int layer) => $"past_key_values.{layer}.key";
+    public static string PastValue(int layer) => $"past_key_values.{layer}.value";
+    public static string PresentKey(int layer) => $"present.{layer}.key";
+    public static string PresentValue(int layer) => $"present.{layer}.value";
+}
+
+/// <summary>Builds the ONNX graph of a GLM decoder with INT4 linear layers and writes its weights.</summary>
+/// <remarks>
+/// Per layer: RMSNorm → QKV (<c>MatMulNBits</c> + bias) → <c>GroupQueryAttention</c> (rotary on the first
+/// <c>rotary_dim</c> dims of each head, interleaved pairs; KV cache in BNSH, shareable between past and present)
+/// → output projection → residual add fused into the next RMSNorm (<c>SkipSimplifiedLayerNormalization</c>)
+/// → SwiGLU MLP. The LM head reuses the embedding's INT4 bytes and runs on the last position only.
+/// </remarks>
+internal sealed class GlmDecoderGraph
+{
+    private const int Alignment = 4096;
+
+    private readonly ModelArchitecture _arch;
+    private readonly QuantizationInfo _quant;
+    private readonly List<OnnxNode> _nodes = [];
+    private readonly List<OnnxInitializer> _initializers = [];
+    private readonly Stream _data;
+
+    public GlmDecoderGraph(ModelArchitecture architecture, QuantizationInfo quantization, Stream externalData)
+    {
+        _arch = architecture;
+        _quant = quantization;
+        _data = externalData;
+    }
+
+    /// <summary>Offsets of the embedding's INT4 bytes and scales in the external-data file.</summary>
+    public (long Weight, long Scales) EmbeddingOffsets { get; private set; }
+
+    /// <summary>Writes the weights to the external-data stream and returns the serialized model.</summary>
+    public byte[] Build(SyntheticGlmWeights weights, string externalDataFileName)
+    {
+        var h = _arch.HiddenSize;
+        var q = _arch.NumHeads * _arch.HeadSize;
+        var f = _arch.FfnSize;
+        var qkv = weights.QkvSize;
+
+        var embedding = QuantizedInitializer("embed_tokens", weights.Embedding(), _arch.VocabSize, h);
+        EmbeddingOffsets = (_initializers[^2].ExternalOffset, _initializers[^1].ExternalOffset);
+        AddRotaryCaches();
+        Inline("split_gate_up", OnnxDataType.Int64, [2], MemoryMarshal.AsBytes<long>([f, f]).ToArray());
+        Inline("slice_starts", OnnxDataType.Int64, [1], MemoryMarshal.AsBytes<long>([-1L]).ToArray());
+        Inline("slice_ends", OnnxDataType.Int64, [1], MemoryMarshal.AsBytes<long>([long.MaxValue]).ToArray());
+        Inline("slice_axes", OnnxDataType.Int64, [1], MemoryMarshal.AsBytes<long>([1L]).ToArray());
+
+        string residual = DecoderIo.InputsEmbeds;
+        string? pendingAdd = null; // MLP output waiting to be added to the residual stream
+        for (var layer = 0; layer < _arch.Layers; layer++)
+        {
+            var w = weights.Layer(layer);
+            var p = $"layers.{layer}.";
+            var inputNorm = Float(p + "input_norm.weight", w.InputNorm, [h]);
+            string normed;
+            if (pendingAdd is null)
+            {
+                normed = p + "input_norm";
+                Node("SimplifiedLayerNormalization", "", [residual, inputNorm], [normed], Epsilon(), new OnnxAttribute("axis", Int: -1));
+            }
+            else
+            {
+                normed = p + "input_norm";
+                var sum = p + "residual_in";
+                Node("SkipSimplifiedLayerNormalization", "com.microsoft", [pendingAdd, residual, inputNorm], [normed, "", "", sum], Epsilon());
+                residual = sum;
+            }
+
+            var qkvWeight = QuantizedInitializer(p + "qkv", w.QkvWeight, qkv, h);
+            MatMul(normed, qkvWeight, h, qkv, p + "qkv_nobias");
+            Node("Add", "", [p + "qkv_nobias", Float(p + "qkv.bias", w.QkvBias, [qkv])], [p + "qkv"]);
+            Node(
+                "GroupQueryAttention",
+                "com.microsoft",
+                [p + "qkv", "", "", DecoderIo.PastKey(layer), DecoderIo.PastValue(layer), DecoderIo.SeqlensK, DecoderIo.TotalSequenceLength, "cos_cache", "sin_cache"],
+                [p + "attention", DecoderIo.PresentKey(layer), DecoderIo.PresentValue(layer)],
+                new("num_heads", Int: _arch.NumHeads),
+                new("kv_num_heads", Int: _arch.NumKvHeads),
+                new("do_rotary", Int: 1),
+                new("rotary_interleaved", Int: 1));
+            MatMul(p + "attention", QuantizedInitializer(p + "o_proj", w.OutputWeight, h, q), q, h, p + "attention_out");
+
+            var postNorm = Float(p + "post_attention_norm.weight", w.PostAttentionNorm, [h]);
+            Node("SkipSimplifiedLayerNormalization", "com.microsoft", [p + "attention_out", residual, postNorm], [p + "post_attention_norm", "", "", p + "residual_mid"], Epsilon());
+            residual = p + "residual_mid";
+
+            MatMul(p + "post_attention_norm", QuantizedInitializer(p + "gate_up", w.GateUpWeight, 2 * f, h), h, 2 * f, p + "gate_up");
+            Node("Split", "", [p + "gate_up", "split_gate_up"], [p + "gate", p + "up"], new OnnxAttribute("axis", Int: -1));
+            Node("Sigmoid", "", [p + "gate"], [p + "gate_sigmoid"]);
+            Node("Mul", "", [p + "gate", p + "gate_sigmoid"], [p + "gate_silu"]);
+            Node("Mul", "", [p + "gate_silu", p + "up"], [p + "swiglu"]);
+            MatMul(p + "swiglu", QuantizedInitializer(p + "down", w.DownWeight, h, f), f, h, p + "mlp_out");
+            pendingAdd = p + "mlp_out";
+        }
+
+        var finalNorm = Float("final_norm.weight", weights.FinalNorm(), [h]);
+        Node("SkipSimplifiedLayerNormalization", "com.microsoft", [pendingAdd!, residual, finalNorm], ["final_hidden"], Epsilon());
+        Node("Slice", "", ["final_hidden", "slice_starts", "slice_ends", "slice_axes"], ["last_hidden"]);
+        MatMul("last_hidden", embedding, h, _arch.VocabSize, DecoderIo.Logits);
+
+        var inputs = new List<OnnxValueInfo>
+        {
+            new(DecoderIo.InputsEmbeds, OnnxDataType.Float, ["batch_size", "sequence_length", h]),
+            new(DecoderIo.SeqlensK, OnnxDataType.Int32, ["batch_size"]),
+            new(DecoderIo.TotalSequenceLength, OnnxDataType.Int32, []),
+        };
+        var outputs = new List<OnnxValueInfo> { new(DecoderIo.Logits, OnnxDataType.Float, ["batch_size", 1, _arch.VocabSize]) };
+        for (var layer = 0; layer < _arch.Layers; layer++)
+        {
+            object[] past = ["batch_size", _arch.NumKvHeads, "past_sequence_length", _arch.HeadSize];
+            object[] present = ["batch_size", _arch.NumKvHeads, "present_sequence_length", _arch.HeadSize];
+            inputs.Add(new(DecoderIo.PastKey(layer), OnnxDataType.Float, past));
+            inputs.Add(new(DecoderIo.PastValue(layer), OnnxDataType.Float, past));
+            outputs.Add(new(DecoderIo.PresentKey(layer), OnnxDataType.Float, present));
+            outputs.Add(new(DecoderIo.PresentValue(layer), OnnxDataType.Float, present));
+        }
+
+        return OnnxModelWriter.Write(
+            "glm_decoder",
+            _nodes,
+            _initializers,
+            inputs,
+            outputs,
+            externalDataFileName,
+            new Dictionary<string, long> { [""] = 17, ["com.microsoft"] = 1 });
+    }
+
+    /// <summary>GLM rotary tables: <c>[context, rotary_dim/2]</c>, frequency i = theta^(-2i/rotary_dim).</summary>
+    private void AddRotaryCaches()
+    {
+        var half = _arch.RotaryDim / 2;
+        var cos = new float[(long)_arch.ContextLength * half];
+        var sin = new float[cos.Length];
+        for (var pos = 0; pos < _arch.ContextLength; pos++)
+        {
+            for (var i = 0; i < half; i++)
+            {
+                var angle = pos * Math.Pow(_arch.RopeTheta, -2.0 * i / _arch.RotaryDim);
+                cos[(pos * half) + i] = (float)Math.Cos(angle);
+                sin[(pos * half) + i] = (float)Math.Sin(angle);
+            }
+        }
+
+        Float("cos_cache", cos, [_arch.ContextLength, half]);
+        Float("sin_cache", sin, [_arch.ContextLength, half]);
+    }
+
+    private void MatMul(string input, string weight, int k, int n, string output) =>
+        Node(
+            "MatMulNBits",
+            "com.microsoft",
+            [input, weight, weight + ".scales"],
+            [output],
+            new("K", Int: k),
+            new("N", Int: n),
+            new("bits", Int: _quant.Bits),
+            new("block_size", Int: _quant.BlockSize),
+            new("accuracy_level", Int: _quant.AccuracyLevel));
+
+    private OnnxAttribute Epsilon() => new("epsilon", Float: _arch.RmsNormEps);
+
+    private void Node(string op, string domain, string[] inputs, string[] outputs, params OnnxAttribute[] attributes) =>
+        _nodes.Add(new OnnxNode(op, domain, inputs, outputs, attributes));
+
+    private string QuantizedInitializer(string name, float[] weights, int rows, int cols)
+    {
+        var (packed, scales) = Int4Quantizer.Quantize(weights, rows, cols, _quant.BlockSize);
+        External(name, OnnxDataType.UInt8, [rows, cols / _quant.BlockSize, _quant.BlockSize / 2], packed);
+        External(name + ".scales", OnnxDataType.Float, [scales.LongLength], MemoryMarshal.AsBytes(scales.AsSpan()).ToArray());
+        return name;
+    }
+
+    private string Float(string name, float[] values, long[] dims)
+    {
+        External(name, OnnxDataType.Float, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
+        return name;
+    }
+
+    private void Inline(string name, OnnxDataType type, long[] dims, byte[] bytes) =>
+        _initializers.Add(new OnnxInitializer(name, type, dims, bytes, 0, 0));
+
+    private void External(string name, OnnxDataType type, long[] dims, byte[] bytes)
+    {
+        var padding = (Alignment - (_data.Position % Alignment)) % Alignment;
+        _data.Write(new byte[padding]);
+        var offset = _data.Position;
+        _data.Write(bytes);
+        _initializers.Add(new OnnxInitializer(name, type, dims, null, offset, bytes.LongLength));
+    }
+}

@@ -1,0 +1,71 @@
+namespace AutoGlm.Runtime.Generation;
+
+/// <summary>How the local engine runs a model package. Bound from the <c>Runtime</c> configuration section.</summary>
+public sealed record EngineOptions
+{
+    /// <summary><c>cpu</c> (default), <c>cuda</c> or <c>tensorrt</c>; an unavailable one falls back toward CPU.</summary>
+    public string ExecutionProvider { get; init; } = "cpu";
+
+    /// <summary>GPU ordinal for CUDA and TensorRT. Default 0.</summary>
+    public int DeviceId { get; init; }
+
+    /// <summary>ONNX Runtime intra-op threads; 0 (default) uses one per core, which measured fastest here.</summary>
+    public int IntraOpThreads { get; init; }
+
+    /// <summary>Sequences decoded together (continuous batching). Default 4.</summary>
+    public int MaxBatchSize { get; init; } = 4;
+
+    /// <summary>Requests waiting for a slot before new ones are refused as overloaded. Default 64.</summary>
+    public int MaxQueueLength { get; init; } = 64;
+
+    /// <summary>Prompt tokens run per prefill step, so a long prompt does not stall other streams. Default 512.</summary>
+    public int PrefillChunkSize { get; init; } = 512;
+
+    /// <summary>KV-cache length per sequence; 0 (default) uses the model's context length.</summary>
+    public int MaxSequenceLength { get; init; }
+
+    /// <summary>Default <c>max_tokens</c> when a request names none. Default 256.</summary>
+    public int DefaultMaxTokens { get; init; } = 256;
+
+    /// <summary>Where TensorRT caches built engines; null disables the cache.</summary>
+    public string? TensorRtCacheDirectory { get; init; }
+
+    /// <summary>Every problem with the values, each naming its <c>Runtime:</c> key.</summary>
+    public IEnumerable<string> Validate()
+    {
+        if (IntraOpThreads < 0)
+        {
+            yield return $"Runtime:IntraOpThreads must be 0 (one per core) or positive (got {IntraOpThreads})";
+        }
+
+        if (MaxBatchSize is < 1 or > 64)
+        {
+            yield return $"Runtime:MaxBatchSize must be between 1 and 64 (got {MaxBatchSize})";
+        }
+
+        if (MaxQueueLength < 0)
+        {
+            yield return $"Runtime:MaxQueueLength must not be negative (got {MaxQueueLength})";
+        }
+
+        if (PrefillChunkSize < 1)
+        {
+            yield return $"Runtime:PrefillChunkSize must be positive (got {PrefillChunkSize})";
+        }
+
+        if (MaxSequenceLength < 0)
+        {
+            yield return $"Runtime:MaxSequenceLength must be 0 (the model's context) or positive (got {MaxSequenceLength})";
+        }
+
+        if (DefaultMaxTokens < 1)
+        {
+            yield return $"Runtime:DefaultMaxTokens must be positive (got {DefaultMaxTokens})";
+        }
+
+        if (!Onnx.ExecutionProviderSelector.KnownProviders.Contains(ExecutionProvider.Trim().ToLowerInvariant()))
+        {
+            yield return $"Runtime:ExecutionProvider must be one of {string.Join(", ", Onnx.ExecutionProviderSelector.KnownProviders)} (got '{ExecutionProvider}')";
+        }
+    }
+}

@@ -1,0 +1,49 @@
+using System.Threading.Channels;
+
+namespace AutoGlm.Runtime.Generation;
+
+/// <summary>Why a generation ended (OpenAI's <c>finish_reason</c>).</summary>
+public enum FinishReason
+{
+    /// <summary>A stop token or stop sequence.</summary>
+    Stop,
+
+    /// <summary><c>max_tokens</c> or the context ran out.</summary>
+    Length,
+}
+
+/// <summary>How long the phases of one generation took.</summary>
+public sealed record GenerationTimings(double QueueMs, double TimeToFirstTokenMs, double PrefillMs, double DecodeMs)
+{
+    /// <summary>Decode speed of this request, tokens per second (0 when it made at most one token).</summary>
+    public double DecodeTokensPerSecond(int completionTokens) =>
+        completionTokens > 1 && DecodeMs > 0 ? (completionTokens - 1) / (DecodeMs / 1000) : 0;
+}
+
+/// <summary>Something a generation produced, read by the caller in order.</summary>
+public abstract record GenerationEvent;
+
+/// <summary>Text, either reasoning (inside <c>&lt;think&gt;</c>) or the answer.</summary>
+public sealed record TextGenerated(string Text, bool IsReasoning) : GenerationEvent;
+
+/// <summary>The end: why, how many tokens, how long.</summary>
+public sealed record GenerationCompleted(FinishReason Reason, int PromptTokens, int CompletionTokens, GenerationTimings Timings) : GenerationEvent;
+
+/// <summary>A typed request the scheduler runs: the prompt already templated and tokenized.</summary>
+internal sealed class GenerationRequest
+{
+    public required IReadOnlyList<int> PromptTokens { get; init; }
+    public required int MaxTokens { get; init; }
+    public required SamplingParameters Sampling { get; init; }
+    public IReadOnlyList<string> StopSequences { get; init; } = [];
+
+    /// <summary>Whether the prompt ends inside an open <c>&lt;think&gt;</c> block, so the first text is reasoning.</summary>
+    public bool StartsInReasoning { get; init; }
+
+    public CancellationToken Cancellation { get; init; }
+
+    /// <summary>Where the scheduler writes events; completed (with an exception on failure) when the request ends.</summary>
+    public Channel<GenerationEvent> Output { get; } = Channel.CreateUnbounded<GenerationEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+
+    public long EnqueuedAt { get; set; }
+}

@@ -1,0 +1,385 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using AutoGlm.Runtime.Onnx;
+using AutoGlm.Runtime.Text;
+using Microsoft.Extensions.Logging;
+
+namespace AutoGlm.Runtime.Generation;
+
+/// <summary>The one inference loop: owns the decoder session and its KV-cache slots, and runs every request.</summary>
+/// <remarks>
+/// Requests wait in a bounded queue and take a free slot. Each turn of the loop runs one prefill chunk of at most
+/// one sequence, then one decode step for all decoding sequences together (continuous batching: a sequence joins
+/// or leaves the batch between steps). A single dedicated thread calls ONNX Runtime; callers only enqueue and read
+/// their own event channel, so this type is safe to use from any number of threads.
+/// </remarks>
+internal sealed partial class GenerationScheduler : IDisposable
+{
+    private readonly DecoderSession _session;
+    private readonly TokenEmbedding _embedding;
+    private readonly GlmTokenizer _tokenizer;
+    private readonly ILogger _logger;
+    private readonly Channel<GenerationRequest> _queue;
+    private readonly Slot?[] _slots;
+    private readonly int[] _pastLengths;
+    private readonly bool[] _sampleable;
+    private readonly HashSet<int> _stopIds;
+    private readonly int _thinkStart, _thinkEnd;
+    private readonly Thread _thread;
+    private long _lastProgress = Stopwatch.GetTimestamp();
+    private int _queued;
+    private long _promptTokens, _generatedTokens, _prefillTicks, _decodeTicks;
+
+    public GenerationScheduler(DecoderSession session, TokenEmbedding embedding, GlmTokenizer tokenizer, int maxQueueLength, ILogger logger)
+    {
+        _session = session;
+        _embedding = embedding;
+        _tokenizer = tokenizer;
+        _logger = logger;
+        _queue = Channel.CreateBounded<GenerationRequest>(new BoundedChannelOptions(Math.Max(1, maxQueueLength)) { SingleReader = true });
+        _slots = new Slot?[session.Slots];
+        _pastLengths = new int[session.Slots];
+        _stopIds = [.. tokenizer.StopTokenIds];
+        _thinkStart = tokenizer.IdOf(GlmSpecialTokens.ThinkStart);
+        _thinkEnd = tokenizer.IdOf(GlmSpecialTokens.ThinkEnd);
+        _sampleable = new bool[tokenizer.VocabSize];
+        for (var id = 0; id < _sampleable.Length; id++)
+        {
+            _sampleable[id] = tokenizer.IsDefined(id);
+        }
+
+        _thread = new Thread(Loop) { IsBackground = true, Name = "autoglm-inference" };
+        _thread.Start();
+    }
+
+    /// <summary>Requests waiting for a slot.</summary>
+    public int QueueDepth => Volatile.Read(ref _queued);
+
+    /// <summary>Sequences holding a slot.</summary>
+    public int ActiveSequences => _slots.Count(s => s is not null);
+
+    /// <summary>When the loop last finished a step or found nothing to do (a stalled engine stops advancing it).</summary>
+    public TimeSpan SinceLastProgress => Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastProgress));
+
+    /// <summary>Measured speeds since start: prompt and generated tokens per second of engine time.</summary>
+    public (double PrefillTokensPerSecond, double DecodeTokensPerSecond) MeasuredSpeed
+    {
+        get
+        {
+            double Rate(long tokens, long ticks) => ticks == 0 ? 0 : tokens / ((double)ticks / Stopwatch.Frequency);
+            return (Rate(Interlocked.Read(ref _promptTokens), Interlocked.Read(ref _prefillTicks)),
+                    Rate(Interlocked.Read(ref _generatedTokens), Interlocked.Read(ref _decodeTicks)));
+        }
+    }
+
+    /// <summary>Queues a request; throws <see cref="RuntimeErrorCode.Overloaded"/> when the queue is full.</summary>
+    public void Enqueue(GenerationRequest request)
+    {
+        request.EnqueuedAt = Stopwatch.GetTimestamp();
+        Interlocked.Increment(ref _queued);
+        if (!_queue.Writer.TryWrite(request))
+        {
+            Interlocked.Decrement(ref _queued);
+            throw new RuntimeException(RuntimeErrorCode.Overloaded, "the engine's queue is full; try again later");
+        }
+    }
+
+    public void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        _thread.Join();
+    }
+
+    private void Loop()
+    {
+        while (true)
+        {
+            Admit();
+            if (_slots.All(s => s is null))
+            {
+                Interlocked.Exchange(ref _lastProgress, Stopwatch.GetTimestamp());
+                if (!_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            DropCancelled();
+            var prefilling = Array.FindIndex(_slots, s => s is { IsPrefilling: true });
+            if (prefilling >= 0)
+            {
+                Step(() => PrefillChunk(prefilling), [prefilling]);
+            }
+
+            var decoding = Enumerable.Range(0, _slots.Length).Where(i => _slots[i] is { IsPrefilling: false }).ToArray();
+            if (decoding.Length > 0)
+            {
+                Step(() => DecodeStep(decoding), decoding);
+            }
+
+            Interlocked.Exchange(ref _lastProgress, Stopwatch.GetTimestamp());
+        }
+    }
+
+    /// <summary>Runs a step; if the engine throws, the sequences in it fail and the loop goes on.</summary>
+    private void Step(Action step, int[] slots)
+    {
+        try
+        {
+            step();
+        }
+        catch (Exception ex) when (ex is RuntimeException or InvalidOperationException or ArgumentException)
+        {
+            Log.StepFailed(_logger, slots.Length, ex);
+            foreach (var index in slots)
+            {
+                if (_slots[index] is { } slot)
+                {
+                    Release(index);
+                    slot.Request.Output.Writer.TryComplete(ex is RuntimeException ? ex : new RuntimeException(RuntimeErrorCode.Internal, ex.Message, ex));
+                }
+            }
+        }
+    }
+
+    private void Admit()
+    {
+        for (var i = 0; i < _slots.Length; i++)
+        {
+            if (_slots[i] is not null)
+            {
+                continue;
+            }
+
+            while (_queue.Reader.TryRead(out var request))
+            {
+                Interlocked.Decrement(ref _queued);
+                if (request.Cancellation.IsCancellationRequested)
+                {
+                    request.Output.Writer.TryComplete(new OperationCanceledException(request.Cancellation));
+                    continue;
+                }
+
+                _slots[i] = new Slot(request, _tokenizer, _sampleable);
+                _pastLengths[i] = 0;
+                break;
+            }
+        }
+    }
+
+    private void DropCancelled()
+    {
+        for (var i = 0; i < _slots.Length; i++)
+        {
+            if (_slots[i] is { } slot && slot.Request.Cancellation.IsCancellationRequested)
+            {
+                Log.Cancelled(_logger, i);
+                Release(i);
+                slot.Request.Output.Writer.TryComplete(new OperationCanceledException(slot.Request.Cancellation));
+            }
+        }
+    }
+
+    private void PrefillChunk(int index)
+    {
+        var slot = _slots[index]!;
+        var prompt = slot.Request.PromptTokens;
+        var start = _pastLengths[index];
+        var count = Math.Min(_session.PrefillChunk, prompt.Count - start);
+        if (start == 0)
+        {
+            slot.PrefillStarted = Stopwatch.GetTimestamp();
+        }
+
+        var embeds = _session.Embeds(count);
+        var hidden = _embedding.HiddenSize;
+        for (var t = 0; t < count; t++)
+        {
+            _embedding.Lookup(prompt[start + t], embeds.Slice(t * hidden, hidden));
+        }
+
+        var began = Stopwatch.GetTimestamp();
+        _session.Run(index, 1, count, [start]);
+        Interlocked.Add(ref _prefillTicks, Stopwatch.GetTimestamp() - began);
+        Interlocked.Add(ref _promptTokens, count);
+        _pastLengths[index] = start + count;
+        if (_pastLengths[index] == prompt.Count)
+        {
+            slot.IsPrefilling = false;
+            slot.FirstToken = Stopwatch.GetTimestamp();
+            Accept(index, slot.Sampler.Next(_session.Logits(0)));
+        }
+    }
+
+    private void DecodeStep(int[] decoding)
+    {
+        var count = decoding[^1] + 1;
+        var hidden = _embedding.HiddenSize;
+        var embeds = _session.Embeds(count);
+        embeds.Clear();
+        foreach (var index in decoding)
+        {
+            if (_pastLengths[index] >= _session.MaxLength)
+            {
+                Finish(index, FinishReason.Length);
+            }
+        }
+
+        decoding = [.. decoding.Where(i => _slots[i] is not null)];
+        if (decoding.Length == 0)
+        {
+            return;
+        }
+
+        foreach (var index in decoding)
+        {
+            _embedding.Lookup(_slots[index]!.LastToken, embeds.Slice(index * hidden, hidden));
+        }
+
+        // Slots in the range that are not decoding get a zero row written at their next free position, which
+        // their own next step overwrites before anything reads it.
+        var began = Stopwatch.GetTimestamp();
+        _session.Run(0, count, 1, _pastLengths.AsSpan(0, count));
+        Interlocked.Add(ref _decodeTicks, Stopwatch.GetTimestamp() - began);
+        Interlocked.Add(ref _generatedTokens, decoding.Length);
+        foreach (var index in decoding)
+        {
+            _pastLengths[index]++;
+            Accept(index, _slots[index]!.Sampler.Next(_session.Logits(index)));
+        }
+    }
+
+    /// <summary>Takes a sampled token: emits its text, or ends the sequence.</summary>
+    private void Accept(int index, int token)
+    {
+        var slot = _slots[index]!;
+        slot.LastToken = token;
+        slot.Generated++;
+        if (_stopIds.Contains(token))
+        {
+            Finish(index, FinishReason.Stop);
+            return;
+        }
+
+        if (token == _thinkStart || token == _thinkEnd)
+        {
+            slot.EmitHeld();
+            slot.InReasoning = token == _thinkStart;
+        }
+        else if (!_tokenizer.IsSpecial[token])
+        {
+            slot.Emit(slot.Decoder.Push(token));
+        }
+
+        if (slot.Stops.Stopped)
+        {
+            Finish(index, FinishReason.Stop);
+        }
+        else if (slot.Generated >= slot.Request.MaxTokens)
+        {
+            Finish(index, FinishReason.Length);
+        }
+    }
+
+    private void Finish(int index, FinishReason reason)
+    {
+        var slot = _slots[index]!;
+        slot.Emit(slot.Decoder.Flush());
+        slot.EmitHeld();
+        var now = Stopwatch.GetTimestamp();
+        var ms = (long from, long to) => Stopwatch.GetElapsedTime(from, to).TotalMilliseconds;
+        var timings = new GenerationTimings(
+            QueueMs: ms(slot.Request.EnqueuedAt, slot.Admitted),
+            TimeToFirstTokenMs: ms(slot.Request.EnqueuedAt, slot.FirstToken),
+            PrefillMs: ms(slot.PrefillStarted, slot.FirstToken),
+            DecodeMs: ms(slot.FirstToken, now));
+        slot.Request.Output.Writer.TryWrite(new GenerationCompleted(reason, slot.Request.PromptTokens.Count, slot.Generated, timings));
+        slot.Request.Output.Writer.TryComplete();
+        Release(index);
+    }
+
+    private void Release(int index)
+    {
+        _slots[index] = null;
+        _pastLengths[index] = 0;
+    }
+
+    /// <summary>One sequence's state while it holds a slot.</summary>
+    private sealed class Slot
+    {
+        private readonly AnswerTagFilter _answer = new();
+
+        public Slot(GenerationRequest request, GlmTokenizer tokenizer, bool[] sampleable)
+        {
+            Request = request;
+            Sampler = new TokenSampler(request.Sampling, sampleable, request.PromptTokens);
+            Decoder = tokenizer.CreateStreamDecoder();
+            Stops = new StopSequenceMatcher(request.StopSequences);
+            InReasoning = request.StartsInReasoning;
+            Admitted = Stopwatch.GetTimestamp();
+            PrefillStarted = Admitted;
+        }
+
+        public GenerationRequest Request { get; }
+        public TokenSampler Sampler { get; }
+        public TokenStreamDecoder Decoder { get; }
+        public StopSequenceMatcher Stops { get; }
+        public bool IsPrefilling { get; set; } = true;
+        public bool InReasoning { get; set; }
+        public int LastToken { get; set; }
+        public int Generated { get; set; }
+        public long Admitted { get; }
+        public long PrefillStarted { get; set; }
+        public long FirstToken { get; set; }
+
+        /// <summary>Passes decoded text through the stop matcher (and the answer-tag filter for content) to the caller.</summary>
+        public void Emit(string text)
+        {
+            if (text.Length > 0)
+            {
+                Write(Stops.Push(text));
+            }
+        }
+
+        /// <summary>Releases text held back for a possible stop sequence or tag (before a channel switch or the end).</summary>
+        public void EmitHeld()
+        {
+            Write(Stops.Flush());
+            if (!InReasoning)
+            {
+                Send(_answer.Flush(), reasoning: false);
+            }
+        }
+
+        private void Write(string text)
+        {
+            if (InReasoning)
+            {
+                Send(text, reasoning: true);
+            }
+            else
+            {
+                Send(_answer.Push(text), reasoning: false);
+            }
+        }
+
+        private void Send(string text, bool reasoning)
+        {
+            if (text.Length > 0)
+            {
+                Request.Output.Writer.TryWrite(new TextGenerated(text, reasoning));
+            }
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(2001, LogLevel.Error, "An engine step over {Sequences} sequence(s) failed; they end with an error and the engine goes on")]
+        public static partial void StepFailed(ILogger logger, int sequences, Exception exception);
+
+        [LoggerMessage(2002, LogLevel.Debug, "Generation in slot {Slot} was cancelled by its caller")]
+        public static partial void Cancelled(ILogger logger, int slot);
+    }
+}

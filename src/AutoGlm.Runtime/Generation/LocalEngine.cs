@@ -1,0 +1,280 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using AutoGlm.Runtime.Onnx;
+using AutoGlm.Runtime.Packages;
+using AutoGlm.Runtime.Text;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace AutoGlm.Runtime.Generation;
+
+/// <summary>The on-device engine: a model package run by ONNX Runtime behind <see cref="IChatClient"/>.</summary>
+/// <remarks>
+/// Safe to call from many threads at once: every call becomes a typed request for the one
+/// <see cref="GenerationScheduler"/>, which batches concurrent requests without mixing their KV caches.
+/// Extra request fields ride in <see cref="ChatOptions.AdditionalProperties"/>: <c>enable_thinking</c> (bool),
+/// <c>repetition_penalty</c> (float). <see cref="ChatOptions.Reasoning"/> with an effort other than
+/// <c>None</c> also turns thinking on. Owns the session, the scheduler and the embedding map.
+/// </remarks>
+public sealed partial class LocalEngine : IChatClient
+{
+    public const string EnableThinkingProperty = "enable_thinking";
+    public const string RepetitionPenaltyProperty = "repetition_penalty";
+
+    private readonly DecoderSession _session;
+    private readonly TokenEmbedding _embedding;
+    private readonly GenerationScheduler _scheduler;
+    private readonly GlmChatTemplate _template;
+    private readonly EngineOptions _options;
+    private readonly ILogger _logger;
+
+    private LocalEngine(ModelPackage package, EngineOptions options, ILogger logger)
+    {
+        Package = package;
+        _options = options;
+        _logger = logger;
+        Tokenizer = new GlmTokenizer(package.Manifest.Tokenizer, package.Manifest.Architecture.VocabSize);
+        _template = new GlmChatTemplate(Tokenizer);
+        _embedding = new TokenEmbedding(package);
+        try
+        {
+            _session = new DecoderSession(package, options, logger);
+        }
+        catch
+        {
+            _embedding.Dispose();
+            throw;
+        }
+
+        _scheduler = new GenerationScheduler(_session, _embedding, Tokenizer, options.MaxQueueLength, logger);
+        Metadata = new ChatClientMetadata("autoglm-onnx", null, package.Manifest.Name);
+    }
+
+    /// <summary>The verified package this engine runs.</summary>
+    public ModelPackage Package { get; }
+
+    public GlmTokenizer Tokenizer { get; }
+
+    public ChatClientMetadata Metadata { get; }
+
+    /// <summary>The execution provider that actually runs (after any fallback).</summary>
+    public string ExecutionProvider => _session.ExecutionProvider;
+
+    /// <summary>Tokens a sequence may hold (prompt plus answer).</summary>
+    public int ContextLength => _session.MaxLength;
+
+    public int QueueDepth => _scheduler.QueueDepth;
+
+    public int ActiveSequences => _scheduler.ActiveSequences;
+
+    /// <summary>Time since the inference loop last made progress; grows only while a step hangs.</summary>
+    public TimeSpan SinceLastProgress => _scheduler.SinceLastProgress;
+
+    /// <summary>Prefill and decode speed measured over everything run so far (tokens per second of engine time).</summary>
+    public (double PrefillTokensPerSecond, double DecodeTokensPerSecond) MeasuredSpeed => _scheduler.MeasuredSpeed;
+
+    /// <summary>Verifies and loads a package.</summary>
+    /// <exception cref="RuntimeException"><see cref="RuntimeErrorCode.PackageInvalid"/> or <see cref="RuntimeErrorCode.ModelUnavailable"/>.</exception>
+    public static LocalEngine Load(string packageDirectory, EngineOptions? options = null, ILoggerFactory? loggerFactory = null)
+    {
+        options ??= new EngineOptions();
+        var problems = options.Validate().ToList();
+        if (problems.Count > 0)
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, string.Join("; ", problems));
+        }
+
+        var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LocalEngine>();
+        var package = ModelPackage.Load(packageDirectory);
+        var engine = new LocalEngine(package, options, logger);
+        Log.Loaded(logger, package.Manifest.Name, package.Directory, engine.ExecutionProvider, engine.ContextLength, options.MaxBatchSize);
+        return engine;
+    }
+
+    /// <summary>Templates and tokenizes a conversation as the engine would.</summary>
+    public IReadOnlyList<int> RenderPrompt(IEnumerable<ChatMessage> messages, ChatOptions? options = null) =>
+        _template.Render(messages, options?.Instructions, IsThinkingEnabled(options));
+
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+        await GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken).ConfigureAwait(false);
+
+    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages,
+        ChatOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        // Leaving the loop early (a caller that stops reading) must free the slot too.
+        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var request = CreateRequest(messages, options, abandon.Token);
+        _scheduler.Enqueue(request);
+        var responseId = "chatcmpl-" + Guid.NewGuid().ToString("N");
+        var created = DateTimeOffset.UtcNow;
+        try
+        {
+            await foreach (var item in request.Output.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var update = new ChatResponseUpdate
+                {
+                    ResponseId = responseId,
+                    MessageId = responseId,
+                    ModelId = Metadata.DefaultModelId,
+                    CreatedAt = created,
+                    Role = ChatRole.Assistant,
+                };
+                switch (item)
+                {
+                    case TextGenerated text:
+                        update.Contents.Add(text.IsReasoning ? new TextReasoningContent(text.Text) : new TextContent(text.Text));
+                        break;
+                    case GenerationCompleted done:
+                        update.FinishReason = done.Reason == FinishReason.Stop ? ChatFinishReason.Stop : ChatFinishReason.Length;
+                        update.Contents.Add(new UsageContent(new UsageDetails
+                        {
+                            InputTokenCount = done.PromptTokens,
+                            OutputTokenCount = done.CompletionTokens,
+                            TotalTokenCount = done.PromptTokens + done.CompletionTokens,
+                        }));
+                        update.AdditionalProperties = new AdditionalPropertiesDictionary { ["timings"] = done.Timings };
+                        break;
+                }
+
+                yield return update;
+            }
+        }
+        finally
+        {
+            await abandon.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    public object? GetService(Type serviceType, object? serviceKey = null) =>
+        serviceKey is not null ? null
+        : serviceType == typeof(ChatClientMetadata) ? Metadata
+        : serviceType.IsInstanceOfType(this) ? this
+        : null;
+
+    public void Dispose()
+    {
+        _scheduler.Dispose();
+        _session.Dispose();
+        _embedding.Dispose();
+    }
+
+    private GenerationRequest CreateRequest(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken)
+    {
+        var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
+        if (list.Count == 0)
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, "messages must contain at least one message");
+        }
+
+        foreach (var content in list.SelectMany(m => m.Contents))
+        {
+            if (content is DataContent or UriContent)
+            {
+                var media = content is DataContent data ? data.MediaType : ((UriContent)content).MediaType;
+                throw new RuntimeException(RuntimeErrorCode.UnsupportedModality, $"this model package has no adapter for '{media}' input; only text is supported");
+            }
+
+            if (content is FunctionCallContent or FunctionResultContent)
+            {
+                throw new RuntimeException(RuntimeErrorCode.InvalidRequest, "tool calls are not supported by this model");
+            }
+        }
+
+        if (options?.Tools is { Count: > 0 })
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, "tools are not supported by this model");
+        }
+
+        var sampling = new SamplingParameters
+        {
+            Temperature = options?.Temperature ?? 1f,
+            TopP = options?.TopP ?? 1f,
+            TopK = options?.TopK ?? 0,
+            FrequencyPenalty = options?.FrequencyPenalty ?? 0,
+            PresencePenalty = options?.PresencePenalty ?? 0,
+            RepetitionPenalty = GetFloat(options, RepetitionPenaltyProperty) ?? 1f,
+            Seed = options?.Seed,
+        };
+        var problems = sampling.Validate().ToList();
+        if (options?.MaxOutputTokens is < 1)
+        {
+            problems.Add($"max_tokens must be at least 1 (got {options.MaxOutputTokens})");
+        }
+
+        if (options?.StopSequences is { } stops && (stops.Count > 16 || stops.Any(string.IsNullOrEmpty)))
+        {
+            problems.Add("stop must hold at most 16 non-empty strings");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, string.Join("; ", problems));
+        }
+
+        var thinking = IsThinkingEnabled(options);
+        var prompt = _template.Render(list, options?.Instructions, thinking);
+        var room = ContextLength - prompt.Count;
+        if (room < 1)
+        {
+            throw new RuntimeException(RuntimeErrorCode.ContextLengthExceeded, $"the prompt is {prompt.Count} tokens; the context holds {ContextLength}");
+        }
+
+        if (options?.MaxOutputTokens is { } asked && asked > room)
+        {
+            throw new RuntimeException(RuntimeErrorCode.ContextLengthExceeded, $"the prompt ({prompt.Count} tokens) plus max_tokens ({asked}) exceeds the context of {ContextLength}");
+        }
+
+        return new GenerationRequest
+        {
+            PromptTokens = prompt,
+            MaxTokens = options?.MaxOutputTokens ?? Math.Min(_options.DefaultMaxTokens, room),
+            Sampling = sampling,
+            StopSequences = options?.StopSequences is { } s ? [.. s] : [],
+            StartsInReasoning = thinking,
+            Cancellation = cancellationToken,
+        };
+    }
+
+    private static bool IsThinkingEnabled(ChatOptions? options)
+    {
+        if (options?.AdditionalProperties?.TryGetValue(EnableThinkingProperty, out var value) == true)
+        {
+            return value switch
+            {
+                bool b => b,
+                JsonElement { ValueKind: JsonValueKind.True } => true,
+                JsonElement { ValueKind: JsonValueKind.False } => false,
+                string s when bool.TryParse(s, out var parsed) => parsed,
+                _ => throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{EnableThinkingProperty} must be true or false"),
+            };
+        }
+
+        return options?.Reasoning?.Effort is { } effort && effort != ReasoningEffort.None;
+    }
+
+    private static float? GetFloat(ChatOptions? options, string name)
+    {
+        if (options?.AdditionalProperties?.TryGetValue(name, out var value) != true || value is null)
+        {
+            return null;
+        }
+
+        return value switch
+        {
+            float f => f,
+            double d => (float)d,
+            int i => i,
+            JsonElement { ValueKind: JsonValueKind.Number } e => e.GetSingle(),
+            _ => throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{name} must be a number"),
+        };
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(3001, LogLevel.Information, "Loaded model {Model} from {Directory} on the {ExecutionProvider} execution provider (context {Context} tokens, {Slots} concurrent sequences)")]
+        public static partial void Loaded(ILogger logger, string model, string directory, string executionProvider, int context, int slots);
+    }
+}

@@ -1,0 +1,224 @@
+using System.Runtime.InteropServices;
+using AutoGlm.Runtime.Building;
+using AutoGlm.Runtime.Generation;
+using AutoGlm.Runtime.Packages;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace AutoGlm.Runtime.Onnx;
+
+/// <summary>One ONNX Runtime session over the decoder, with a KV cache of fixed slots that the graph updates in place.</summary>
+/// <remarks>
+/// The cache is one native buffer per layer for keys and one for values, <c>[slots, kv_heads, max_len, head]</c>. A
+/// step binds a view of consecutive slots as both <c>past</c> and <c>present</c>, so <c>GroupQueryAttention</c>
+/// writes the new positions into the same memory and nothing is copied per token. Pages of the cache that are
+/// never written are never touched, so memory grows with the tokens actually held.
+/// Not thread-safe: the scheduler's thread is its only caller. Owns its native memory.
+/// </remarks>
+internal sealed unsafe class DecoderSession : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly RunOptions _runOptions = new();
+    private readonly int _layers, _kvHeads, _headSize, _hidden, _vocab;
+    private readonly float*[] _keys, _values;
+    private readonly float* _embeds, _logits;
+    private readonly int* _seqlens, _total;
+    private readonly int _embedCapacity;
+    private readonly Dictionary<(int First, int Count), BoundStep> _decodeSteps = [];
+
+    public DecoderSession(ModelPackage package, EngineOptions options, ILogger logger)
+    {
+        var arch = package.Manifest.Architecture;
+        _layers = arch.Layers;
+        _kvHeads = arch.NumKvHeads;
+        _headSize = arch.HeadSize;
+        _hidden = arch.HiddenSize;
+        _vocab = arch.VocabSize;
+        Slots = options.MaxBatchSize;
+        MaxLength = options.MaxSequenceLength > 0 ? Math.Min(options.MaxSequenceLength, arch.ContextLength) : arch.ContextLength;
+        PrefillChunk = Math.Min(options.PrefillChunkSize, MaxLength);
+
+        using var sessionOptions = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            IntraOpNumThreads = options.IntraOpThreads > 0 ? options.IntraOpThreads : Environment.ProcessorCount,
+            InterOpNumThreads = 1,
+        };
+        ExecutionProvider = ExecutionProviderSelector.Apply(sessionOptions, options.ExecutionProvider, options.DeviceId, options.TensorRtCacheDirectory, logger);
+        try
+        {
+            _session = new InferenceSession(package.PathOf(package.Manifest.Decoder.Model), sessionOptions);
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"ONNX Runtime could not load '{package.Manifest.Decoder.Model}': {ex.Message}", ex);
+        }
+
+        var slotFloats = (nuint)_kvHeads * (nuint)MaxLength * (nuint)_headSize;
+        _keys = new float*[_layers];
+        _values = new float*[_layers];
+        for (var layer = 0; layer < _layers; layer++)
+        {
+            _keys[layer] = (float*)NativeMemory.AlignedAlloc(slotFloats * (nuint)Slots * sizeof(float), 64);
+            _values[layer] = (float*)NativeMemory.AlignedAlloc(slotFloats * (nuint)Slots * sizeof(float), 64);
+        }
+
+        _embedCapacity = Math.Max(PrefillChunk, Slots);
+        _embeds = (float*)NativeMemory.AlignedAlloc((nuint)_embedCapacity * (nuint)_hidden * sizeof(float), 64);
+        _logits = (float*)NativeMemory.AlignedAlloc((nuint)Slots * (nuint)_vocab * sizeof(float), 64);
+        _seqlens = (int*)NativeMemory.AlignedAlloc((nuint)Slots * sizeof(int), 64);
+        _total = (int*)NativeMemory.AlignedAlloc(sizeof(int), 64);
+    }
+
+    /// <summary>The execution provider the session runs on.</summary>
+    public string ExecutionProvider { get; }
+
+    /// <summary>How many sequences the cache holds.</summary>
+    public int Slots { get; }
+
+    /// <summary>Positions per sequence.</summary>
+    public int MaxLength { get; }
+
+    /// <summary>The most tokens one prefill step takes.</summary>
+    public int PrefillChunk { get; }
+
+    /// <summary>The input embedding rows for the next step: <c>[rows, hidden]</c>.</summary>
+    public Span<float> Embeds(int rows) => new(_embeds, checked(rows * _hidden));
+
+    /// <summary>The logits row of the <paramref name="index"/>-th sequence of the last step.</summary>
+    public Span<float> Logits(int index) => new(_logits + ((long)index * _vocab), _vocab);
+
+    /// <summary>
+    /// Runs one step over slots <c>[first, first + count)</c> with <paramref name="length"/> new tokens each (their
+    /// embeddings already in <see cref="Embeds"/>). <paramref name="pastLengths"/> gives each slot's valid length
+    /// before the step; the new tokens go at the positions after it.
+    /// </summary>
+    public void Run(int first, int count, int length, ReadOnlySpan<int> pastLengths)
+    {
+        var total = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var after = pastLengths[i] + length;
+            if (after > MaxLength)
+            {
+                throw new RuntimeException(RuntimeErrorCode.ContextLengthExceeded, $"sequence would reach {after} tokens; the cache holds {MaxLength}");
+            }
+
+            _seqlens[i] = after - 1;
+            total = Math.Max(total, after);
+        }
+
+        *_total = total;
+
+        // Decode shapes repeat every token and keep their binding; prefill shapes change with the prompt.
+        if (length == 1)
+        {
+            if (!_decodeSteps.TryGetValue((first, count), out var step))
+            {
+                _decodeSteps[(first, count)] = step = Bind(first, count, length);
+            }
+
+            RunBound(step);
+        }
+        else
+        {
+            using var prefill = Bind(first, count, length);
+            RunBound(prefill);
+        }
+    }
+
+    private void RunBound(BoundStep step)
+    {
+        try
+        {
+            _session.RunWithBinding(_runOptions, step.Binding);
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new RuntimeException(RuntimeErrorCode.Internal, $"the decoder failed: {ex.Message}", ex);
+        }
+    }
+
+    private BoundStep Bind(int first, int count, int length)
+    {
+        var step = new BoundStep(_session.CreateIoBinding());
+        var binding = step.Binding;
+        OrtValue View(void* data, long[] shape, TensorElementType type = TensorElementType.Float) => step.Own(CreateView(data, shape, type));
+
+        binding.BindInput(DecoderIo.InputsEmbeds, View(_embeds, [count, length, _hidden]));
+        binding.BindInput(DecoderIo.SeqlensK, View(_seqlens, [count], TensorElementType.Int32));
+        binding.BindInput(DecoderIo.TotalSequenceLength, View(_total, [], TensorElementType.Int32));
+        var slotFloats = (long)_kvHeads * MaxLength * _headSize;
+        long[] cacheShape = [count, _kvHeads, MaxLength, _headSize];
+        for (var layer = 0; layer < _layers; layer++)
+        {
+            var keys = View(_keys[layer] + (first * slotFloats), cacheShape);
+            var values = View(_values[layer] + (first * slotFloats), cacheShape);
+            binding.BindInput(DecoderIo.PastKey(layer), keys);
+            binding.BindInput(DecoderIo.PastValue(layer), values);
+            binding.BindOutput(DecoderIo.PresentKey(layer), keys);
+            binding.BindOutput(DecoderIo.PresentValue(layer), values);
+        }
+
+        binding.BindOutput(DecoderIo.Logits, View(_logits, [count, 1, _vocab]));
+        return step;
+    }
+
+    private static OrtValue CreateView(void* data, long[] shape, TensorElementType type)
+    {
+        long elements = 1;
+        foreach (var d in shape)
+        {
+            elements *= d;
+        }
+
+        // float and int32 are both 4 bytes.
+        return OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, type, shape, (nint)data, elements * sizeof(float));
+    }
+
+    public void Dispose()
+    {
+        foreach (var step in _decodeSteps.Values)
+        {
+            step.Dispose();
+        }
+
+        _session.Dispose();
+        _runOptions.Dispose();
+        for (var layer = 0; layer < _layers; layer++)
+        {
+            NativeMemory.AlignedFree(_keys[layer]);
+            NativeMemory.AlignedFree(_values[layer]);
+        }
+
+        NativeMemory.AlignedFree(_embeds);
+        NativeMemory.AlignedFree(_logits);
+        NativeMemory.AlignedFree(_seqlens);
+        NativeMemory.AlignedFree(_total);
+    }
+
+    /// <summary>An I/O binding and the tensor views it binds, released together.</summary>
+    private sealed class BoundStep(OrtIoBinding binding) : IDisposable
+    {
+        private readonly List<OrtValue> _views = [];
+
+        public OrtIoBinding Binding { get; } = binding;
+
+        public OrtValue Own(OrtValue value)
+        {
+            _views.Add(value);
+            return value;
+        }
+
+        public void Dispose()
+        {
+            Binding.Dispose();
+            foreach (var view in _views)
+            {
+                view.Dispose();
+            }
+        }
+    }
+}

@@ -184,8 +184,9 @@ internal sealed class GlmDecoderGraph
     private void Node(string op, string domain, string[] inputs, string[] outputs, params OnnxAttribute[] attributes) =>
         _nodes.Add(new OnnxNode(op, domain, inputs, outputs, attributes));
 
-    private string QuantizedInitializer(string name, float[] weights, int rows, int cols)
+    private string QuantizedInitializer(string baseName, float[] weights, int rows, int cols)
     {
+        var name = baseName + ".weight";
         var (packed, scales) = Int4Quantizer.Quantize(weights, rows, cols, _quant.BlockSize);
         External(name, OnnxDataType.UInt8, [rows, cols / _quant.BlockSize, _quant.BlockSize / 2], packed);
         External(name + ".scales", OnnxDataType.Float, [scales.LongLength], MemoryMarshal.AsBytes(scales.AsSpan()).ToArray());

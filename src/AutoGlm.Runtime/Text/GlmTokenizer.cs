@@ -119,19 +119,23 @@ public sealed class GlmTokenizer
             ?? throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"{assemblyName} has no {encoding} ranks");
         using var inflated = new System.IO.Compression.DeflateStream(resource, System.IO.Compression.CompressionMode.Decompress);
         using var reader = new StreamReader(inflated, Encoding.UTF8);
+        // Either "base64 rank" lines (the .tiktoken format) or, as this package ships it, a "Capacity: N"
+        // header and one base64 token per line in rank order.
         var table = new byte[vocabSize][];
+        var nextRank = 0;
         while (reader.ReadLine() is { } line)
         {
-            var space = line.IndexOf(' ', StringComparison.Ordinal);
-            if (space <= 0)
+            if (line.Length == 0 || line.StartsWith("Capacity:", StringComparison.Ordinal))
             {
                 continue;
             }
 
-            var rank = int.Parse(line.AsSpan(space + 1), System.Globalization.CultureInfo.InvariantCulture);
+            var space = line.IndexOf(' ', StringComparison.Ordinal);
+            var rank = space > 0 ? int.Parse(line.AsSpan(space + 1), System.Globalization.CultureInfo.InvariantCulture) : nextRank;
+            nextRank = rank + 1;
             if (rank < vocabSize)
             {
-                table[rank] = Convert.FromBase64String(line[..space]);
+                table[rank] = Convert.FromBase64String(space > 0 ? line[..space] : line);
             }
         }
 

@@ -40,6 +40,9 @@ internal sealed class GenerationRequest
     /// <summary>Whether the prompt ends inside an open <c>&lt;think&gt;</c> block, so the first text is reasoning.</summary>
     public bool StartsInReasoning { get; init; }
 
+    /// <summary>Keep generating through stop tokens (benchmarks measure a fixed number of tokens).</summary>
+    public bool IgnoreStopTokens { get; init; }
+
     public CancellationToken Cancellation { get; init; }
 
     /// <summary>Where the scheduler writes events; completed (with an exception on failure) when the request ends.</summary>

@@ -257,7 +257,7 @@ internal sealed partial class GenerationScheduler : IDisposable
         var slot = _slots[index]!;
         slot.LastToken = token;
         slot.Generated++;
-        if (_stopIds.Contains(token))
+        if (_stopIds.Contains(token) && !slot.Request.IgnoreStopTokens)
         {
             Finish(index, FinishReason.Stop);
             return;

@@ -104,42 +104,87 @@ public sealed partial class LocalEngine : IChatClient
         ChatOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        // Leaving the loop early (a caller that stops reading) must free the slot too.
-        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var request = CreateRequest(messages, options, abandon.Token);
-        _scheduler.Enqueue(request);
         var responseId = "chatcmpl-" + Guid.NewGuid().ToString("N");
         var created = DateTimeOffset.UtcNow;
+        await foreach (var item in RunAsync(token => CreateRequest(messages, options, token), cancellationToken).ConfigureAwait(false))
+        {
+            var update = new ChatResponseUpdate
+            {
+                ResponseId = responseId,
+                MessageId = responseId,
+                ModelId = Metadata.DefaultModelId,
+                CreatedAt = created,
+                Role = ChatRole.Assistant,
+            };
+            switch (item)
+            {
+                case TextGenerated text:
+                    update.Contents.Add(text.IsReasoning ? new TextReasoningContent(text.Text) : new TextContent(text.Text));
+                    break;
+                case GenerationCompleted done:
+                    update.FinishReason = done.Reason == FinishReason.Stop ? ChatFinishReason.Stop : ChatFinishReason.Length;
+                    update.Contents.Add(new UsageContent(new UsageDetails
+                    {
+                        InputTokenCount = done.PromptTokens,
+                        OutputTokenCount = done.CompletionTokens,
+                        TotalTokenCount = done.PromptTokens + done.CompletionTokens,
+                    }));
+                    update.AdditionalProperties = new AdditionalPropertiesDictionary { ["timings"] = done.Timings };
+                    break;
+            }
+
+            yield return update;
+        }
+    }
+
+    /// <summary>
+    /// Runs an already tokenized prompt and streams what it produces: the low-level path under
+    /// <see cref="GetStreamingResponseAsync"/>, for benchmarks and tools that need exact token counts.
+    /// </summary>
+    /// <param name="promptTokens">The prompt, template included.</param>
+    /// <param name="maxTokens">Tokens to generate at most.</param>
+    /// <param name="sampling">Sampling settings.</param>
+    /// <param name="ignoreStopTokens">Generate exactly <paramref name="maxTokens"/> tokens, through stop tokens.</param>
+    /// <param name="cancellationToken">Cancels the generation between tokens.</param>
+    public async IAsyncEnumerable<GenerationEvent> GenerateAsync(
+        IReadOnlyList<int> promptTokens,
+        int maxTokens,
+        SamplingParameters sampling,
+        bool ignoreStopTokens = false,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (promptTokens.Count == 0 || promptTokens.Count + maxTokens > ContextLength || maxTokens < 1)
+        {
+            throw new RuntimeException(RuntimeErrorCode.ContextLengthExceeded, $"{promptTokens.Count} prompt tokens plus {maxTokens} to generate do not fit the context of {ContextLength}");
+        }
+
+        var stream = RunAsync(
+            token => new GenerationRequest
+            {
+                PromptTokens = promptTokens,
+                MaxTokens = maxTokens,
+                Sampling = sampling,
+                IgnoreStopTokens = ignoreStopTokens,
+                Cancellation = token,
+            },
+            cancellationToken);
+        await foreach (var item in stream.ConfigureAwait(false))
+        {
+            yield return item;
+        }
+    }
+
+    /// <summary>Queues a request and reads its events; a caller that stops reading early frees the slot too.</summary>
+    private async IAsyncEnumerable<GenerationEvent> RunAsync(Func<CancellationToken, GenerationRequest> create, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var request = create(abandon.Token);
+        _scheduler.Enqueue(request);
         try
         {
             await foreach (var item in request.Output.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                var update = new ChatResponseUpdate
-                {
-                    ResponseId = responseId,
-                    MessageId = responseId,
-                    ModelId = Metadata.DefaultModelId,
-                    CreatedAt = created,
-                    Role = ChatRole.Assistant,
-                };
-                switch (item)
-                {
-                    case TextGenerated text:
-                        update.Contents.Add(text.IsReasoning ? new TextReasoningContent(text.Text) : new TextContent(text.Text));
-                        break;
-                    case GenerationCompleted done:
-                        update.FinishReason = done.Reason == FinishReason.Stop ? ChatFinishReason.Stop : ChatFinishReason.Length;
-                        update.Contents.Add(new UsageContent(new UsageDetails
-                        {
-                            InputTokenCount = done.PromptTokens,
-                            OutputTokenCount = done.CompletionTokens,
-                            TotalTokenCount = done.PromptTokens + done.CompletionTokens,
-                        }));
-                        update.AdditionalProperties = new AdditionalPropertiesDictionary { ["timings"] = done.Timings };
-                        break;
-                }
-
-                yield return update;
+                yield return item;
             }
         }
         finally

@@ -1,0 +1,101 @@
+using System.CommandLine;
+using AutoGlm.Runtime.Generation;
+using Microsoft.Extensions.AI;
+
+namespace AutoGlm.Edge.Cli;
+
+/// <summary><c>chat</c>: talk to a model from the terminal, one-shot with <c>--prompt</c> or interactively.</summary>
+internal static class ChatCommand
+{
+    public static Command Create()
+    {
+        var model = CliSupport.ModelOption();
+        var provider = CliSupport.ExecutionProviderOption();
+        var prompt = new Option<string?>("--prompt", "-p") { Description = "Ask once, print only the answer on stdout, and exit." };
+        var system = new Option<string?>("--system") { Description = "A system prompt." };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Most tokens to generate.", DefaultValueFactory = _ => 256 };
+        var seed = new Option<long?>("--seed") { Description = "Sampling seed: the same seed gives the same answer." };
+        var temperature = new Option<float>("--temperature") { Description = "0 is greedy.", DefaultValueFactory = _ => 0.8f };
+        var think = new Option<bool>("--think") { Description = "Let the model reason first; the reasoning goes to stderr." };
+        var command = new Command("chat", "Chat with the model: streams tokens as they are produced.")
+        {
+            model, provider, prompt, system, maxTokens, seed, temperature, think,
+        };
+        command.SetAction((parse, cancellationToken) => CliSupport.GuardAsync(parse, async () =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            using var logging = CliSupport.StderrLogging();
+            using var engine = CliSupport.LoadEngine(CliSupport.ResolveModel(parse.GetValue(model), error), parse.GetValue(provider)!, logging);
+            var options = new ChatOptions
+            {
+                MaxOutputTokens = parse.GetValue(maxTokens),
+                Seed = parse.GetValue(seed),
+                Temperature = parse.GetValue(temperature),
+                Instructions = parse.GetValue(system),
+                AdditionalProperties = new() { [LocalEngine.EnableThinkingProperty] = parse.GetValue(think) },
+            };
+
+            if (parse.GetValue(prompt) is { } once)
+            {
+                await StreamAsync(engine, [new ChatMessage(ChatRole.User, once)], options, output, error, cancellationToken).ConfigureAwait(false);
+                return 0;
+            }
+
+            await error.WriteLineAsync($"chatting with {engine.Metadata.DefaultModelId} on {engine.ExecutionProvider}; /reset clears the conversation, /exit or Ctrl-D leaves").ConfigureAwait(false);
+            var history = new List<ChatMessage>();
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                await error.WriteAsync("> ").ConfigureAwait(false);
+                var line = Console.In.ReadLine();
+                if (line is null or "/exit")
+                {
+                    break;
+                }
+
+                if (line == "/reset")
+                {
+                    history.Clear();
+                    continue;
+                }
+
+                if (line.Trim().Length == 0)
+                {
+                    continue;
+                }
+
+                history.Add(new ChatMessage(ChatRole.User, line));
+                var answer = await StreamAsync(engine, history, options, output, error, cancellationToken).ConfigureAwait(false);
+                history.Add(new ChatMessage(ChatRole.Assistant, answer));
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static async Task<string> StreamAsync(LocalEngine engine, IList<ChatMessage> messages, ChatOptions options, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        var answer = new System.Text.StringBuilder();
+        await foreach (var update in engine.GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var content in update.Contents)
+            {
+                switch (content)
+                {
+                    case TextReasoningContent reasoning:
+                        await error.WriteAsync(reasoning.Text).ConfigureAwait(false);
+                        break;
+                    case TextContent text:
+                        answer.Append(text.Text);
+                        await output.WriteAsync(text.Text).ConfigureAwait(false);
+                        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+                        break;
+                }
+            }
+        }
+
+        await output.WriteLineAsync().ConfigureAwait(false);
+        return answer.ToString();
+    }
+}

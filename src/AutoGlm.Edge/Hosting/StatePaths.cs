@@ -1,0 +1,64 @@
+using AutoGlm.Runtime.Building;
+using AutoGlm.Runtime.Packages;
+
+namespace AutoGlm.Edge.Hosting;
+
+/// <summary>Where the daemon keeps its state, and the built-in model inside it.</summary>
+/// <remarks>
+/// Under systemd, <c>STATE_DIRECTORY</c> (from <c>StateDirectory=</c>) wins; by hand, <c>AUTOGLM_STATE_DIR</c>, then
+/// <c>$XDG_STATE_HOME/autoglm</c>, then <c>~/.local/state/autoglm</c>.
+/// </remarks>
+public static class StatePaths
+{
+    /// <summary>The state folder, created if missing.</summary>
+    public static string StateDirectory()
+    {
+        var fromSystemd = FirstPath(Environment.GetEnvironmentVariable("STATE_DIRECTORY"));
+        var path = fromSystemd
+            ?? NonEmpty(Environment.GetEnvironmentVariable("AUTOGLM_STATE_DIR"))
+            ?? Path.Combine(
+                NonEmpty(Environment.GetEnvironmentVariable("XDG_STATE_HOME"))
+                    ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state"),
+                "autoglm");
+        Directory.CreateDirectory(path);
+        return Path.GetFullPath(path);
+    }
+
+    /// <summary>The cache folder: <c>CACHE_DIRECTORY</c> under systemd, else <c>cache/</c> in the state folder.</summary>
+    public static string CacheDirectory(string stateDirectory) =>
+        FirstPath(Environment.GetEnvironmentVariable("CACHE_DIRECTORY")) ?? Path.Combine(stateDirectory, "cache");
+
+    /// <summary>
+    /// The built-in tiny synthetic package in <c>models/</c> of the state folder, built on first use and rebuilt
+    /// if it fails its check. Returns the package folder.
+    /// </summary>
+    public static string EnsureBuiltInModel(string stateDirectory, Action<string>? report = null)
+    {
+        var spec = SyntheticModelSpec.Tiny;
+        var directory = Path.Combine(stateDirectory, "models", spec.Name);
+        if (ModelPackage.Verify(directory).IsValid)
+        {
+            return directory;
+        }
+
+        report?.Invoke($"building the built-in model {spec.Name} into {directory} (once)");
+        var staging = directory + ".building";
+        if (Directory.Exists(staging))
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+
+        SyntheticModelBuilder.Build(spec, staging);
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+
+        Directory.Move(staging, directory);
+        return directory;
+    }
+
+    private static string? FirstPath(string? list) => NonEmpty(list?.Split(':', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault());
+
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+}

@@ -1,0 +1,3 @@
+using AutoGlm.Edge.Cli;
+
+return await CommandLine.Create().Parse(args).InvokeAsync().ConfigureAwait(false);

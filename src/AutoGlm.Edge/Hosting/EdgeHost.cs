@@ -1,0 +1,68 @@
+using AutoGlm.Runtime.Generation;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+
+namespace AutoGlm.Edge.Hosting;
+
+/// <summary>Builds the daemon: configuration, systemd integration, the engine, and the front doors.</summary>
+public static partial class EdgeHost
+{
+    /// <summary>Prefix of environment variables read as configuration (<c>AUTOGLM__Runtime__ExecutionProvider</c>).</summary>
+    public const string EnvironmentPrefix = "AUTOGLM__";
+
+    /// <summary>Creates the application builder with every configuration source in order.</summary>
+    /// <param name="args">Configuration from the command line (<c>--Runtime:ExecutionProvider=cuda</c>); wins over everything.</param>
+    public static WebApplicationBuilder CreateBuilder(string[] args)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+
+        // appsettings.json (from CreateSlimBuilder), then /etc/autoglm/*.json, then AUTOGLM__ variables, then the command line.
+        var configDirectory = Environment.GetEnvironmentVariable("CONFIGURATION_DIRECTORY")?.Split(':')[0] is { Length: > 0 } fromSystemd
+            ? fromSystemd
+            : "/etc/autoglm";
+        if (Directory.Exists(configDirectory))
+        {
+            foreach (var file in Directory.EnumerateFiles(configDirectory, "*.json").Order(StringComparer.Ordinal))
+            {
+                builder.Configuration.AddJsonFile(file, optional: true, reloadOnChange: false);
+            }
+        }
+
+        builder.Configuration.AddEnvironmentVariables(EnvironmentPrefix);
+        builder.Configuration.AddCommandLine(args);
+
+        builder.Host.UseSystemd();
+        var state = StatePaths.StateDirectory();
+        builder.Services.AddSingleton(new StateLocation(state, StatePaths.CacheDirectory(state)));
+        builder.Services.AddSingleton(TimeProvider.System);
+
+        builder.Services.AddOptions<RuntimeOptions>().BindConfiguration(RuntimeOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<RuntimeOptions>, RuntimeOptionsValidator>();
+        builder.Services.AddOptions<EngineOptions>().BindConfiguration(RuntimeOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<EngineOptions>, EngineOptionsValidator>();
+
+        builder.Services.AddSingleton<EngineHost>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<EngineHost>());
+        builder.Services.AddSingleton<IChatClient>(sp => sp.GetRequiredService<EngineHost>().Engine);
+        return builder;
+    }
+
+    /// <summary>Builds the host, ready to run.</summary>
+    public static WebApplication Build(string[] args)
+    {
+        var app = CreateBuilder(args).Build();
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("AutoGlm.Edge");
+        Log.StateFolder(logger, app.Services.GetRequiredService<StateLocation>().Directory);
+        return app;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1201, LogLevel.Information, "State folder: {Directory}")]
+        public static partial void StateFolder(ILogger logger, string directory);
+    }
+}

@@ -15,7 +15,7 @@ public sealed class TinyModelFixture : IDisposable
 
     public string Directory { get; }
 
-    public Packages.ModelManifest Manifest { get; }
+    public AutoGlm.Runtime.Packages.ModelManifest Manifest { get; }
 
     public LocalEngine Engine { get; }
 

@@ -1,0 +1,69 @@
+using AutoGlm.Runtime.Building;
+
+namespace AutoGlm.Runtime.Tests.Building;
+
+public sealed class Int4QuantizerTests
+{
+    [Fact]
+    public void Dequantize_AfterQuantize_EachValueWithinHalfAScaleOfTheOriginal()
+    {
+        const int rows = 64, cols = 256, block = 32;
+        var weights = new float[rows * cols];
+        new SeededRandom(42).FillUniform(weights, 2f);
+
+        var (packed, scales) = Int4Quantizer.Quantize(weights, rows, cols, block);
+        var restored = Int4Quantizer.Dequantize(packed, scales, rows, cols, block);
+
+        Assert.Equal(rows * cols / 2, packed.Length);
+        Assert.Equal(rows * cols / block, scales.Length);
+        for (var i = 0; i < weights.Length; i++)
+        {
+            var scale = scales[i / block];
+            var max = weights.AsSpan(i / block * block, block).ToArray().Max(MathF.Abs);
+            Assert.Equal(max / 7f, scale, 1e-6f);
+            Assert.True(MathF.Abs(weights[i] - restored[i]) <= (scale / 2) + 1e-6f, $"value {i}: {weights[i]} came back as {restored[i]} (scale {scale})");
+        }
+    }
+
+    [Fact]
+    public void Quantize_RelativeError_MatchesUniformRoundingNoise()
+    {
+        // Uniform rounding noise in [-s/2, s/2] has RMS s/sqrt(12); the measured RMS must be close to it.
+        const int rows = 128, cols = 512, block = 32;
+        var weights = new float[rows * cols];
+        new SeededRandom(7).FillUniform(weights, 1f);
+        var (packed, scales) = Int4Quantizer.Quantize(weights, rows, cols, block);
+        var restored = Int4Quantizer.Dequantize(packed, scales, rows, cols, block);
+
+        double error = 0, expected = 0;
+        for (var i = 0; i < weights.Length; i++)
+        {
+            error += Math.Pow(weights[i] - restored[i], 2);
+            expected += Math.Pow(scales[i / block], 2) / 12;
+        }
+
+        Assert.InRange(Math.Sqrt(error / expected), 0.9, 1.1);
+    }
+
+    [Fact]
+    public void Quantize_PacksLowerIndexInLowNibbleWithZeroPointEight()
+    {
+        var weights = new float[32];
+        weights[0] = 7f;   // +7 → code 15
+        weights[1] = -7f;  // -7 → code 1
+        weights[2] = 0f;   //  0 → code 8
+
+        var (packed, scales) = Int4Quantizer.Quantize(weights, 1, 32, 32);
+
+        Assert.Equal(1f, scales[0]);
+        Assert.Equal(0x1F, packed[0]);
+        Assert.Equal(0x08, packed[1] & 0x0F);
+    }
+
+    [Fact]
+    public void Quantize_ColumnsNotAMultipleOfTheBlock_Throws()
+    {
+        var error = Assert.Throws<ArgumentException>(() => Int4Quantizer.Quantize(new float[40], 1, 40, 32));
+        Assert.Contains("multiple of the block size", error.Message);
+    }
+}

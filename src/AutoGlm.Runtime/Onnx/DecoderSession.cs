@@ -27,7 +27,11 @@ internal sealed unsafe class DecoderSession : IDisposable
     private readonly int _embedCapacity;
     private readonly Dictionary<(int First, int Count), BoundStep> _decodeSteps = [];
 
-    public DecoderSession(ModelPackage package, EngineOptions options, ILogger logger)
+    /// <param name="package">The verified package.</param>
+    /// <param name="options">Engine settings.</param>
+    /// <param name="logger">Receives provider fallbacks.</param>
+    /// <param name="configure">For benchmarks: a last say over the session options (profiling, thread settings).</param>
+    public DecoderSession(ModelPackage package, EngineOptions options, ILogger logger, Action<SessionOptions>? configure = null)
     {
         var arch = package.Manifest.Architecture;
         _layers = arch.Layers;
@@ -47,6 +51,7 @@ internal sealed unsafe class DecoderSession : IDisposable
             InterOpNumThreads = 1,
         };
         ExecutionProvider = ExecutionProviderSelector.Apply(sessionOptions, options.ExecutionProvider, options.DeviceId, options.TensorRtCacheDirectory, logger);
+        configure?.Invoke(sessionOptions);
         try
         {
             _session = new InferenceSession(package.PathOf(package.Manifest.Decoder.Model), sessionOptions);
@@ -83,6 +88,9 @@ internal sealed unsafe class DecoderSession : IDisposable
 
     /// <summary>The most tokens one prefill step takes.</summary>
     public int PrefillChunk { get; }
+
+    /// <summary>For benchmarks: ends ONNX Runtime profiling and returns the trace file.</summary>
+    public string EndProfiling() => _session.EndProfiling();
 
     /// <summary>The input embedding rows for the next step: <c>[rows, hidden]</c>.</summary>
     public Span<float> Embeds(int rows) => new(_embeds, checked(rows * _hidden));

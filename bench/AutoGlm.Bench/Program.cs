@@ -1,0 +1,14 @@
+using AutoGlm.Bench;
+
+switch (args.FirstOrDefault())
+{
+    case "memory":
+        Console.WriteLine($"memory read bandwidth: {MemoryBandwidth.MeasureReadGbPerSecond():F1} GB/s ({Environment.ProcessorCount} threads, median of 7 passes over 1 GiB)");
+        return 0;
+    case "decode-profile":
+        DecodeProfile.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]), args.ElementAtOrDefault(6));
+        return 0;
+    default:
+        Console.Error.WriteLine("usage: AutoGlm.Bench memory | decode-profile <package> <prompt> <steps> <max-len> <batch>");
+        return 2;
+}

@@ -8,7 +8,12 @@ switch (args.FirstOrDefault())
     case "decode-profile":
         DecodeProfile.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]), args.ElementAtOrDefault(6));
         return 0;
+    case "compare":
+        // compare <preset> <work-dir> <prompt-tokens> <gen-tokens> <runs> <streams>
+        return SideBySide.Compare(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]), int.Parse(args[6]));
+    case "run-one":
+        return SideBySide.RunOne(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]));
     default:
-        Console.Error.WriteLine("usage: AutoGlm.Bench memory | decode-profile <package> <prompt> <steps> <max-len> <batch>");
+        Console.Error.WriteLine("usage: AutoGlm.Bench memory | compare <tiny|small> <work-dir> <prompt-tokens> <gen-tokens> <runs> <streams> | decode-profile <package> <prompt> <steps> <max-len> <batch> [profile-prefix]");
         return 2;
 }

@@ -41,11 +41,22 @@ internal sealed class GlmDecoderGraph
     private readonly List<OnnxInitializer> _initializers = [];
     private readonly Stream _data;
 
-    public GlmDecoderGraph(ModelArchitecture architecture, QuantizationInfo quantization, Stream externalData)
+    private readonly bool _genAiInterface;
+
+    /// <param name="architecture">The shape.</param>
+    /// <param name="quantization">The INT4 settings.</param>
+    /// <param name="externalData">Where weights are written.</param>
+    /// <param name="genAiInterface">
+    /// Write ONNX Runtime GenAI's decoder interface instead of the engine's: <c>input_ids</c> and
+    /// <c>attention_mask</c> in (the INT4 embedding gathered in the graph), logits of every position out. Same
+    /// weights, same layers; used only to measure GenAI side by side with the engine.
+    /// </param>
+    public GlmDecoderGraph(ModelArchitecture architecture, QuantizationInfo quantization, Stream externalData, bool genAiInterface = false)
     {
         _arch = architecture;
         _quant = quantization;
         _data = externalData;
+        _genAiInterface = genAiInterface;
     }
 
     /// <summary>Offsets of the embedding's INT4 bytes and scales in the external-data file.</summary>
@@ -66,6 +77,10 @@ internal sealed class GlmDecoderGraph
         Inline("slice_starts", OnnxDataType.Int64, [1], MemoryMarshal.AsBytes<long>([-1L]).ToArray());
         Inline("slice_ends", OnnxDataType.Int64, [1], MemoryMarshal.AsBytes<long>([long.MaxValue]).ToArray());
         Inline("slice_axes", OnnxDataType.Int64, [1], MemoryMarshal.AsBytes<long>([1L]).ToArray());
+        if (_genAiInterface)
+        {
+            AddGenAiInputs();
+        }
 
         string residual = DecoderIo.InputsEmbeds;
         string? pendingAdd = null; // MLP output waiting to be added to the residual stream
@@ -117,16 +132,30 @@ internal sealed class GlmDecoderGraph
 
         var finalNorm = Float("final_norm.weight", weights.FinalNorm(), [h]);
         Node("SkipSimplifiedLayerNormalization", "com.microsoft", [pendingAdd!, residual, finalNorm], ["final_hidden"], Epsilon());
-        Node("Slice", "", ["final_hidden", "slice_starts", "slice_ends", "slice_axes"], ["last_hidden"]);
-        MatMul("last_hidden", embedding, h, _arch.VocabSize, DecoderIo.Logits);
-
-        var inputs = new List<OnnxValueInfo>
+        List<OnnxValueInfo> inputs, outputs;
+        if (_genAiInterface)
         {
-            new(DecoderIo.InputsEmbeds, OnnxDataType.Float, ["batch_size", "sequence_length", h]),
-            new(DecoderIo.SeqlensK, OnnxDataType.Int32, ["batch_size"]),
-            new(DecoderIo.TotalSequenceLength, OnnxDataType.Int32, []),
-        };
-        var outputs = new List<OnnxValueInfo> { new(DecoderIo.Logits, OnnxDataType.Float, ["batch_size", 1, _arch.VocabSize]) };
+            MatMul("final_hidden", embedding, h, _arch.VocabSize, DecoderIo.Logits);
+            inputs =
+            [
+                new("input_ids", OnnxDataType.Int64, ["batch_size", "sequence_length"]),
+                new("attention_mask", OnnxDataType.Int64, ["batch_size", "total_sequence_length"]),
+            ];
+            outputs = [new(DecoderIo.Logits, OnnxDataType.Float, ["batch_size", "sequence_length", _arch.VocabSize])];
+        }
+        else
+        {
+            Node("Slice", "", ["final_hidden", "slice_starts", "slice_ends", "slice_axes"], ["last_hidden"]);
+            MatMul("last_hidden", embedding, h, _arch.VocabSize, DecoderIo.Logits);
+            inputs =
+            [
+                new(DecoderIo.InputsEmbeds, OnnxDataType.Float, ["batch_size", "sequence_length", h]),
+                new(DecoderIo.SeqlensK, OnnxDataType.Int32, ["batch_size"]),
+                new(DecoderIo.TotalSequenceLength, OnnxDataType.Int32, []),
+            ];
+            outputs = [new(DecoderIo.Logits, OnnxDataType.Float, ["batch_size", 1, _arch.VocabSize])];
+        }
+
         for (var layer = 0; layer < _arch.Layers; layer++)
         {
             object[] past = ["batch_size", _arch.NumKvHeads, "past_sequence_length", _arch.HeadSize];
@@ -145,6 +174,36 @@ internal sealed class GlmDecoderGraph
             outputs,
             externalDataFileName,
             new Dictionary<string, long> { [""] = 17, ["com.microsoft"] = 1 });
+    }
+
+    /// <summary>
+    /// GenAI's inputs turned into the engine's: the embedding gathered from the same INT4 bytes
+    /// (<c>GatherBlockQuantized</c>), <c>seqlens_k</c> = sum(mask) − 1, total length = the mask's width.
+    /// </summary>
+    private void AddGenAiInputs()
+    {
+        var h = _arch.HiddenSize;
+        var weight = _initializers.Single(i => i.Name == "embed_tokens.weight");
+        var scales = _initializers.Single(i => i.Name == "embed_tokens.weight.scales");
+        _initializers.Add(weight with { Name = "embed_tokens.gather", Dims = [_arch.VocabSize, h / 2] });
+        _initializers.Add(scales with { Name = "embed_tokens.gather.scales", Dims = [_arch.VocabSize, h / _quant.BlockSize] });
+        Node(
+            "GatherBlockQuantized",
+            "com.microsoft",
+            ["embed_tokens.gather", "input_ids", "embed_tokens.gather.scales"],
+            [DecoderIo.InputsEmbeds],
+            new OnnxAttribute("gather_axis", Int: 0),
+            new OnnxAttribute("quantize_axis", Int: 1),
+            new OnnxAttribute("block_size", Int: _quant.BlockSize),
+            new OnnxAttribute("bits", Int: _quant.Bits));
+        Inline("one", OnnxDataType.Int64, [], MemoryMarshal.AsBytes<long>([1L]).ToArray());
+        Inline("axis_one", OnnxDataType.Int64, [1], MemoryMarshal.AsBytes<long>([1L]).ToArray());
+        Node("ReduceSum", "", ["attention_mask", "axis_one"], ["mask_sum"], new OnnxAttribute("keepdims", Int: 0));
+        Node("Sub", "", ["mask_sum", "one"], ["seqlens_k_int64"]);
+        Node("Cast", "", ["seqlens_k_int64"], [DecoderIo.SeqlensK], new OnnxAttribute("to", Int: (long)OnnxDataType.Int32));
+        Node("Shape", "", ["attention_mask"], ["mask_shape"]);
+        Node("Gather", "", ["mask_shape", "one"], ["total_int64"], new OnnxAttribute("axis", Int: 0));
+        Node("Cast", "", ["total_int64"], [DecoderIo.TotalSequenceLength], new OnnxAttribute("to", Int: (long)OnnxDataType.Int32));
     }
 
     /// <summary>GLM rotary tables: <c>[context, rotary_dim/2]</c>, frequency i = theta^(-2i/rotary_dim).</summary>

@@ -150,6 +150,68 @@ public static class SyntheticModelBuilder
         return manifest;
     }
 
+    /// <summary>
+    /// Writes the same model (same weights, same layers) with ONNX Runtime GenAI's decoder interface and a
+    /// <c>genai_config.json</c>, so that GenAI can be measured side by side with the engine. Not a model package.
+    /// </summary>
+    public static void BuildGenAiVariant(SyntheticModelSpec spec, string outputDirectory, int intraOpThreads)
+    {
+        var errors = spec.Validate();
+        if (errors.Count > 0)
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, "cannot build this model: " + string.Join("; ", errors));
+        }
+
+        Directory.CreateDirectory(outputDirectory);
+        byte[] model;
+        using (var data = new FileStream(Path.Combine(outputDirectory, DataFileName), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        {
+            model = new GlmDecoderGraph(spec.Architecture, spec.Quantization, data, genAiInterface: true).Build(new SyntheticGlmWeights(spec.Architecture, spec.Seed), DataFileName);
+        }
+
+        File.WriteAllBytes(Path.Combine(outputDirectory, DecoderFileName), model);
+        var a = spec.Architecture;
+        var eos = GlmSpecialTokens.DefaultIds[GlmSpecialTokens.EndOfText];
+        var config = new
+        {
+            model = new
+            {
+                bos_token_id = eos,
+                context_length = a.ContextLength,
+                decoder = new
+                {
+                    session_options = new { log_id = "onnxruntime-genai", provider_options = Array.Empty<object>(), intra_op_num_threads = intraOpThreads },
+                    filename = DecoderFileName,
+                    head_size = a.HeadSize,
+                    hidden_size = a.HiddenSize,
+                    inputs = new { input_ids = "input_ids", attention_mask = "attention_mask", past_key_names = "past_key_values.%d.key", past_value_names = "past_key_values.%d.value" },
+                    outputs = new { logits = "logits", present_key_names = "present.%d.key", present_value_names = "present.%d.value" },
+                    num_attention_heads = a.NumHeads,
+                    num_hidden_layers = a.Layers,
+                    num_key_value_heads = a.NumKvHeads,
+                },
+                eos_token_id = eos,
+                pad_token_id = eos,
+                type = "llama",
+                vocab_size = a.VocabSize,
+            },
+            search = new
+            {
+                do_sample = false,
+                max_length = a.ContextLength,
+                min_length = 0,
+                num_beams = 1,
+                num_return_sequences = 1,
+                past_present_share_buffer = true,
+                temperature = 1.0,
+                top_k = 1,
+                top_p = 1.0,
+                repetition_penalty = 1.0,
+            },
+        };
+        File.WriteAllBytes(Path.Combine(outputDirectory, "genai_config.json"), JsonSerializer.SerializeToUtf8Bytes(config, new JsonSerializerOptions { WriteIndented = true }));
+    }
+
     private static PackageFile Describe(string directory, string name)
     {
         var path = Path.Combine(directory, name);

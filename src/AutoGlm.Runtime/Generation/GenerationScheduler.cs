@@ -22,7 +22,7 @@ internal sealed partial class GenerationScheduler : IDisposable
     private readonly Channel<GenerationRequest> _queue;
     private readonly Slot?[] _slots;
     private readonly int[] _pastLengths;
-    private readonly bool[] _sampleable;
+    private readonly int[] _unsampleable;
     private readonly HashSet<int> _stopIds;
     private readonly int _thinkStart, _thinkEnd;
     private readonly Thread _thread;
@@ -42,11 +42,7 @@ internal sealed partial class GenerationScheduler : IDisposable
         _stopIds = [.. tokenizer.StopTokenIds];
         _thinkStart = tokenizer.IdOf(GlmSpecialTokens.ThinkStart);
         _thinkEnd = tokenizer.IdOf(GlmSpecialTokens.ThinkEnd);
-        _sampleable = new bool[tokenizer.VocabSize];
-        for (var id = 0; id < _sampleable.Length; id++)
-        {
-            _sampleable[id] = tokenizer.IsDefined(id);
-        }
+        _unsampleable = [.. Enumerable.Range(0, tokenizer.VocabSize).Where(id => !tokenizer.IsDefined(id))];
 
         _thread = new Thread(Loop) { IsBackground = true, Name = "autoglm-inference" };
         _thread.Start();
@@ -162,7 +158,7 @@ internal sealed partial class GenerationScheduler : IDisposable
                     continue;
                 }
 
-                _slots[i] = new Slot(request, _tokenizer, _sampleable);
+                _slots[i] = new Slot(request, _tokenizer, _unsampleable);
                 _pastLengths[i] = 0;
                 break;
             }
@@ -311,10 +307,10 @@ internal sealed partial class GenerationScheduler : IDisposable
     {
         private readonly AnswerTagFilter _answer = new();
 
-        public Slot(GenerationRequest request, GlmTokenizer tokenizer, bool[] sampleable)
+        public Slot(GenerationRequest request, GlmTokenizer tokenizer, int[] unsampleable)
         {
             Request = request;
-            Sampler = new TokenSampler(request.Sampling, sampleable, request.PromptTokens);
+            Sampler = new TokenSampler(request.Sampling, unsampleable, request.PromptTokens);
             Decoder = tokenizer.CreateStreamDecoder();
             Stops = new StopSequenceMatcher(request.StopSequences);
             InReasoning = request.StartsInReasoning;

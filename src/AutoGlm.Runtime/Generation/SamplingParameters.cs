@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using AutoGlm.Runtime.Building;
 
 namespace AutoGlm.Runtime.Generation;
@@ -61,24 +62,36 @@ public sealed record SamplingParameters
 }
 
 /// <summary>Chooses tokens from logits for one sequence.</summary>
-/// <remarks>Keeps the sequence's token counts for the penalties and its own seeded generator. Not thread-safe.</remarks>
+/// <remarks>
+/// Keeps the sequence's token counts for the penalties and its own seeded generator. Work per token is a few
+/// vectorized passes over the vocabulary; only top-k and top-p sort, and only their candidates. Not thread-safe.
+/// </remarks>
 public sealed class TokenSampler
 {
+    private const int FirstNucleusGuess = 256;
+
     private readonly SamplingParameters _p;
     private readonly SeededRandom _random;
     private readonly Dictionary<int, int> _generated = [];
     private readonly HashSet<int> _seen = [];
-    private readonly bool[] _allowed;
-    private int[] _order = [];
-    private float[] _probs = [];
+    private readonly int[] _forbidden;
+    private float[] _weights = [];
 
     /// <param name="parameters">The sampling settings.</param>
     /// <param name="allowed">For each id, whether it may be sampled (undefined ids may not).</param>
     /// <param name="prompt">The prompt's tokens, seen by the repetition penalty.</param>
     public TokenSampler(SamplingParameters parameters, bool[] allowed, IEnumerable<int> prompt)
+        : this(parameters, ForbiddenIds(allowed), prompt)
+    {
+    }
+
+    /// <param name="parameters">The sampling settings.</param>
+    /// <param name="forbidden">Ids that may never be sampled.</param>
+    /// <param name="prompt">The prompt's tokens, seen by the repetition penalty.</param>
+    public TokenSampler(SamplingParameters parameters, int[] forbidden, IEnumerable<int> prompt)
     {
         _p = parameters;
-        _allowed = allowed;
+        _forbidden = forbidden;
         _random = new SeededRandom(unchecked((ulong)(parameters.Seed ?? Random.Shared.NextInt64())));
         if (parameters.RepetitionPenalty != 1f)
         {
@@ -86,19 +99,19 @@ public sealed class TokenSampler
         }
     }
 
+    /// <summary>The ids whose flag is false.</summary>
+    public static int[] ForbiddenIds(bool[] allowed) => [.. Enumerable.Range(0, allowed.Length).Where(i => !allowed[i])];
+
     /// <summary>Chooses the next token; <paramref name="logits"/> is modified.</summary>
     public int Next(Span<float> logits)
     {
-        for (var i = 0; i < logits.Length; i++)
+        foreach (var id in _forbidden)
         {
-            if (!_allowed[i])
-            {
-                logits[i] = float.NegativeInfinity;
-            }
+            logits[id] = float.NegativeInfinity;
         }
 
         ApplyPenalties(logits);
-        var token = _p.Temperature == 0 ? ArgMax(logits) : Sample(logits);
+        var token = _p.Temperature == 0 ? TensorPrimitives.IndexOfMax<float>(logits) : Sample(logits);
         _generated[token] = _generated.GetValueOrDefault(token) + 1;
         if (_p.RepetitionPenalty != 1f)
         {
@@ -127,121 +140,118 @@ public sealed class TokenSampler
         }
     }
 
-    private static int ArgMax(ReadOnlySpan<float> logits)
-    {
-        var best = 0;
-        for (var i = 1; i < logits.Length; i++)
-        {
-            if (logits[i] > logits[best])
-            {
-                best = i;
-            }
-        }
-
-        return best;
-    }
-
     private int Sample(ReadOnlySpan<float> logits)
     {
-        // Candidates: the top-k (or, for top-p alone, a first guess of 256 that grows if it holds too little mass).
-        var max = logits[ArgMax(logits)];
-        var inverseTemperature = 1f / _p.Temperature;
-        double total = 0;
-        for (var i = 0; i < logits.Length; i++)
+        // Unnormalized probabilities exp((logit - max) / T), computed once, vectorized.
+        if (_weights.Length < logits.Length)
         {
-            total += Math.Exp((logits[i] - max) * inverseTemperature);
+            _weights = new float[logits.Length];
         }
 
-        var limit = _p.TopK > 0 ? Math.Min(_p.TopK, logits.Length) : (_p.TopP < 1 ? Math.Min(256, logits.Length) : logits.Length);
+        var weights = _weights.AsSpan(0, logits.Length);
+        var max = logits[TensorPrimitives.IndexOfMax(logits)];
+        TensorPrimitives.Subtract(logits, max, weights);
+        TensorPrimitives.Multiply(weights, 1f / _p.Temperature, weights);
+        TensorPrimitives.Exp(weights, weights);
+
+        if (_p.TopK == 0 && _p.TopP >= 1)
+        {
+            return Draw(weights, _random.NextDouble() * TensorPrimitives.Sum<float>(weights));
+        }
+
+        var total = _p.TopP < 1 ? TensorPrimitives.Sum<float>(weights) : 0;
+        var limit = _p.TopK > 0 ? Math.Min(_p.TopK, logits.Length) : Math.Min(FirstNucleusGuess, logits.Length);
         while (true)
         {
-            var count = SelectTop(logits, limit);
+            var candidates = Top(weights, limit);
+            var kept = candidates.Length;
             double mass = 0;
-            var kept = 0;
-            for (; kept < count; kept++)
+            if (_p.TopP < 1)
             {
-                var p = Math.Exp((logits[_order[kept]] - max) * inverseTemperature) / total;
-                _probs[kept] = (float)p;
-                mass += p;
-                if (_p.TopP < 1 && mass >= _p.TopP)
+                // Keep the smallest prefix whose probability reaches top_p; grow the candidates if they hold too little.
+                kept = 0;
+                while (kept < candidates.Length && mass < _p.TopP * total)
                 {
-                    kept++;
-                    break;
+                    mass += weights[candidates[kept++]];
+                }
+
+                if (mass < _p.TopP * total && limit < logits.Length && _p.TopK == 0)
+                {
+                    limit = Math.Min(limit * 8, logits.Length);
+                    continue;
                 }
             }
-
-            var exhausted = _p.TopK > 0 || _p.TopP >= 1 || mass >= _p.TopP || limit == logits.Length;
-            if (!exhausted)
+            else
             {
-                limit = Math.Min(limit * 8, logits.Length);
-                continue;
+                foreach (var id in candidates)
+                {
+                    mass += weights[id];
+                }
             }
 
             var draw = _random.NextDouble() * mass;
             for (var i = 0; i < kept; i++)
             {
-                draw -= _probs[i];
+                draw -= weights[candidates[i]];
                 if (draw < 0)
                 {
-                    return _order[i];
+                    return candidates[i];
                 }
             }
 
-            return _order[kept - 1];
+            return candidates[kept - 1];
         }
     }
 
-    /// <summary>Puts the <paramref name="k"/> largest logits' ids, largest first, in <see cref="_order"/>.</summary>
-    private int SelectTop(ReadOnlySpan<float> logits, int k)
+    /// <summary>Walks the distribution until the cumulative weight passes <paramref name="draw"/>.</summary>
+    private static int Draw(ReadOnlySpan<float> weights, double draw)
     {
-        if (_order.Length < logits.Length)
+        var last = 0;
+        for (var i = 0; i < weights.Length; i++)
         {
-            _order = new int[logits.Length];
-            _probs = new float[logits.Length];
-        }
-
-        for (var i = 0; i < logits.Length; i++)
-        {
-            _order[i] = i;
-        }
-
-        var keys = logits.ToArray();
-        if (k == logits.Length)
-        {
-            for (var i = 0; i < keys.Length; i++)
+            if (weights[i] <= 0)
             {
-                keys[i] = -keys[i];
+                continue;
             }
 
-            Array.Sort(keys, _order, 0, keys.Length);
-            return k;
+            last = i;
+            draw -= weights[i];
+            if (draw < 0)
+            {
+                return i;
+            }
         }
 
-        // Partial selection: a min-heap of size k over (logit, id), then sorted descending.
+        return last;
+    }
+
+    /// <summary>The ids of the <paramref name="k"/> largest positive weights, largest first (ties: lower id first).</summary>
+    private static int[] Top(ReadOnlySpan<float> weights, int k)
+    {
         var heap = new PriorityQueue<int, (float, int)>(k);
-        for (var i = 0; i < logits.Length; i++)
+        for (var i = 0; i < weights.Length; i++)
         {
-            if (float.IsNegativeInfinity(logits[i]))
+            if (weights[i] <= 0)
             {
                 continue;
             }
 
             if (heap.Count < k)
             {
-                heap.Enqueue(i, (logits[i], -i));
+                heap.Enqueue(i, (weights[i], -i));
             }
-            else if (heap.TryPeek(out _, out var smallest) && (logits[i], -i).CompareTo(smallest) > 0)
+            else if (heap.TryPeek(out _, out var smallest) && (weights[i], -i).CompareTo(smallest) > 0)
             {
-                heap.DequeueEnqueue(i, (logits[i], -i));
+                heap.DequeueEnqueue(i, (weights[i], -i));
             }
         }
 
-        var count = heap.Count;
-        for (var i = count - 1; i >= 0; i--)
+        var result = new int[heap.Count];
+        for (var i = result.Length - 1; i >= 0; i--)
         {
-            _order[i] = heap.Dequeue();
+            result[i] = heap.Dequeue();
         }
 
-        return count;
+        return result;
     }
 }

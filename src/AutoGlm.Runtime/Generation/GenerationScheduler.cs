@@ -27,6 +27,7 @@ internal sealed partial class GenerationScheduler : IDisposable
     private readonly int _thinkStart, _thinkEnd;
     private readonly Thread _thread;
     private long _lastProgress = Stopwatch.GetTimestamp();
+    private bool _idle;
     private int _queued;
     private long _promptTokens, _generatedTokens, _prefillTicks, _decodeTicks;
 
@@ -54,8 +55,11 @@ internal sealed partial class GenerationScheduler : IDisposable
     /// <summary>Sequences holding a slot.</summary>
     public int ActiveSequences => _slots.Count(s => s is not null);
 
-    /// <summary>When the loop last finished a step or found nothing to do (a stalled engine stops advancing it).</summary>
-    public TimeSpan SinceLastProgress => Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastProgress));
+    /// <summary>
+    /// How long the loop has been in its current turn: zero while it waits for work, growing only while a step
+    /// runs — so a wedged engine shows here and an idle one does not.
+    /// </summary>
+    public TimeSpan SinceLastProgress => Volatile.Read(ref _idle) ? TimeSpan.Zero : Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastProgress));
 
     /// <summary>Measured speeds since start: prompt and generated tokens per second of engine time.</summary>
     public (double PrefillTokensPerSecond, double DecodeTokensPerSecond) MeasuredSpeed
@@ -93,8 +97,11 @@ internal sealed partial class GenerationScheduler : IDisposable
             Admit();
             if (_slots.All(s => s is null))
             {
+                Volatile.Write(ref _idle, true);
+                var more = _queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult();
                 Interlocked.Exchange(ref _lastProgress, Stopwatch.GetTimestamp());
-                if (!_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                Volatile.Write(ref _idle, false);
+                if (!more)
                 {
                     return;
                 }

@@ -68,7 +68,7 @@ public sealed partial class LocalEngine : IChatClient
 
     public int ActiveSequences => _scheduler.ActiveSequences;
 
-    /// <summary>Time since the inference loop last made progress; grows only while a step hangs.</summary>
+    /// <summary>How long the inference loop has been in its current turn: zero while idle, growing only while a step runs (or hangs).</summary>
     public TimeSpan SinceLastProgress => _scheduler.SinceLastProgress;
 
     /// <summary>Prefill and decode speed measured over everything run so far (tokens per second of engine time).</summary>

@@ -205,6 +205,18 @@ public sealed class LocalEngineTests(TinyModelFixture model)
     }
 
     [Fact]
+    public async Task SinceLastProgress_IdleEngine_IsZero()
+    {
+        using var engine = LocalEngine.Load(model.Directory, new EngineOptions { MaxBatchSize = 1 });
+        await engine.GetResponseAsync(Hello, new ChatOptions { Temperature = 0, MaxOutputTokens = 2 });
+
+        // Waiting for work is not a stall: a watchdog must not restart an idle daemon.
+        await WaitUntil(() => engine.SinceLastProgress == TimeSpan.Zero);
+        await Task.Delay(50);
+        Assert.Equal(TimeSpan.Zero, engine.SinceLastProgress);
+    }
+
+    [Fact]
     public void Load_UnknownExecutionProvider_InvalidRequestNamingTheKey()
     {
         var error = Assert.Throws<RuntimeException>(() => LocalEngine.Load(model.Directory, new EngineOptions { ExecutionProvider = "npu" }));

@@ -100,26 +100,7 @@ public static class SyntheticModelBuilder
     /// <summary>Builds the package into <paramref name="outputDirectory"/> (created if needed, files overwritten).</summary>
     public static ModelManifest Build(SyntheticModelSpec spec, string outputDirectory)
     {
-        var errors = spec.Validate();
-        if (errors.Count > 0)
-        {
-            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, "cannot build this model: " + string.Join("; ", errors));
-        }
-
-        Directory.CreateDirectory(outputDirectory);
-        var weights = new SyntheticGlmWeights(spec.Architecture, spec.Seed);
-        GlmDecoderGraph graph;
-        byte[] model;
-        var dataPath = Path.Combine(outputDirectory, DataFileName);
-        using (var data = new FileStream(dataPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-        {
-            graph = new GlmDecoderGraph(spec.Architecture, spec.Quantization, data);
-            model = graph.Build(weights, DataFileName);
-        }
-
-        var modelPath = Path.Combine(outputDirectory, DecoderFileName);
-        File.WriteAllBytes(modelPath, model);
-
+        var graph = WriteDecoder(spec, outputDirectory, genAiInterface: false);
         var manifest = new ModelManifest
         {
             Name = spec.Name,
@@ -156,20 +137,7 @@ public static class SyntheticModelBuilder
     /// </summary>
     public static void BuildGenAiVariant(SyntheticModelSpec spec, string outputDirectory, int intraOpThreads)
     {
-        var errors = spec.Validate();
-        if (errors.Count > 0)
-        {
-            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, "cannot build this model: " + string.Join("; ", errors));
-        }
-
-        Directory.CreateDirectory(outputDirectory);
-        byte[] model;
-        using (var data = new FileStream(Path.Combine(outputDirectory, DataFileName), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-        {
-            model = new GlmDecoderGraph(spec.Architecture, spec.Quantization, data, genAiInterface: true).Build(new SyntheticGlmWeights(spec.Architecture, spec.Seed), DataFileName);
-        }
-
-        File.WriteAllBytes(Path.Combine(outputDirectory, DecoderFileName), model);
+        WriteDecoder(spec, outputDirectory, genAiInterface: true);
         var a = spec.Architecture;
         var eos = GlmSpecialTokens.DefaultIds[GlmSpecialTokens.EndOfText];
         var config = new
@@ -210,6 +178,28 @@ public static class SyntheticModelBuilder
             },
         };
         File.WriteAllBytes(Path.Combine(outputDirectory, "genai_config.json"), JsonSerializer.SerializeToUtf8Bytes(config, new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>Checks the spec, then writes <c>decoder.onnx</c> and its external data.</summary>
+    private static GlmDecoderGraph WriteDecoder(SyntheticModelSpec spec, string outputDirectory, bool genAiInterface)
+    {
+        var errors = spec.Validate();
+        if (errors.Count > 0)
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, "cannot build this model: " + string.Join("; ", errors));
+        }
+
+        Directory.CreateDirectory(outputDirectory);
+        GlmDecoderGraph graph;
+        byte[] model;
+        using (var data = new FileStream(Path.Combine(outputDirectory, DataFileName), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        {
+            graph = new GlmDecoderGraph(spec.Architecture, spec.Quantization, data, genAiInterface);
+            model = graph.Build(new SyntheticGlmWeights(spec.Architecture, spec.Seed), DataFileName);
+        }
+
+        File.WriteAllBytes(Path.Combine(outputDirectory, DecoderFileName), model);
+        return graph;
     }
 
     private static PackageFile Describe(string directory, string name)

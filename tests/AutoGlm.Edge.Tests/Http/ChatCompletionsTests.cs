@@ -223,7 +223,7 @@ public sealed class ChatCompletionsTests(DefaultServerFixture fixture) : IDispos
             {
             }
 
-            Assert.True(_server.Engine.ActiveSequences > 0 || _server.Logs.Entries.All(e => e.EventId.Id != 4020), "the generation should still be running");
+            Assert.True(_server.Engine.ActiveSequences > 0, "the 1800-token generation should still be running");
             socket.Client.LingerState = new LingerOption(true, 0);
         }
 

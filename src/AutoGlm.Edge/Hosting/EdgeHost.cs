@@ -1,3 +1,4 @@
+using AutoGlm.Edge.Http;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
@@ -48,13 +49,18 @@ public static partial class EdgeHost
         builder.Services.AddSingleton<EngineHost>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EngineHost>());
         builder.Services.AddSingleton<IChatClient>(sp => sp.GetRequiredService<EngineHost>().Engine);
+        builder.AddEdgeHttp();
         return builder;
     }
 
     /// <summary>Builds the host, ready to run.</summary>
-    public static WebApplication Build(string[] args)
+    public static WebApplication Build(string[] args) => Build(CreateBuilder(args));
+
+    /// <summary>Builds the host from a builder made by <see cref="CreateBuilder"/> (tests add their logging to it first).</summary>
+    public static WebApplication Build(WebApplicationBuilder builder)
     {
-        var app = CreateBuilder(args).Build();
+        var app = builder.Build();
+        app.MapEdgeHttp();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("AutoGlm.Edge");
         Log.StateFolder(logger, app.Services.GetRequiredService<StateLocation>().Directory);
         return app;

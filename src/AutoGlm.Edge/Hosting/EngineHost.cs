@@ -44,7 +44,8 @@ public sealed partial class EngineHost : IHostedService, IDisposable
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public void Dispose() => _engine?.Dispose();
+    // Idempotent: the container disposes this instance twice (as itself and as the hosted service its factory returned).
+    public void Dispose() => Interlocked.Exchange(ref _engine, null)?.Dispose();
 
     private static partial class Log
     {

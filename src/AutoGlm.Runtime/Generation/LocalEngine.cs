@@ -28,6 +28,7 @@ public sealed partial class LocalEngine : IChatClient
     private readonly GlmChatTemplate _template;
     private readonly EngineOptions _options;
     private readonly ILogger _logger;
+    private int _disposed;
 
     private LocalEngine(ModelPackage package, EngineOptions options, ILogger logger)
     {
@@ -199,8 +200,15 @@ public sealed partial class LocalEngine : IChatClient
         : serviceType.IsInstanceOfType(this) ? this
         : null;
 
+    /// <summary>Stops the inference loop and frees the session; safe to call more than once (hosts may dispose it as
+    /// the engine and again as the registered <see cref="IChatClient"/>).</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _scheduler.Dispose();
         _session.Dispose();
         _embedding.Dispose();

@@ -1,0 +1,82 @@
+using System.Globalization;
+using System.Text.Json;
+using AutoGlm.Runtime;
+
+namespace AutoGlm.Edge.Http;
+
+/// <summary>An error answer in OpenAI's shape: <c>{"error": {"message", "type", "param", "code"}}</c> with its status.</summary>
+/// <param name="Status">The HTTP status.</param>
+/// <param name="Type">OpenAI's error type (<c>invalid_request_error</c>, …).</param>
+/// <param name="Code">A stable code clients can test (<c>invalid_request</c>, <c>overloaded</c>, …).</param>
+/// <param name="Message">What went wrong, for a person.</param>
+/// <param name="Param">The request field at fault, when there is one (<c>messages[0].content</c>).</param>
+public sealed record ApiError(int Status, string Type, string Code, string Message, string? Param = null)
+{
+    /// <summary>Seconds to wait before trying again (sent as <c>Retry-After</c>), for 429 and 503.</summary>
+    public int? RetryAfterSeconds { get; init; }
+
+    public static ApiError BadRequest(string message, string? param = null, string code = "invalid_request") =>
+        new(StatusCodes.Status400BadRequest, "invalid_request_error", code, message, param);
+
+    public static ApiError Unsupported(string param, string message) =>
+        BadRequest(message, param, "unsupported_parameter");
+
+    public static ApiError NotFound(string message, string code = "not_found") =>
+        new(StatusCodes.Status404NotFound, "invalid_request_error", code, message);
+
+    public static ApiError TooLarge(long limit) =>
+        new(StatusCodes.Status413PayloadTooLarge, "invalid_request_error", "request_too_large", string.Create(CultureInfo.InvariantCulture, $"the request body is larger than the limit of {limit} bytes (Http:MaxRequestBodyBytes)"));
+
+    public static ApiError RateLimited(string message, int retryAfterSeconds) =>
+        new(StatusCodes.Status429TooManyRequests, "rate_limit_error", "rate_limit_exceeded", message) { RetryAfterSeconds = retryAfterSeconds };
+
+    /// <summary>The answer for a failure the engine reported.</summary>
+    public static ApiError FromRuntime(RuntimeException exception) => exception.Code switch
+    {
+        RuntimeErrorCode.InvalidRequest or RuntimeErrorCode.ContextLengthExceeded or RuntimeErrorCode.UnsupportedModality =>
+            new(StatusCodes.Status400BadRequest, "invalid_request_error", exception.WireCode, exception.Message),
+        RuntimeErrorCode.Overloaded =>
+            new(StatusCodes.Status503ServiceUnavailable, "server_error", exception.WireCode, exception.Message) { RetryAfterSeconds = 1 },
+        RuntimeErrorCode.ModelUnavailable or RuntimeErrorCode.PackageInvalid =>
+            new(StatusCodes.Status503ServiceUnavailable, "server_error", RuntimeException.ToWireCode(RuntimeErrorCode.ModelUnavailable), exception.Message) { RetryAfterSeconds = 5 },
+        _ => Internal(),
+    };
+
+    /// <summary>The answer for a failure that is our bug; says nothing about the inside.</summary>
+    public static ApiError Internal() =>
+        new(StatusCodes.Status500InternalServerError, "server_error", "internal", "the server failed to answer; the failure is in its log");
+
+    /// <summary>A plain answer for a status that no handler gave a body (404 for an unknown route, 405, …).</summary>
+    public static ApiError ForStatus(int status, string path) => status switch
+    {
+        StatusCodes.Status404NotFound => NotFound($"no route {path}; see GET /v1/models and POST /v1/chat/completions"),
+        StatusCodes.Status405MethodNotAllowed => new(status, "invalid_request_error", "method_not_allowed", $"{path} does not take this method"),
+        StatusCodes.Status413PayloadTooLarge => new(status, "invalid_request_error", "request_too_large", "the request body is too large"),
+        _ => new(status, status >= 500 ? "server_error" : "invalid_request_error", "http_" + status.ToString(CultureInfo.InvariantCulture), $"HTTP {status}"),
+    };
+
+    /// <summary>Writes the error as the response (which must not have started).</summary>
+    public async Task WriteAsync(HttpResponse response)
+    {
+        response.StatusCode = Status;
+        response.ContentType = "application/json";
+        if (RetryAfterSeconds is { } retry)
+        {
+            response.Headers.RetryAfter = retry.ToString(CultureInfo.InvariantCulture);
+        }
+
+        await using (var json = new Utf8JsonWriter(response.BodyWriter))
+        {
+            json.WriteStartObject();
+            json.WriteStartObject("error");
+            json.WriteString("message", Message);
+            json.WriteString("type", Type);
+            json.WriteString("param", Param);
+            json.WriteString("code", Code);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
+        await response.BodyWriter.FlushAsync(response.HttpContext.RequestAborted).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,120 @@
+using System.Buffers;
+using System.Text.Json;
+using Microsoft.Extensions.AI;
+
+namespace AutoGlm.Edge.Http;
+
+/// <summary>Writes OpenAI's <c>chat.completion</c> and <c>chat.completion.chunk</c> objects.</summary>
+/// <remarks>Stateless: each call writes one complete object to the buffer it is given.</remarks>
+internal static class ChatCompletionWriter
+{
+    /// <summary>A whole non-streamed answer; <c>reasoning_content</c> is written only when <paramref name="withReasoning"/> (null when there was none).</summary>
+    public static void WriteCompletion(IBufferWriter<byte> output, CompletionIdentity id, string content, bool withReasoning, string? reasoning, string finishReason, UsageDetails? usage)
+    {
+        using var json = new Utf8JsonWriter(output);
+        json.WriteStartObject();
+        WriteHeader(json, id, "chat.completion");
+        json.WriteStartArray("choices");
+        json.WriteStartObject();
+        json.WriteNumber("index", 0);
+        json.WriteStartObject("message");
+        json.WriteString("role", "assistant");
+        json.WriteString("content", content);
+        if (withReasoning)
+        {
+            json.WriteString("reasoning_content", string.IsNullOrEmpty(reasoning) ? null : reasoning);
+        }
+
+        json.WriteEndObject();
+        json.WriteNull("logprobs");
+        json.WriteString("finish_reason", finishReason);
+        json.WriteEndObject();
+        json.WriteEndArray();
+        WriteUsage(json, usage);
+        json.WriteEndObject();
+    }
+
+    /// <summary>One streamed delta (any of its parts may be absent), as an SSE <c>data:</c> line.</summary>
+    public static void WriteChunk(IBufferWriter<byte> output, CompletionIdentity id, bool withRole, string? content, string? reasoning, string? finishReason)
+    {
+        output.Write("data: "u8);
+        using (var json = new Utf8JsonWriter(output))
+        {
+            json.WriteStartObject();
+            WriteHeader(json, id, "chat.completion.chunk");
+            json.WriteStartArray("choices");
+            json.WriteStartObject();
+            json.WriteNumber("index", 0);
+            json.WriteStartObject("delta");
+            if (withRole)
+            {
+                json.WriteString("role", "assistant");
+            }
+
+            if (content is not null)
+            {
+                json.WriteString("content", content);
+            }
+
+            if (reasoning is not null)
+            {
+                json.WriteString("reasoning_content", reasoning);
+            }
+
+            json.WriteEndObject();
+            json.WriteNull("logprobs");
+            json.WriteString("finish_reason", finishReason);
+            json.WriteEndObject();
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        output.Write("\n\n"u8);
+    }
+
+    /// <summary>The usage chunk that <c>stream_options.include_usage</c> asks for: no choices, only usage.</summary>
+    public static void WriteUsageChunk(IBufferWriter<byte> output, CompletionIdentity id, UsageDetails? usage)
+    {
+        output.Write("data: "u8);
+        using (var json = new Utf8JsonWriter(output))
+        {
+            json.WriteStartObject();
+            WriteHeader(json, id, "chat.completion.chunk");
+            json.WriteStartArray("choices");
+            json.WriteEndArray();
+            WriteUsage(json, usage);
+            json.WriteEndObject();
+        }
+
+        output.Write("\n\n"u8);
+    }
+
+    /// <summary>The SSE end marker.</summary>
+    public static void WriteDone(IBufferWriter<byte> output) => output.Write("data: [DONE]\n\n"u8);
+
+    /// <summary>OpenAI's name for a finish reason.</summary>
+    public static string FinishReasonName(ChatFinishReason? reason) => reason == ChatFinishReason.Length ? "length" : "stop";
+
+    private static void WriteHeader(Utf8JsonWriter json, CompletionIdentity id, string kind)
+    {
+        json.WriteString("id", id.Id);
+        json.WriteString("object", kind);
+        json.WriteNumber("created", id.Created);
+        json.WriteString("model", id.Model);
+        json.WriteString("system_fingerprint", id.Fingerprint);
+    }
+
+    private static void WriteUsage(Utf8JsonWriter json, UsageDetails? usage)
+    {
+        json.WriteStartObject("usage");
+        var prompt = usage?.InputTokenCount ?? 0;
+        var completion = usage?.OutputTokenCount ?? 0;
+        json.WriteNumber("prompt_tokens", prompt);
+        json.WriteNumber("completion_tokens", completion);
+        json.WriteNumber("total_tokens", usage?.TotalTokenCount ?? prompt + completion);
+        json.WriteEndObject();
+    }
+}
+
+/// <summary>What every object of one answer repeats: its id, creation time (Unix seconds), model and fingerprint.</summary>
+internal sealed record CompletionIdentity(string Id, long Created, string Model, string Fingerprint);

@@ -1,0 +1,276 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using AutoGlm.Edge.Hosting;
+using AutoGlm.Edge.Metrics;
+using AutoGlm.Runtime;
+using AutoGlm.Runtime.Generation;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+
+namespace AutoGlm.Edge.Http;
+
+/// <summary><c>POST /v1/chat/completions</c>: reads the body, parses it, runs it on the <see cref="IChatClient"/>, answers JSON or SSE.</summary>
+/// <remarks>
+/// A singleton; each call is independent. The generation is cancelled when the client disconnects
+/// (<see cref="HttpContext.RequestAborted"/>) or <see cref="HttpOptions.RequestTimeoutSeconds"/> passes; disposing
+/// the engine's stream frees its slot. A streamed answer's headers are sent with its first update, so a request the
+/// engine refuses (overloaded, too long, unsupported modality) still gets a proper status code.
+/// </remarks>
+public sealed partial class ChatCompletionsEndpoint
+{
+    /// <summary>The route.</summary>
+    public const string Route = "/v1/chat/completions";
+
+    private readonly EngineHost _engineHost;
+    private readonly RequestGate _gate;
+    private readonly EdgeMetrics _metrics;
+    private readonly HttpOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    public ChatCompletionsEndpoint(EngineHost engineHost, RequestGate gate, EdgeMetrics metrics, IOptions<HttpOptions> options, TimeProvider time, ILogger<ChatCompletionsEndpoint> logger)
+    {
+        _engineHost = engineHost;
+        _gate = gate;
+        _metrics = metrics;
+        _options = options.Value;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Answers one request.</summary>
+    public async Task HandleAsync(HttpContext context)
+    {
+        var arrived = _time.GetTimestamp();
+        var audit = context.Features.GetRequiredFeature<RequestAudit>();
+        if (context.Request.ContentLength > _options.MaxRequestBodyBytes)
+        {
+            await ApiError.TooLarge(_options.MaxRequestBodyBytes).WriteAsync(context.Response).ConfigureAwait(false);
+            return;
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = await JsonDocument.ParseAsync(context.Request.Body, new JsonDocumentOptions { MaxDepth = _options.MaxJsonDepth }, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (JsonException ex)
+        {
+            await ApiError.BadRequest($"the body is not valid JSON (nesting is limited to {_options.MaxJsonDepth} levels): {ex.Message}").WriteAsync(context.Response).ConfigureAwait(false);
+            return;
+        }
+
+        ChatCompletionRequest? request;
+        using (document)
+        {
+            var error = ChatRequestParser.Parse(document.RootElement, out request);
+            if (error is not null)
+            {
+                Log.Refused(_logger, error.Code, error.Param, error.Message);
+                await error.WriteAsync(context.Response).ConfigureAwait(false);
+                return;
+            }
+        }
+
+        if (!_engineHost.IsReady)
+        {
+            await ApiError.FromRuntime(new RuntimeException(RuntimeErrorCode.ModelUnavailable, "the model is still loading; see GET /health/ready")).WriteAsync(context.Response).ConfigureAwait(false);
+            return;
+        }
+
+        var modelId = _engineHost.Engine.Package.Manifest.Name;
+        if (!string.IsNullOrEmpty(request!.Model) && request.Model != modelId)
+        {
+            await ApiError.NotFound($"model '{request.Model}' is not served here; this server runs '{modelId}' (GET /v1/models)", "model_not_found").WriteAsync(context.Response).ConfigureAwait(false);
+            return;
+        }
+
+        var limited = _gate.EnterStream(audit.KeyId, out var lease);
+        if (limited is not null)
+        {
+            await limited.WriteAsync(context.Response).ConfigureAwait(false);
+            return;
+        }
+
+        using (lease)
+        {
+            if (_logger.IsEnabled(LogLevel.Trace))
+            {
+                Log.Prompt(_logger, string.Join("\n", request.Messages.Select(m => $"{m.Role}: {m.Text}")));
+            }
+
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(_options.RequestTimeoutSeconds), _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, timeout.Token);
+            var client = context.RequestServices.GetRequiredService<IChatClient>();
+            var identity = new CompletionIdentity("chatcmpl-" + Guid.NewGuid().ToString("N"), _time.GetUtcNow().ToUnixTimeSeconds(), modelId, "autoglm-" + _engineHost.Engine.ExecutionProvider);
+            var run = new Run(context, request, identity, arrived, audit);
+            try
+            {
+                await RunAsync(client, run, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+                audit.ClientGone = true;
+                Log.ClientGone(_logger, identity.Id);
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+            {
+                Log.TimedOut(_logger, identity.Id, _options.RequestTimeoutSeconds);
+                if (!context.Response.HasStarted)
+                {
+                    await new ApiError(StatusCodes.Status504GatewayTimeout, "server_error", "timeout", $"the answer took longer than Http:RequestTimeoutSeconds ({_options.RequestTimeoutSeconds} s)")
+                        .WriteAsync(context.Response).ConfigureAwait(false);
+                }
+            }
+            catch (RuntimeException ex) when (!context.Response.HasStarted)
+            {
+                var error = ApiError.FromRuntime(ex);
+                if (error.Status >= 500 && ex.Code is not (RuntimeErrorCode.Overloaded or RuntimeErrorCode.ModelUnavailable))
+                {
+                    Log.EngineFailed(_logger, ex, identity.Id);
+                }
+                else
+                {
+                    Log.EngineRefused(_logger, identity.Id, ex.WireCode, ex.Message);
+                }
+
+                await error.WriteAsync(context.Response).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task RunAsync(IChatClient client, Run run, CancellationToken cancellationToken)
+    {
+        var stream = client.GetStreamingResponseAsync(run.Request.Messages, run.Request.Options, cancellationToken);
+        var updates = stream.GetAsyncEnumerator(cancellationToken);
+        await using (updates.ConfigureAwait(false))
+        {
+            // The first update comes after prefill; until then a refusal can still be answered with its status.
+            var any = await updates.MoveNextAsync().ConfigureAwait(false);
+            if (run.Request.Stream)
+            {
+                await StreamAsync(run, updates, any, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await CompleteAsync(run, updates, any).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task CompleteAsync(Run run, IAsyncEnumerator<ChatResponseUpdate> updates, bool any)
+    {
+        var content = new StringBuilder();
+        var reasoning = run.Request.ReturnReasoning ? new StringBuilder() : null;
+        for (var more = any; more; more = await updates.MoveNextAsync().ConfigureAwait(false))
+        {
+            var (text, thought) = run.Observe(updates.Current, this);
+            content.Append(text);
+            reasoning?.Append(thought);
+        }
+
+        run.Finish(this);
+        if (_logger.IsEnabled(LogLevel.Trace))
+        {
+            Log.Completion(_logger, run.Identity.Id, content.ToString());
+        }
+
+        var response = run.Context.Response;
+        response.ContentType = "application/json";
+        ChatCompletionWriter.WriteCompletion(response.BodyWriter, run.Identity, content.ToString(), run.Request.ReturnReasoning, reasoning?.ToString(), ChatCompletionWriter.FinishReasonName(run.FinishReason), run.Usage);
+        await response.BodyWriter.FlushAsync(run.Context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private async Task StreamAsync(Run run, IAsyncEnumerator<ChatResponseUpdate> updates, bool any, CancellationToken cancellationToken)
+    {
+        var response = run.Context.Response;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        run.Context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        var output = response.BodyWriter;
+        ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: true, content: "", reasoning: null, finishReason: null);
+        for (var more = any; more; more = await updates.MoveNextAsync().ConfigureAwait(false))
+        {
+            var (text, thought) = run.Observe(updates.Current, this);
+            if (text.Length > 0 || thought.Length > 0)
+            {
+                ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: false, content: text.Length > 0 ? text : null, reasoning: run.Request.ReturnReasoning && thought.Length > 0 ? thought : null, finishReason: null);
+                await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        run.Finish(this);
+        ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: false, content: null, reasoning: null, finishReason: ChatCompletionWriter.FinishReasonName(run.FinishReason));
+        if (run.Request.IncludeUsage)
+        {
+            ChatCompletionWriter.WriteUsageChunk(output, run.Identity, run.Usage);
+        }
+
+        ChatCompletionWriter.WriteDone(output);
+        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One request's progress: what the updates said so far, and the metrics they feed.</summary>
+    private sealed class Run(HttpContext context, ChatCompletionRequest request, CompletionIdentity identity, long arrived, RequestAudit audit)
+    {
+        private bool _first = true;
+
+        public HttpContext Context { get; } = context;
+        public ChatCompletionRequest Request { get; } = request;
+        public CompletionIdentity Identity { get; } = identity;
+        public ChatFinishReason? FinishReason { get; private set; }
+        public UsageDetails? Usage { get; private set; }
+        public GenerationTimings? Timings { get; private set; }
+
+        /// <summary>Takes in one update; returns its answer text and its reasoning text.</summary>
+        public (string Text, string Reasoning) Observe(ChatResponseUpdate update, ChatCompletionsEndpoint owner)
+        {
+            string text = "", reasoning = "";
+            foreach (var content in update.Contents)
+            {
+                switch (content)
+                {
+                    case TextReasoningContent thought:
+                        reasoning += thought.Text;
+                        break;
+                    case TextContent answer:
+                        text += answer.Text;
+                        break;
+                    case UsageContent usage:
+                        Usage = usage.Details;
+                        break;
+                }
+            }
+
+            if (_first && (text.Length > 0 || reasoning.Length > 0))
+            {
+                _first = false;
+                owner._metrics.RecordTimeToFirstToken("http", owner._time.GetElapsedTime(arrived));
+            }
+
+            FinishReason = update.FinishReason ?? FinishReason;
+            if (update.AdditionalProperties?.TryGetValue("timings", out var timings) == true && timings is GenerationTimings t)
+            {
+                Timings = t;
+            }
+
+            return (text, reasoning);
+        }
+
+        /// <summary>Records the finished generation's tokens and speed.</summary>
+        public void Finish(ChatCompletionsEndpoint owner)
+        {
+            var prompt = (int)(Usage?.InputTokenCount ?? 0);
+            var completion = (int)(Usage?.OutputTokenCount ?? 0);
+            audit.PromptTokens = prompt;
+            audit.CompletionTokens = completion;
+            owner._metrics.RecordTokens("http", prompt, completion);
+            if (Timings is { } t)
+            {
+                owner._metrics.RecordDecodeSpeed("http", t.DecodeTokensPerSecond(completion));
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+using Microsoft.Extensions.AI;
+
+namespace AutoGlm.Edge.Http;
+
+/// <summary>Decodes the images and audio a request carries (data URIs or bare base64) into <see cref="DataContent"/>.</summary>
+/// <remarks>Only inline data is accepted: the device is offline, so an <c>https://</c> image URL is refused, not fetched.</remarks>
+internal static class Media
+{
+    /// <summary>A <c>data:&lt;type&gt;;base64,…</c> URI whose media type is <paramref name="kind"/>/*.</summary>
+    public static DataContent? FromDataUri(string uri, string kind, string param, out ApiError? error)
+    {
+        error = null;
+        if (!uri.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
+        {
+            error = ApiError.BadRequest($"{param} must be a data URI (data:{kind}/...;base64,...): this device is offline and does not fetch URLs", param);
+            return null;
+        }
+
+        var comma = uri.IndexOf(',', StringComparison.Ordinal);
+        var header = comma < 0 ? "" : uri[5..comma];
+        if (comma < 0 || !header.EndsWith(";base64", StringComparison.OrdinalIgnoreCase))
+        {
+            error = ApiError.BadRequest($"{param} must be a base64 data URI (data:{kind}/...;base64,...)", param);
+            return null;
+        }
+
+        var mediaType = header[..^";base64".Length].ToLowerInvariant();
+        if (!mediaType.StartsWith(kind + "/", StringComparison.Ordinal) || mediaType.Length == kind.Length + 1)
+        {
+            error = ApiError.BadRequest($"{param} has media type '{mediaType}'; expected {kind}/...", param);
+            return null;
+        }
+
+        var bytes = Decode(uri.AsSpan(comma + 1), param, out error);
+        return bytes is null ? null : new DataContent(bytes, mediaType);
+    }
+
+    /// <summary>The <c>input_audio</c> part: base64 <paramref name="data"/> in a named <paramref name="format"/>.</summary>
+    public static DataContent? FromBase64Audio(string data, string format, string param, out ApiError? error)
+    {
+        var mediaType = format.ToLowerInvariant() switch
+        {
+            "wav" => "audio/wav",
+            "mp3" => "audio/mpeg",
+            _ => null,
+        };
+        if (mediaType is null)
+        {
+            error = ApiError.BadRequest($"{param}.format must be wav or mp3 (got '{format}')", param + ".format");
+            return null;
+        }
+
+        var bytes = Decode(data, param + ".data", out error);
+        return bytes is null ? null : new DataContent(bytes, mediaType);
+    }
+
+    /// <summary>The top-level <c>image</c> or <c>audio</c> field: a data URI, or bare base64 whose format is recognised from its bytes.</summary>
+    public static DataContent? FromTopLevel(string value, string field, out ApiError? error)
+    {
+        if (value.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
+        {
+            return FromDataUri(value, field, field, out error);
+        }
+
+        var bytes = Decode(value, field, out error);
+        if (bytes is null)
+        {
+            return null;
+        }
+
+        var mediaType = Sniff(bytes);
+        if (mediaType is null || !mediaType.StartsWith(field + "/", StringComparison.Ordinal))
+        {
+            error = ApiError.BadRequest(
+                field == "image" ? "image is not a PNG, JPEG, GIF or WebP file" : "audio is not a WAV or MP3 file",
+                field);
+            return null;
+        }
+
+        return new DataContent(bytes, mediaType);
+    }
+
+    /// <summary>The media type its first bytes show, or null.</summary>
+    internal static string? Sniff(ReadOnlySpan<byte> bytes) => bytes switch
+    {
+        [0x89, (byte)'P', (byte)'N', (byte)'G', ..] => "image/png",
+        [0xFF, 0xD8, 0xFF, ..] => "image/jpeg",
+        [(byte)'G', (byte)'I', (byte)'F', (byte)'8', ..] => "image/gif",
+        [(byte)'R', (byte)'I', (byte)'F', (byte)'F', _, _, _, _, (byte)'W', (byte)'E', (byte)'B', (byte)'P', ..] => "image/webp",
+        [(byte)'R', (byte)'I', (byte)'F', (byte)'F', _, _, _, _, (byte)'W', (byte)'A', (byte)'V', (byte)'E', ..] => "audio/wav",
+        [(byte)'I', (byte)'D', (byte)'3', ..] => "audio/mpeg",
+        [0xFF, var b, ..] when (b & 0xE0) == 0xE0 => "audio/mpeg",
+        _ => null,
+    };
+
+    private static byte[]? Decode(ReadOnlySpan<char> base64, string param, out ApiError? error)
+    {
+        error = null;
+        var buffer = new byte[(base64.Length * 3 / 4) + 3];
+        if (base64.IsEmpty || !Convert.TryFromBase64Chars(base64, buffer, out var written) || written == 0)
+        {
+            error = ApiError.BadRequest($"{param} is not valid base64", param);
+            return null;
+        }
+
+        return buffer[..written];
+    }
+}

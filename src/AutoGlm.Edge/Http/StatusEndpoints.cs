@@ -1,0 +1,52 @@
+using System.Text.Json;
+using AutoGlm.Edge.Hosting;
+
+namespace AutoGlm.Edge.Http;
+
+/// <summary><c>GET /v1/models</c>, <c>GET /health/live</c> and <c>GET /health/ready</c>.</summary>
+internal static class StatusEndpoints
+{
+    /// <summary>The loaded package as OpenAI's model list, with its context length and input modalities.</summary>
+    public static async Task ModelsAsync(HttpContext context, EngineHost host)
+    {
+        if (!host.IsReady)
+        {
+            await ApiError.FromRuntime(new AutoGlm.Runtime.RuntimeException(AutoGlm.Runtime.RuntimeErrorCode.ModelUnavailable, "the model is still loading; see GET /health/ready"))
+                .WriteAsync(context.Response).ConfigureAwait(false);
+            return;
+        }
+
+        var engine = host.Engine;
+        var manifest = engine.Package.Manifest;
+        context.Response.ContentType = "application/json";
+        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
+        {
+            json.WriteStartObject();
+            json.WriteString("object", "list");
+            json.WriteStartArray("data");
+            json.WriteStartObject();
+            json.WriteString("id", manifest.Name);
+            json.WriteString("object", "model");
+            json.WriteNumber("created", new DateTimeOffset(File.GetLastWriteTimeUtc(Path.Combine(engine.Package.Directory, "manifest.json"))).ToUnixTimeSeconds());
+            json.WriteString("owned_by", "autoglm-edge");
+            json.WriteNumber("context_length", engine.ContextLength);
+            json.WriteStartArray("modalities");
+            json.WriteStringValue("text");
+            json.WriteEndArray();
+            json.WriteString("execution_provider", engine.ExecutionProvider);
+            json.WriteEndObject();
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>200 while the process runs.</summary>
+    public static IResult Live() => Results.Text("live\n");
+
+    /// <summary>200 once the model is loaded, 503 before.</summary>
+    public static IResult Ready(EngineHost host) => host.IsReady
+        ? Results.Text("ready\n")
+        : Results.Text("loading\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+}

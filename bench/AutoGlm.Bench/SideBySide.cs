@@ -38,6 +38,7 @@ internal static class SideBySide
         {
             results.Add(Child("engine", packageDir, promptTokens, genTokens, 1));
             results.Add(Child("genai", genAiDir, promptTokens, genTokens, 1));
+            results.Add(Child("engine-nospin", packageDir, promptTokens, genTokens, 1));
             if (streams > 1)
             {
                 results.Add(Child("engine", packageDir, promptTokens, genTokens, streams));
@@ -60,10 +61,11 @@ internal static class SideBySide
 
         var ours = Summary("autoglm-edge", results.Where(r => r.Engine == "engine-1"));
         var genai = Summary("onnxruntime-genai 0.18", results.Where(r => r.Engine == "genai-1"));
+        var noSpin = Summary("autoglm-edge, AllowSpinning=false", results.Where(r => r.Engine == "engine-nospin-1"));
         Console.WriteLine($"{preset} preset ({spec.Architecture.ParameterCount / 1e6:F0} M parameters), prompt {promptTokens}, generated {genTokens}, median of {runs} alternating runs, each in its own process:");
         Console.WriteLine("| engine | prefill tok/s | decode tok/s (1 stream) | TTFT ms | peak RSS MB |");
         Console.WriteLine("|---|---|---|---|---|");
-        foreach (var row in new[] { ours, genai })
+        foreach (var row in new[] { ours, noSpin, genai })
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {row.Engine} | {row.PrefillTokensPerSecond:F0} | {row.DecodeTokensPerSecond:F1} | {row.TtftMs:F0} | {row.PeakRssMb:F0} |"));
         }
@@ -83,7 +85,8 @@ internal static class SideBySide
     {
         var run = engine switch
         {
-            "engine" => RunEngine(directory, promptTokens, genTokens, streams),
+            "engine" => RunEngine(directory, promptTokens, genTokens, streams, allowSpinning: true),
+            "engine-nospin" => RunEngine(directory, promptTokens, genTokens, streams, allowSpinning: false),
             "genai" => RunGenAi(directory, promptTokens, genTokens),
             _ => throw new ArgumentException($"unknown engine '{engine}'"),
         };
@@ -91,12 +94,12 @@ internal static class SideBySide
         return 0;
     }
 
-    private static EngineRun RunEngine(string directory, int promptTokens, int genTokens, int streams)
+    private static EngineRun RunEngine(string directory, int promptTokens, int genTokens, int streams, bool allowSpinning)
     {
-        using var engine = LocalEngine.Load(directory, new EngineOptions { MaxBatchSize = Math.Max(1, streams), MaxSequenceLength = promptTokens + genTokens });
+        using var engine = LocalEngine.Load(directory, new EngineOptions { MaxBatchSize = Math.Max(1, streams), MaxSequenceLength = promptTokens + genTokens, AllowSpinning = allowSpinning });
         EngineBenchmark.RunAsync(engine, promptTokens, genTokens, streams, seed: 99).GetAwaiter().GetResult(); // warm-up
         var result = EngineBenchmark.RunAsync(engine, promptTokens, genTokens, streams).GetAwaiter().GetResult();
-        return new EngineRun($"engine-{streams}", result.PrefillTokensPerSecond, result.DecodeTokensPerSecond, result.AggregateDecodeTokensPerSecond, result.TimeToFirstTokenMs, EngineBenchmark.PeakRssMb());
+        return new EngineRun($"engine{(allowSpinning ? "" : "-nospin")}-{streams}", result.PrefillTokensPerSecond, result.DecodeTokensPerSecond, result.AggregateDecodeTokensPerSecond, result.TimeToFirstTokenMs, EngineBenchmark.PeakRssMb());
     }
 
     private static EngineRun RunGenAi(string directory, int promptTokens, int genTokens)

@@ -12,6 +12,12 @@ public sealed record EngineOptions
     /// <summary>ONNX Runtime intra-op threads; 0 (default) uses one per core, which measured fastest here.</summary>
     public int IntraOpThreads { get; init; }
 
+    /// <summary>
+    /// Whether ONNX Runtime's worker threads spin between operators instead of sleeping. Spinning saves wake-ups on a
+    /// dedicated device; on a machine shared with other busy processes it burns their CPU. Default true.
+    /// </summary>
+    public bool AllowSpinning { get; init; } = true;
+
     /// <summary>Sequences decoded together (continuous batching). Default 4.</summary>
     public int MaxBatchSize { get; init; } = 4;
 

@@ -50,6 +50,7 @@ internal sealed unsafe class DecoderSession : IDisposable
             IntraOpNumThreads = options.IntraOpThreads > 0 ? options.IntraOpThreads : Environment.ProcessorCount,
             InterOpNumThreads = 1,
         };
+        sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
         ExecutionProvider = ExecutionProviderSelector.Apply(sessionOptions, options.ExecutionProvider, options.DeviceId, options.TensorRtCacheDirectory, logger);
         configure?.Invoke(sessionOptions);
         try

@@ -49,6 +49,11 @@ public sealed partial class JobParser
             return ParsedJob.Fail(ErrorCodes.PayloadTooLarge, $"the payload is {payload.Length} bytes; Mqtt:MaxJobBytes allows {_limits.MaxJobBytes}");
         }
 
+        if (!IsValidUtf8(payload))
+        {
+            return ParsedJob.Fail(ErrorCodes.InvalidJson, "the payload is not valid UTF-8");
+        }
+
         JsonDocument document;
         try
         {
@@ -132,6 +137,9 @@ public sealed partial class JobParser
             return ParsedJob.Fail(ex.Code, ex.Message, id);
         }
     }
+
+    private static bool IsValidUtf8(ReadOnlySequence<byte> payload) =>
+        payload.IsSingleSegment ? System.Text.Unicode.Utf8.IsValid(payload.FirstSpan) : System.Text.Unicode.Utf8.IsValid(payload.ToArray());
 
     /// <summary>Whether <paramref name="id"/> can be a job id (it becomes part of a topic).</summary>
     public static bool IsValidId(string? id) => id is { Length: > 0 and <= 128 } && IdPattern().IsMatch(id);

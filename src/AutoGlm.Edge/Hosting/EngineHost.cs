@@ -44,7 +44,9 @@ public sealed partial class EngineHost : IHostedService, IDisposable
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public void Dispose() => _engine?.Dispose();
+    // The container disposes this twice (as itself and as the hosted service its factory returns); the native
+    // sessions must be released once.
+    public void Dispose() => Interlocked.Exchange(ref _engine, null)?.Dispose();
 
     private static partial class Log
     {

@@ -10,10 +10,21 @@ public interface IProgressProbe
     bool IsMakingProgress(TimeSpan limit);
 }
 
-/// <summary>The engine's inference loop: stalled when one step has run longer than the limit.</summary>
+/// <summary>The engine's inference loop: stalled when it has work and its last step ended longer ago than the limit.</summary>
+/// <remarks>An idle loop waits without advancing its progress clock, so idleness is not a stall.</remarks>
 internal sealed class EngineProgressProbe(EngineHost engine) : IProgressProbe
 {
     public string ProbeName => "inference loop";
 
-    public bool IsMakingProgress(TimeSpan limit) => engine.IsReady && engine.Engine.SinceLastProgress < limit;
+    public bool IsMakingProgress(TimeSpan limit)
+    {
+        if (!engine.IsReady)
+        {
+            return false;
+        }
+
+        var local = engine.Engine;
+        var busy = local.ActiveSequences > 0 || local.QueueDepth > 0;
+        return !busy || local.SinceLastProgress < limit;
+    }
 }

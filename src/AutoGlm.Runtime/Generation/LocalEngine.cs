@@ -28,6 +28,7 @@ public sealed partial class LocalEngine : IChatClient
     private readonly GlmChatTemplate _template;
     private readonly EngineOptions _options;
     private readonly ILogger _logger;
+    private int _disposed;
 
     private LocalEngine(ModelPackage package, EngineOptions options, ILogger logger)
     {
@@ -199,8 +200,14 @@ public sealed partial class LocalEngine : IChatClient
         : serviceType.IsInstanceOfType(this) ? this
         : null;
 
+    /// <remarks>Idempotent: a DI container may dispose the engine both as itself and as the <see cref="IChatClient"/> it is registered as.</remarks>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _scheduler.Dispose();
         _session.Dispose();
         _embedding.Dispose();

@@ -91,6 +91,38 @@ public sealed class CrashSafetyTests : IAsyncLifetime
         daemon.AssertNoUnexpectedErrors();
     }
 
+    [Fact]
+    public async Task SigtermWithJobsRunning_RunningOnesFinish_RestRunAfterRestart()
+    {
+        const int jobCount = 12;
+        var device = "term" + Guid.NewGuid().ToString("N")[..6];
+        await using var daemon = NewDaemon(device, TestPaths.NewFolder("state"));
+        await daemon.StartAsync();
+        await using var client = await TestMqttClient.ConnectAsync(_broker.Port, persistent: true, $"autoglm/{device}/results/+");
+        var ids = Enumerable.Range(0, jobCount).Select(i => $"t{i:D2}").ToArray();
+        foreach (var id in ids)
+        {
+            await client.PublishAsync($"autoglm/{device}/jobs", $$"""{"id":"{{id}}","prompt":"Drain {{id}}","max_tokens":40}""");
+        }
+
+        await Poll.UntilAsync(() => Results(client, device).Count >= 1, "the first result");
+        var exitCode = await daemon.TerminateAsync();
+        Assert.True(exitCode == 0, $"exit code {exitCode}:\n" + string.Join("\n", daemon.Lines.TakeLast(30)));
+        Assert.DoesNotContain(daemon.Lines, l => l.Contains("grace period over", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains(daemon.Lines, l => l.Contains("MQTT intake stopped", StringComparison.Ordinal));
+
+        await daemon.StartAsync();
+        await Poll.UntilAsync(() => ids.All(id => Results(client, device).Any(r => r.Topic.EndsWith("/" + id, StringComparison.Ordinal))), "a result for every job", TimeSpan.FromSeconds(180));
+        foreach (var id in ids)
+        {
+            var mine = Results(client, device).Where(r => r.Topic == $"autoglm/{device}/results/{id}").ToList();
+            Assert.Single(mine);
+            Assert.Null(mine[0].ErrorCode);
+        }
+
+        daemon.AssertNoUnexpectedErrors();
+    }
+
     private static List<Received> Results(TestMqttClient client, string device) =>
         [.. client.Messages.Where(m => m.Topic.StartsWith($"autoglm/{device}/results/", StringComparison.Ordinal))];
 
@@ -103,5 +135,6 @@ public sealed class CrashSafetyTests : IAsyncLifetime
         ["Mqtt__ReconnectMinDelay"] = "00:00:00.200",
         ["Mqtt__ReconnectMaxDelay"] = "00:00:01",
         ["Mqtt__KeepAlive"] = "00:00:05",
+        ["Mqtt__ShutdownGracePeriod"] = "00:00:30",
     });
 }

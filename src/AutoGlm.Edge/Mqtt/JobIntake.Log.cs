@@ -24,5 +24,8 @@ public sealed partial class JobIntake
 
         [LoggerMessage(4307, LogLevel.Error, "Could not journal a message on {Topic}; it is not acknowledged and the broker will deliver it again")]
         public static partial void JournalFailed(ILogger logger, string topic, Exception exception);
+
+        [LoggerMessage(4308, LogLevel.Debug, "Could not acknowledge a message on {Topic} (connection lost: {Detail}); it comes again and is answered once")]
+        public static partial void AckLost(ILogger logger, string topic, string detail);
     }
 }

@@ -101,7 +101,15 @@ public sealed partial class JobIntake
             return;
         }
 
-        await e.AcknowledgeAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await e.AcknowledgeAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (MQTTnet.Exceptions.MqttCommunicationException ex)
+        {
+            // Journaled but not acknowledged: the broker delivers it again, and the journal answers it once.
+            Log.AckLost(_logger, message.Topic, ex.Message);
+        }
     }
 
     private void Accept(MqttApplicationMessage message, ParsedJob parsed)

@@ -68,7 +68,30 @@ public sealed partial class DaemonProcess : IAsyncDisposable
     /// <summary>Starts the daemon and waits until it has subscribed (its log says it connected to the broker).</summary>
     public async Task StartAsync(TimeSpan? timeout = null)
     {
-        var connectedBefore = CountConnected();
+        Start();
+        var process = _process!;
+        await Poll.UntilAsync(
+            () => CountConnected() > _connectedAtStart || process.HasExited,
+            "the daemon to connect to its broker",
+            timeout ?? TimeSpan.FromSeconds(90));
+        Assert.False(process.HasExited, "the daemon exited at start:\n" + string.Join("\n", Lines.TakeLast(40)));
+    }
+
+    /// <summary>Starts the daemon and waits for it to exit (a start that must fail); returns the exit code.</summary>
+    public async Task<int> RunToExitAsync(TimeSpan? timeout = null)
+    {
+        Start();
+        using var cancel = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
+        await _process!.WaitForExitAsync(cancel.Token);
+        _process.WaitForExit();
+        return _process.ExitCode;
+    }
+
+    private int _connectedAtStart;
+
+    private void Start()
+    {
+        _connectedAtStart = CountConnected();
         var info = new ProcessStartInfo("dotnet", [DaemonPath(), "run"])
         {
             RedirectStandardOutput = true,
@@ -93,12 +116,6 @@ public sealed partial class DaemonProcess : IAsyncDisposable
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue($"[{start}] {e.Data}"); };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        var process = _process;
-        await Poll.UntilAsync(
-            () => CountConnected() > connectedBefore || process.HasExited,
-            "the daemon to connect to its broker",
-            timeout ?? TimeSpan.FromSeconds(90));
-        Assert.False(process.HasExited, "the daemon exited at start:\n" + string.Join("\n", Lines.TakeLast(40)));
     }
 
     /// <summary>SIGKILL: no shutdown code runs (a crash, a power cut as far as the process can tell).</summary>
@@ -138,6 +155,7 @@ public sealed partial class DaemonProcess : IAsyncDisposable
 
     private int CountConnected() => _lines.Count(l => l.Contains("Connected to the MQTT broker", StringComparison.Ordinal));
 
-    [GeneratedRegex(@"(fail|crit): [^\[]*\[(?<id>\d+)\]")]
+    // The simple console format ("fail: Category[id]") and the systemd one ("<3>Category[id]").
+    [GeneratedRegex(@"((fail|crit): |<[0-3]>)[^\[]*\[(?<id>\d+)\]")]
     private static partial Regex ErrorLine();
 }

@@ -16,6 +16,7 @@ public sealed partial class ResultPublisher : IAsyncDisposable
     private readonly MqttConnection _connection;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly SemaphoreSlim _oneAtATime = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private Task? _loop;
     private long _published;
@@ -75,6 +76,7 @@ public sealed partial class ResultPublisher : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         _stopping.Dispose();
         _wake.Dispose();
+        _oneAtATime.Dispose();
     }
 
     private async Task LoopAsync(CancellationToken cancellationToken)
@@ -92,8 +94,6 @@ public sealed partial class ResultPublisher : IAsyncDisposable
             Log.Stopped(_logger);
         }
     }
-
-    private readonly SemaphoreSlim _oneAtATime = new(1, 1);
 
     private async Task PublishPendingAsync(CancellationToken cancellationToken)
     {

@@ -57,6 +57,20 @@ public sealed class MosquittoIntakeTests(MosquittoDaemonFixture fixture) : IClas
     }
 
     [Fact]
+    public async Task Job_EnableThinking_ReasoningSeparateFromText()
+    {
+        var id = Id("think");
+        await fixture.Client.PublishAsync(Jobs, $$"""{"id":"{{id}}","prompt":"Think first","max_tokens":6,"seed":5,"enable_thinking":true,"stream":true}""");
+
+        var result = await fixture.Client.WaitForTopicAsync($"{fixture.Prefix}/results/{id}");
+
+        Assert.Null(result.ErrorCode);
+        Assert.Equal(System.Text.Json.JsonValueKind.String, result.Json.GetProperty("reasoning").ValueKind);
+        Assert.Contains(fixture.Client.Messages, m => m.Topic == $"{fixture.Prefix}/results/{id}/stream" && m.Json.TryGetProperty("reasoning", out _));
+        fixture.Daemon.AssertNoUnexpectedErrors();
+    }
+
+    [Fact]
     public async Task Job_SameIdTwice_RunsOnceAndAnswersTheSameResult()
     {
         var id = Id("dup");

@@ -151,6 +151,14 @@ public sealed partial class DaemonProcess : IAsyncDisposable
     {
         await KillAsync();
         _process?.Dispose();
+        try
+        {
+            Directory.Delete(StateDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A leftover temp folder is harmless.
+        }
     }
 
     private int CountConnected() => _lines.Count(l => l.Contains("Connected to the MQTT broker", StringComparison.Ordinal));

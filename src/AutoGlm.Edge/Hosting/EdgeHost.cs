@@ -50,6 +50,10 @@ public static partial class EdgeHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EngineHost>());
         builder.Services.AddSingleton<IChatClient>(sp => sp.GetRequiredService<EngineHost>().Engine);
         builder.AddEdgeHttp();
+
+        // After the engine (hosted services start in order): broker, journal replay, MQTT subscription; systemd's READY=1 last.
+        builder.Services.AddMqttIntake();
+        builder.Services.AddSystemdIntegration();
         return builder;
     }
 

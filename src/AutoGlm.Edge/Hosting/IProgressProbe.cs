@@ -1,0 +1,30 @@
+namespace AutoGlm.Edge.Hosting;
+
+/// <summary>A work loop the systemd watchdog vouches for: pings go out only while every probe reports progress.</summary>
+public interface IProgressProbe
+{
+    /// <summary>What the probe watches, for the log.</summary>
+    string ProbeName { get; }
+
+    /// <summary>Whether the loop went round (or the engine stepped) within <paramref name="limit"/>.</summary>
+    bool IsMakingProgress(TimeSpan limit);
+}
+
+/// <summary>The engine's inference loop: stalled when it has work and its last step ended longer ago than the limit.</summary>
+/// <remarks>An idle loop waits without advancing its progress clock, so idleness is not a stall.</remarks>
+internal sealed class EngineProgressProbe(EngineHost engine) : IProgressProbe
+{
+    public string ProbeName => "inference loop";
+
+    public bool IsMakingProgress(TimeSpan limit)
+    {
+        if (!engine.IsReady)
+        {
+            return false;
+        }
+
+        var local = engine.Engine;
+        var busy = local.ActiveSequences > 0 || local.QueueDepth > 0;
+        return !busy || local.SinceLastProgress < limit;
+    }
+}

@@ -1,0 +1,284 @@
+using AutoGlm.Edge.Mqtt;
+using Microsoft.Data.Sqlite;
+
+namespace AutoGlm.Edge.Journal;
+
+/// <summary>
+/// The job journal: every accepted job and every result, in SQLite (WAL) under the state folder, so that a crash
+/// between receiving a job and publishing its result loses nothing.
+/// </summary>
+/// <remarks>
+/// Thread-safe: one connection, every call under one lock (calls are short single-statement transactions).
+/// A row's <c>key</c> is the job id for jobs that parsed, or a generated <c>invalid:…</c> key for payloads that did
+/// not, so those can never collide with a real id. Owns its connection; dispose it to close the database.
+/// </remarks>
+public sealed class JobJournal : IDisposable
+{
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS jobs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE,
+            received_at INTEGER NOT NULL,
+            priority INTEGER NOT NULL,
+            request BLOB,
+            reply_topic TEXT NOT NULL,
+            correlation BLOB,
+            result BLOB,
+            error_code TEXT,
+            published INTEGER NOT NULL DEFAULT 0,
+            finished_at INTEGER
+        );
+        CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs(seq) WHERE result IS NULL;
+        CREATE INDEX IF NOT EXISTS jobs_unpublished ON jobs(seq) WHERE result IS NOT NULL AND published = 0;
+        CREATE INDEX IF NOT EXISTS jobs_finished_at ON jobs(finished_at) WHERE published = 1;
+        """;
+
+    private readonly SqliteConnection _connection;
+    private readonly Lock _gate = new();
+
+    /// <summary>Opens (creating if needed) the journal at <paramref name="path"/>.</summary>
+    /// <param name="path">The database file; its folder is created.</param>
+    /// <param name="fullSync">Whether each commit waits for the disk (<c>synchronous=FULL</c>) rather than the OS (<c>NORMAL</c>).</param>
+    public JobJournal(string path, bool fullSync = true)
+    {
+        Path = System.IO.Path.GetFullPath(path);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
+        _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path, Pooling = false }.ToString());
+        _connection.Open();
+        Execute($"PRAGMA journal_mode=WAL; PRAGMA synchronous={(fullSync ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=5000;");
+        Execute(Schema);
+    }
+
+    /// <summary>The database file.</summary>
+    public string Path { get; }
+
+    /// <summary>
+    /// Journals a new job, or reports the row already under its key. A finished duplicate is queued to be
+    /// published again, to the duplicate's reply target, with the stored result.
+    /// </summary>
+    public AddOutcome Add(NewJob job)
+    {
+        lock (_gate)
+        {
+            using var transaction = _connection.BeginTransaction();
+            using (var find = Command("SELECT seq, result, error_code, published FROM jobs WHERE key = $key", transaction))
+            {
+                find.Parameters.AddWithValue("$key", job.Key);
+                using var reader = find.ExecuteReader();
+                if (reader.Read())
+                {
+                    var seq = reader.GetInt64(0);
+                    var finished = !reader.IsDBNull(1);
+                    var errorCode = reader.IsDBNull(2) ? null : reader.GetString(2);
+                    var published = reader.GetInt64(3) != 0;
+                    reader.Close();
+                    if (!finished)
+                    {
+                        transaction.Commit();
+                        return AddOutcome.AlreadyPending;
+                    }
+
+                    // An id refused as overloaded may be sent again: that refusal was about the moment, not the job.
+                    if (errorCode == ErrorCodes.Overloaded && published)
+                    {
+                        using var delete = Command("DELETE FROM jobs WHERE seq = $seq", transaction);
+                        delete.Parameters.AddWithValue("$seq", seq);
+                        delete.ExecuteNonQuery();
+                    }
+                    else
+                    {
+                        using var again = Command("UPDATE jobs SET published = 0, reply_topic = $topic, correlation = $correlation WHERE seq = $seq", transaction);
+                        again.Parameters.AddWithValue("$seq", seq);
+                        again.Parameters.AddWithValue("$topic", job.ReplyTopic);
+                        again.Parameters.AddWithValue("$correlation", (object?)job.Correlation ?? DBNull.Value);
+                        again.ExecuteNonQuery();
+                        transaction.Commit();
+                        return AddOutcome.AlreadyFinished;
+                    }
+                }
+            }
+
+            using var insert = Command(
+                """
+                INSERT INTO jobs (key, received_at, priority, request, reply_topic, correlation, result, error_code, finished_at)
+                VALUES ($key, $received, $priority, $request, $topic, $correlation, $result, $error, $finished)
+                """,
+                transaction);
+            insert.Parameters.AddWithValue("$key", job.Key);
+            insert.Parameters.AddWithValue("$received", job.ReceivedAt.ToUnixTimeMilliseconds());
+            insert.Parameters.AddWithValue("$priority", job.Priority);
+            insert.Parameters.AddWithValue("$request", (object?)job.Request ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$topic", job.ReplyTopic);
+            insert.Parameters.AddWithValue("$correlation", (object?)job.Correlation ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$result", (object?)job.Result ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$error", (object?)job.ErrorCode ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$finished", job.Result is null ? DBNull.Value : job.ReceivedAt.ToUnixTimeMilliseconds());
+            insert.ExecuteNonQuery();
+            transaction.Commit();
+            return AddOutcome.Added;
+        }
+    }
+
+    /// <summary>Stores a job's result (JSON) so it can be published; <paramref name="errorCode"/> is null on success.</summary>
+    /// <returns>False when the job is unknown or already finished (its first result stands).</returns>
+    public bool Complete(string key, byte[] result, string? errorCode, DateTimeOffset finishedAt)
+    {
+        lock (_gate)
+        {
+            using var update = Command("UPDATE jobs SET result = $result, error_code = $error, finished_at = $finished WHERE key = $key AND result IS NULL");
+            update.Parameters.AddWithValue("$key", key);
+            update.Parameters.AddWithValue("$result", result);
+            update.Parameters.AddWithValue("$error", (object?)errorCode ?? DBNull.Value);
+            update.Parameters.AddWithValue("$finished", finishedAt.ToUnixTimeMilliseconds());
+            return update.ExecuteNonQuery() == 1;
+        }
+    }
+
+    /// <summary>Records that the result of row <paramref name="seq"/> reached the broker.</summary>
+    public void MarkPublished(long seq)
+    {
+        lock (_gate)
+        {
+            using var update = Command("UPDATE jobs SET published = 1 WHERE seq = $seq");
+            update.Parameters.AddWithValue("$seq", seq);
+            update.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>Jobs accepted but not finished (to run again at start), oldest first.</summary>
+    public IReadOnlyList<JournaledJob> Unfinished()
+    {
+        lock (_gate)
+        {
+            using var select = Command("SELECT seq, key, received_at, priority, request FROM jobs WHERE result IS NULL ORDER BY seq");
+            using var reader = select.ExecuteReader();
+            var jobs = new List<JournaledJob>();
+            while (reader.Read())
+            {
+                jobs.Add(new JournaledJob(
+                    reader.GetInt64(0),
+                    reader.GetString(1),
+                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
+                    (int)reader.GetInt64(3),
+                    reader.IsDBNull(4) ? [] : (byte[])reader[4]));
+            }
+
+            return jobs;
+        }
+    }
+
+    /// <summary>Finished results not yet published, oldest first, at most <paramref name="limit"/>.</summary>
+    public IReadOnlyList<PendingResult> Unpublished(int limit = 64)
+    {
+        lock (_gate)
+        {
+            using var select = Command("SELECT seq, key, reply_topic, correlation, result FROM jobs WHERE result IS NOT NULL AND published = 0 ORDER BY seq LIMIT $limit");
+            select.Parameters.AddWithValue("$limit", limit);
+            using var reader = select.ExecuteReader();
+            var results = new List<PendingResult>();
+            while (reader.Read())
+            {
+                results.Add(new PendingResult(
+                    reader.GetInt64(0),
+                    reader.GetString(1),
+                    reader.GetString(2),
+                    reader.IsDBNull(3) ? null : (byte[])reader[3],
+                    (byte[])reader[4]));
+            }
+
+            return results;
+        }
+    }
+
+    /// <summary>The stored result of a job, or null while it is unknown or unfinished.</summary>
+    public byte[]? Result(string key)
+    {
+        lock (_gate)
+        {
+            using var select = Command("SELECT result FROM jobs WHERE key = $key");
+            select.Parameters.AddWithValue("$key", key);
+            return select.ExecuteScalar() as byte[];
+        }
+    }
+
+    /// <summary>Deletes finished, published jobs that finished before <paramref name="before"/>; returns how many.</summary>
+    public int Prune(DateTimeOffset before)
+    {
+        lock (_gate)
+        {
+            using var delete = Command("DELETE FROM jobs WHERE published = 1 AND finished_at < $before");
+            delete.Parameters.AddWithValue("$before", before.ToUnixTimeMilliseconds());
+            return delete.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>Rows in the journal (finished or not).</summary>
+    public long Count()
+    {
+        lock (_gate)
+        {
+            using var count = Command("SELECT COUNT(*) FROM jobs");
+            return (long)count.ExecuteScalar()!;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _connection.Dispose();
+        }
+    }
+
+    private void Execute(string sql)
+    {
+        using var command = Command(sql);
+        command.ExecuteNonQuery();
+    }
+
+    private SqliteCommand Command(string sql, SqliteTransaction? transaction = null)
+    {
+        var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        return command;
+    }
+}
+
+/// <summary>What <see cref="JobJournal.Add"/> found.</summary>
+public enum AddOutcome
+{
+    /// <summary>A new row: the job is accepted (or, with a result, its error is queued for publishing).</summary>
+    Added,
+
+    /// <summary>The key is already journaled and not finished: its one result will come.</summary>
+    AlreadyPending,
+
+    /// <summary>The key already has a result; it is queued to be published again to the new reply target.</summary>
+    AlreadyFinished,
+}
+
+/// <summary>A job as the intake journals it.</summary>
+/// <param name="Key">The job id, or a generated <c>invalid:…</c> key for a payload that did not parse.</param>
+/// <param name="ReceivedAt">When it arrived (deadlines count from here, across restarts).</param>
+/// <param name="Priority">Higher runs first.</param>
+/// <param name="Request">The parsed job as JSON, to run again after a restart; null for intake errors.</param>
+/// <param name="ReplyTopic">Where the result goes.</param>
+/// <param name="Correlation">MQTT 5 correlation data to echo.</param>
+/// <param name="Result">The result already known at intake (an error), or null.</param>
+/// <param name="ErrorCode">The error code of <paramref name="Result"/>, or null.</param>
+public sealed record NewJob(
+    string Key,
+    DateTimeOffset ReceivedAt,
+    int Priority,
+    byte[]? Request,
+    string ReplyTopic,
+    byte[]? Correlation,
+    byte[]? Result = null,
+    string? ErrorCode = null);
+
+/// <summary>An accepted, unfinished job read back from the journal.</summary>
+public sealed record JournaledJob(long Seq, string Key, DateTimeOffset ReceivedAt, int Priority, byte[] Request);
+
+/// <summary>A finished result waiting to be published.</summary>
+public sealed record PendingResult(long Seq, string Key, string ReplyTopic, byte[]? Correlation, byte[] Result);

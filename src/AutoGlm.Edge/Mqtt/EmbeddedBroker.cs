@@ -1,0 +1,80 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+using MQTTnet.Server;
+
+namespace AutoGlm.Edge.Mqtt;
+
+/// <summary>
+/// The embedded MQTT broker (MQTTnet.Server), started before the intake when <c>Mqtt:Broker</c> is <c>embedded</c>
+/// (the default), on <c>Mqtt:Host</c>:<c>Mqtt:Port</c> (127.0.0.1:1883).
+/// </summary>
+/// <remarks>
+/// Sessions live in memory: they survive client reconnections but not a restart of the daemon, so with the
+/// embedded broker a message the daemon had not yet journaled is lost if the daemon crashes. Use an external
+/// broker with persistence where publishers must not lose jobs across a daemon crash.
+/// </remarks>
+public sealed partial class EmbeddedBroker : IHostedService, IDisposable
+{
+    private readonly MqttOptions _options;
+    private readonly ILogger _logger;
+    private MqttServer? _server;
+
+    public EmbeddedBroker(IOptions<MqttOptions> options, ILogger<EmbeddedBroker> logger)
+    {
+        _options = options.Value;
+        _logger = logger;
+    }
+
+    /// <summary>Whether the broker is running.</summary>
+    public bool IsRunning => _server?.IsStarted == true;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!_options.IsEmbedded)
+        {
+            return;
+        }
+
+        var address = IPAddress.TryParse(_options.Host, out var parsed) ? parsed : IPAddress.Loopback;
+        var serverOptions = new MqttServerOptionsBuilder()
+            .WithDefaultEndpoint()
+            .WithDefaultEndpointBoundIPAddress(address)
+            .WithDefaultEndpointPort(_options.Port)
+            .WithPersistentSessions(true)
+            .WithMaxPendingMessagesPerClient(100_000)
+            .Build();
+        _server = new MqttServerFactory().CreateMqttServer(serverOptions);
+        _server.ValidatingConnectionAsync += e =>
+        {
+            // MQTT 5 lets a client leave its id empty and have the broker assign one (mosquitto_pub does).
+            if (string.IsNullOrEmpty(e.ClientId))
+            {
+                e.AssignedClientIdentifier = "auto-" + Guid.NewGuid().ToString("N");
+            }
+
+            return Task.CompletedTask;
+        };
+        await _server.StartAsync().ConfigureAwait(false);
+        Log.Started(_logger, address.ToString(), _options.Port);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_server is { IsStarted: true })
+        {
+            await _server.StopAsync(new MqttServerStopOptions()).ConfigureAwait(false);
+            Log.Stopped(_logger);
+        }
+    }
+
+    public void Dispose() => _server?.Dispose();
+
+    private static partial class Log
+    {
+        [LoggerMessage(4401, LogLevel.Information, "Embedded MQTT broker listening on {Address}:{Port}")]
+        public static partial void Started(ILogger logger, string address, int port);
+
+        [LoggerMessage(4402, LogLevel.Information, "Embedded MQTT broker stopped")]
+        public static partial void Stopped(ILogger logger);
+    }
+}

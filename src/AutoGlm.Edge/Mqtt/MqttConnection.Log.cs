@@ -1,0 +1,25 @@
+namespace AutoGlm.Edge.Mqtt;
+
+public sealed partial class MqttConnection
+{
+    private static partial class Log
+    {
+        [LoggerMessage(4001, LogLevel.Information, "Connected to the MQTT broker {Host}:{Port} as {ClientId} (session present: {SessionPresent}); jobs on {Prefix}/jobs")]
+        public static partial void Connected(ILogger logger, string host, int port, string clientId, bool sessionPresent, string prefix);
+
+        [LoggerMessage(4002, LogLevel.Warning, "Lost the MQTT connection ({Reason}): {Detail}; reconnecting")]
+        public static partial void Disconnected(ILogger logger, string reason, string detail);
+
+        [LoggerMessage(4003, LogLevel.Warning, "Could not connect to the MQTT broker {Host}:{Port} (attempt {Attempt}, next in {DelaySeconds} s): {Detail}")]
+        public static partial void ConnectFailed(ILogger logger, string host, int port, int attempt, double delaySeconds, string detail);
+
+        [LoggerMessage(4004, LogLevel.Warning, "The broker refused a publish to {Topic}: {ReasonCode} {ReasonString}")]
+        public static partial void PublishRefused(ILogger logger, string topic, string reasonCode, string? reasonString);
+
+        [LoggerMessage(4005, LogLevel.Debug, "Publish to {Topic} failed, will retry: {Detail}")]
+        public static partial void PublishFailed(ILogger logger, string topic, string detail);
+
+        [LoggerMessage(4006, LogLevel.Debug, "Reconnect loop stopped")]
+        public static partial void ReconnectStopped(ILogger logger);
+    }
+}

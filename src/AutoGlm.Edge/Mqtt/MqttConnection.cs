@@ -1,0 +1,286 @@
+using System.Security.Cryptography.X509Certificates;
+using MQTTnet;
+using MQTTnet.Exceptions;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+
+namespace AutoGlm.Edge.Mqtt;
+
+/// <summary>
+/// The daemon's one MQTT 5 client: a persistent session (clean start off, session expiry), the retained
+/// <c>…/status</c> with an <c>offline</c> last will, the job subscriptions, and reconnection with backoff.
+/// </summary>
+/// <remarks>
+/// Thread-safe. Received messages go to <see cref="MessageReceived"/> one at a time (MQTTnet's receive loop);
+/// <see cref="Connected"/> runs after every (re)connection once the subscriptions are up. Owns the client.
+/// </remarks>
+public sealed partial class MqttConnection : IAsyncDisposable
+{
+    private readonly MqttOptions _options;
+    private readonly MqttTopics _topics;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly IMqttClient _client;
+    private readonly SemaphoreSlim _lost = new(0, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _reconnectLoop;
+    private volatile bool _subscribed;
+
+    public MqttConnection(MqttOptions options, MqttTopics topics, TimeProvider time, ILogger<MqttConnection> logger)
+    {
+        _options = options;
+        _topics = topics;
+        _time = time;
+        _logger = logger;
+        _client = new MqttClientFactory().CreateMqttClient();
+        _client.ApplicationMessageReceivedAsync += OnMessageAsync;
+        _client.DisconnectedAsync += OnDisconnectedAsync;
+    }
+
+    /// <summary>Handles each received message; must set <c>AutoAcknowledge = false</c> and acknowledge itself.</summary>
+    public Func<MqttApplicationMessageReceivedEventArgs, Task>? MessageReceived { get; set; }
+
+    /// <summary>Runs after each successful (re)connection and subscription.</summary>
+    public Func<CancellationToken, Task>? Connected { get; set; }
+
+    /// <summary>The retained status document published on each connection.</summary>
+    public Func<byte[]>? StatusDocument { get; set; }
+
+    /// <summary>Whether the client is connected with its subscriptions in place.</summary>
+    public bool IsConnected => _client.IsConnected && _subscribed;
+
+    /// <summary>Connects (retrying with backoff until it works or <paramref name="cancellationToken"/> fires), subscribes, and keeps reconnecting.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        await ConnectWithBackoffAsync(linked.Token).ConfigureAwait(false);
+        _reconnectLoop = Task.Run(() => ReconnectLoopAsync(_stopping.Token), CancellationToken.None);
+    }
+
+    /// <summary>Publishes a message; false (logged at Debug) when not connected or the broker refused it.</summary>
+    public async Task<bool> TryPublishAsync(MqttApplicationMessage message, CancellationToken cancellationToken)
+    {
+        if (!_client.IsConnected)
+        {
+            return false;
+        }
+
+        try
+        {
+            var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
+            if ((int)result.ReasonCode >= 0x80)
+            {
+                Log.PublishRefused(_logger, message.Topic, result.ReasonCode.ToString(), result.ReasonString);
+                return false;
+            }
+
+            return true;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is MqttCommunicationException or InvalidOperationException or OperationCanceledException)
+        {
+            Log.PublishFailed(_logger, message.Topic, ex.Message);
+            return false;
+        }
+    }
+
+    /// <summary>Publishes the retained <c>offline</c> status and disconnects cleanly (the will is not sent on a clean disconnect).</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_reconnectLoop is not null)
+        {
+            await _reconnectLoop.ConfigureAwait(false);
+        }
+
+        if (_client.IsConnected)
+        {
+            await TryPublishAsync(Offline(), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), cancellationToken).ConfigureAwait(false);
+            }
+            catch (MqttCommunicationException ex)
+            {
+                Log.PublishFailed(_logger, "(disconnect)", ex.Message);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _client.Dispose();
+        _stopping.Dispose();
+        _lost.Dispose();
+    }
+
+    private MqttApplicationMessage Offline() => new MqttApplicationMessageBuilder()
+        .WithTopic(_topics.Status)
+        .WithPayload("offline")
+        .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+        .WithRetainFlag()
+        .Build();
+
+    private MqttClientOptions BuildClientOptions()
+    {
+        var builder = new MqttClientOptionsBuilder()
+            .WithProtocolVersion(MqttProtocolVersion.V500)
+            .WithTcpServer(_options.Host, _options.Port)
+            .WithClientId(_options.ResolvedClientId)
+            .WithCleanStart(false)
+            .WithSessionExpiryInterval((uint)_options.SessionExpiry.TotalSeconds)
+            .WithKeepAlivePeriod(_options.KeepAlive)
+            .WithTimeout(TimeSpan.FromSeconds(10))
+            .WithWillTopic(_topics.Status)
+            .WithWillPayload("offline")
+            .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithWillRetain(true);
+        if (!string.IsNullOrEmpty(_options.Username))
+        {
+            builder.WithCredentials(_options.Username, _options.Password ?? "");
+        }
+
+        if (_options.UseTls)
+        {
+            builder.WithTlsOptions(tls =>
+            {
+                tls.UseTls().WithTargetHost(_options.Host);
+                if (!string.IsNullOrEmpty(_options.CaCertificatePath))
+                {
+                    var chain = new X509Certificate2Collection();
+                    chain.ImportFromPemFile(_options.CaCertificatePath);
+                    tls.WithTrustChain(chain);
+                }
+
+                if (!string.IsNullOrEmpty(_options.ClientCertificatePath))
+                {
+                    tls.WithClientCertificates([X509Certificate2.CreateFromPemFile(_options.ClientCertificatePath, _options.ClientKeyPath)]);
+                }
+            });
+        }
+
+        return builder.Build();
+    }
+
+    private async Task ConnectWithBackoffAsync(CancellationToken cancellationToken)
+    {
+        var delay = _options.ReconnectMinDelay;
+        var attempt = 0;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            attempt++;
+            try
+            {
+                await ConnectOnceAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex) when (ex is MqttCommunicationException or MqttProtocolViolationException or OperationCanceledException or InvalidOperationException or System.Net.Sockets.SocketException)
+            {
+                Log.ConnectFailed(_logger, _options.Host, _options.Port, attempt, delay.TotalSeconds, ex.Message);
+            }
+
+            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.ReconnectMaxDelay.Ticks));
+        }
+    }
+
+    private async Task ConnectOnceAsync(CancellationToken cancellationToken)
+    {
+        _subscribed = false;
+        if (_client.IsConnected)
+        {
+            await _client.DisconnectAsync(new MqttClientDisconnectOptions(), cancellationToken).ConfigureAwait(false);
+        }
+
+        var result = await _client.ConnectAsync(BuildClientOptions(), cancellationToken).ConfigureAwait(false);
+        if (result.ResultCode != MqttClientConnectResultCode.Success)
+        {
+            throw new MqttCommunicationException($"the broker refused the connection: {result.ResultCode} {result.ReasonString}");
+        }
+
+        // Subscribing again is harmless when the session survived, and needed when it did not.
+        var subscribe = new MqttClientSubscribeOptionsBuilder()
+            .WithTopicFilter(_topics.Jobs, MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithTopicFilter(_topics.ImageJobs, MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithTopicFilter(_topics.AudioJobs, MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithTopicFilter(_topics.CancelFilter, MqttQualityOfServiceLevel.AtLeastOnce)
+            .Build();
+        var subscribed = await _client.SubscribeAsync(subscribe, cancellationToken).ConfigureAwait(false);
+        foreach (var item in subscribed.Items)
+        {
+            if ((int)item.ResultCode >= 0x80)
+            {
+                throw new MqttCommunicationException($"the broker refused the subscription to '{item.TopicFilter.Topic}': {item.ResultCode}");
+            }
+        }
+
+        _subscribed = true;
+        Log.Connected(_logger, _options.Host, _options.Port, _options.ResolvedClientId, result.IsSessionPresent, _topics.Prefix);
+        if (StatusDocument is { } status)
+        {
+            await TryPublishAsync(
+                new MqttApplicationMessageBuilder().WithTopic(_topics.Status).WithPayload(status()).WithContentType("application/json")
+                    .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag().Build(),
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        if (Connected is { } connected)
+        {
+            await connected(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReconnectLoopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                // Wake on a lost connection, and look every few seconds in case a loss went unnoticed.
+                await _lost.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+                if (!IsConnected)
+                {
+                    await ConnectWithBackoffAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Log.ReconnectStopped(_logger);
+        }
+    }
+
+    private Task OnDisconnectedAsync(MqttClientDisconnectedEventArgs e)
+    {
+        _subscribed = false;
+        if (!_stopping.IsCancellationRequested && e.ClientWasConnected)
+        {
+            Log.Disconnected(_logger, e.Reason.ToString(), e.Exception?.Message ?? e.ReasonString ?? "");
+            if (_lost.CurrentCount == 0)
+            {
+                try
+                {
+                    _lost.Release();
+                }
+                catch (SemaphoreFullException)
+                {
+                    // Already signalled by a concurrent disconnect; one wake-up is enough.
+                }
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs e) =>
+        MessageReceived is { } handler ? handler(e) : Task.CompletedTask;
+}

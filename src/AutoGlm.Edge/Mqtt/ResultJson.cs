@@ -1,0 +1,93 @@
+using System.Text.Json;
+using AutoGlm.Runtime.Generation;
+using Microsoft.Extensions.AI;
+
+namespace AutoGlm.Edge.Mqtt;
+
+/// <summary>Writes the JSON results of the MQTT contract (see docs/mqtt.md).</summary>
+public static class ResultJson
+{
+    // Results go to machines and terminals, not into HTML: keep quotes, '+' and non-ASCII text readable.
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>An error result: <c>{"id":…,"error":{"code":…,"message":…}}</c>.</summary>
+    public static byte[] Error(string? id, string code, string message) => Write(writer =>
+    {
+        writer.WriteString("id", id);
+        writer.WriteStartObject("error");
+        writer.WriteString("code", code);
+        writer.WriteString("message", message);
+        writer.WriteEndObject();
+    });
+
+    /// <summary>A successful result.</summary>
+    public static byte[] Success(string id, string text, string? reasoning, ChatFinishReason? finishReason, UsageDetails? usage, string servedBy, GenerationTimings? timings, double totalMs) => Write(writer =>
+    {
+        writer.WriteString("id", id);
+        writer.WriteString("text", text);
+        if (reasoning is null)
+        {
+            writer.WriteNull("reasoning");
+        }
+        else
+        {
+            writer.WriteString("reasoning", reasoning);
+        }
+
+        writer.WriteString("finish_reason", finishReason?.Value);
+        writer.WriteStartObject("usage");
+        writer.WriteNumber("prompt_tokens", usage?.InputTokenCount ?? 0);
+        writer.WriteNumber("completion_tokens", usage?.OutputTokenCount ?? 0);
+        writer.WriteNumber("total_tokens", usage?.TotalTokenCount ?? 0);
+        writer.WriteEndObject();
+        writer.WriteString("served_by", servedBy);
+        writer.WriteStartObject("timings");
+        if (timings is not null)
+        {
+            writer.WriteNumber("queue_ms", Math.Round(timings.QueueMs, 3));
+            writer.WriteNumber("time_to_first_token_ms", Math.Round(timings.TimeToFirstTokenMs, 3));
+            writer.WriteNumber("prefill_ms", Math.Round(timings.PrefillMs, 3));
+            writer.WriteNumber("decode_ms", Math.Round(timings.DecodeMs, 3));
+        }
+
+        writer.WriteNumber("total_ms", Math.Round(totalMs, 3));
+        writer.WriteEndObject();
+    });
+
+    /// <summary>A token delta on the stream topic: <c>{"id":…,"seq":n,"text":…}</c> or <c>"reasoning":…</c>.</summary>
+    public static byte[] Delta(string id, int seq, string text, bool isReasoning) => Write(writer =>
+    {
+        writer.WriteString("id", id);
+        writer.WriteNumber("seq", seq);
+        writer.WriteString(isReasoning ? "reasoning" : "text", text);
+    });
+
+    /// <summary>The last message on the stream topic: <c>{"id":…,"seq":n,"done":true}</c>.</summary>
+    public static byte[] StreamEnd(string id, int seq) => Write(writer =>
+    {
+        writer.WriteString("id", id);
+        writer.WriteNumber("seq", seq);
+        writer.WriteBoolean("done", true);
+    });
+
+    /// <summary>The error code of a result, or null for a success.</summary>
+    public static string? ErrorCode(ReadOnlySpan<byte> result)
+    {
+        var reader = new Utf8JsonReader(result);
+        using var document = JsonDocument.ParseValue(ref reader);
+        return document.RootElement.TryGetProperty("error", out var error) ? error.GetProperty("code").GetString() : null;
+    }
+
+    internal static byte[] Write(Action<Utf8JsonWriter> body)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(stream, WriterOptions))
+        {
+            writer.WriteStartObject();
+            body(writer);
+            writer.WriteEndObject();
+        }
+
+        return stream.ToArray();
+    }
+}

@@ -88,7 +88,15 @@ public sealed class EdgeServer : IAsyncDisposable
 
     private static WebApplication Create(CapturedLogs? logs, string[] settings)
     {
-        var args = new List<string> { "--Http:Urls=http://127.0.0.1:0", $"--Runtime:ModelPath={TinyModel.Directory}", "--Http:RequestsPerMinute=0" };
+        // Each server gets its own embedded broker port and journal, so servers (and a broker already on 1883) never meet.
+        var args = new List<string>
+        {
+            "--Http:Urls=http://127.0.0.1:0",
+            $"--Runtime:ModelPath={TinyModel.Directory}",
+            "--Http:RequestsPerMinute=0",
+            $"--Mqtt:Port={TestPaths.FreePort()}",
+            $"--Journal:Path={Path.Combine(TestPaths.NewFolder("http-journal"), "journal.db")}",
+        };
         args.AddRange(settings.Select(s => "--" + s));
         var builder = EdgeHost.CreateBuilder([.. args]);
         builder.Logging.ClearProviders();

@@ -43,9 +43,13 @@ public static class FleetParser
         var defaults = fields.TryGetValue("defaults", out var d) ? Layer(d, "defaults", [], errors) : [];
         var groups = fields.TryGetValue("groups", out var g) ? Groups(g, errors) : [];
         IReadOnlyList<FleetDevice> devices = fields.TryGetValue("devices", out var dv) ? Devices(dv, errors) : [];
-        if (devices.Count == 0 && (!fields.TryGetValue("devices", out var list) || list is YamlSequenceNode))
+        if (!fields.TryGetValue("devices", out var list))
         {
-            errors.Add(SourceMark.From((fields.GetValueOrDefault("devices") ?? root).Start).Error("devices must list at least one device"));
+            errors.Add(SourceMark.From(root.Start).Error("devices is missing (list at least one device)"));
+        }
+        else if (list is YamlSequenceNode { Children.Count: 0 })
+        {
+            errors.Add(SourceMark.From(list.Start).Error("devices must list at least one device"));
         }
 
         return (new FleetManifest(version, defaults, groups, devices), errors);
@@ -232,7 +236,11 @@ public static class FleetParser
             var path = id is null ? $"devices[{i}]" : $"devices[{id}]";
             var tags = mapping.Children.TryGetValue(new YamlScalarNode("tags"), out var t) ? Strings(t, $"{path}.tags", errors) : [];
             var settings = Layer(mapping, path, ["id", "tags"], errors);
-            devices.Add(new FleetDevice(id ?? $"#{i}", tags, settings, mark));
+            if (id is not null)
+            {
+                // A device without an id is reported above and left out, so its merged settings raise no second error.
+                devices.Add(new FleetDevice(id, tags, settings, mark));
+            }
         }
 
         return devices;

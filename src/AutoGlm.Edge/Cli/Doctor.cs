@@ -89,6 +89,12 @@ internal sealed class Doctor(IConfiguration configuration, string stateDirectory
         {
             checks.Add(new DoctorCheck("provider", CheckStatus.Fail, $"Runtime:ExecutionProvider '{configured}' is not one of {string.Join(", ", ExecutionProviderSelector.KnownProviders)}"));
         }
+        else
+        {
+            var used = WouldUse(configured.Trim().ToLowerInvariant(), deviceId, out _);
+            checks.Add(new DoctorCheck("provider", used == configured.Trim().ToLowerInvariant() ? CheckStatus.Ok : CheckStatus.Warn,
+                $"Runtime:ExecutionProvider={configured}: the daemon would run on {used}"));
+        }
 
         return checks;
     }

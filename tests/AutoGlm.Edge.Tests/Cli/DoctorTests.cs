@@ -120,6 +120,18 @@ public sealed class DoctorTests : IDisposable
     }
 
     [Fact]
+    public void ExecutionProviders_Configured_SaysWhichOneTheDaemonWouldUse()
+    {
+        var available = AutoGlm.Runtime.Onnx.ExecutionProviderSelector.Available();
+        var expected = available.Contains("TensorrtExecutionProvider") ? "tensorrt" : available.Contains("CUDAExecutionProvider") ? "cuda" : "cpu";
+
+        var summary = Assert.Single(Create(("Runtime:ExecutionProvider", "tensorrt")).ExecutionProviders(), c => c.Name == "provider");
+
+        Assert.Equal($"Runtime:ExecutionProvider=tensorrt: the daemon would run on {expected}", summary.Detail);
+        Assert.Equal(expected == "tensorrt" ? CheckStatus.Ok : CheckStatus.Warn, summary.Status);
+    }
+
+    [Fact]
     public void ExecutionProviders_UnknownConfigured_Fails()
     {
         var checks = Create(("Runtime:ExecutionProvider", "npu")).ExecutionProviders();

@@ -35,9 +35,9 @@ public class DeployFolderTests
     [Fact]
     public void EveryDeployFolder_HasReadme()
     {
-        var folders = Directory.EnumerateDirectories(RepoPaths.Of("deploy"), "*", SearchOption.TopDirectoryOnly).Append(RepoPaths.Of("deploy")).ToList();
+        var folders = Directory.EnumerateDirectories(RepoPaths.Of("deploy"), "*", SearchOption.AllDirectories).Append(RepoPaths.Of("deploy")).ToList();
 
-        Assert.True(folders.Count >= 5);
+        Assert.True(folders.Count >= 9);
         Assert.All(folders, f => Assert.True(File.Exists(Path.Combine(f, "README.md")), $"{f} has no README.md"));
     }
 

@@ -136,7 +136,7 @@ internal abstract class Spec
 
     protected static string? Scalar(YamlNode node, string path, string expected, List<FleetError> errors)
     {
-        if (node is YamlScalarNode { Value: { } value } && !(node is YamlScalarNode { Style: YamlDotNet.Core.ScalarStyle.Plain } && value is "" or "~" or "null"))
+        if (node is YamlScalarNode { Value: { } value } scalar && !IsNull(scalar))
         {
             return value;
         }
@@ -144,6 +144,10 @@ internal abstract class Spec
         errors.Add(MarkOf(node).Error($"{path} must be {expected}{(node is YamlScalarNode ? ", not empty" : $", not a {Describe(node)}")}"));
         return null;
     }
+
+    /// <summary>YAML's null: an empty plain value, <c>~</c> or <c>null</c> (quoted, they are strings).</summary>
+    private static bool IsNull(YamlScalarNode scalar) =>
+        scalar.Style is YamlDotNet.Core.ScalarStyle.Plain or YamlDotNet.Core.ScalarStyle.Any && scalar.Value is "" or "~" or "null";
 
     protected static string Describe(YamlNode node) => node switch
     {

@@ -130,3 +130,43 @@ public sealed partial class SystemdUnitTests : IDisposable
     [GeneratedRegex(@"Overall exposure level for autoglm-edge\.service: ([0-9]+\.[0-9])")]
     private static partial Regex ExposureLine();
 }
+
+/// <summary>
+/// Why the unit leaves <c>MemoryDenyWriteExecute=</c> off, shown rather than claimed: the daemon under the same seccomp
+/// rules (deploy/systemd/mdwe-emulate.py) dies, while a plain binary runs.
+/// </summary>
+public class MemoryDenyWriteExecuteTests
+{
+    private const string Python = "/usr/bin/python3";
+    private static readonly string Emulator = RepoPaths.Of("deploy", "systemd", "mdwe-emulate.py");
+
+    [FactNeedingPythonSeccomp]
+    public void DotnetDaemon_UnderMemoryDenyWriteExecuteFilter_DoesNotStart()
+    {
+        var control = ProcessRunner.Run(Python, [Emulator, "/bin/echo", "alive"]);
+        Assert.True(control.ExitCode == 0 && control.Output.Trim() == "alive", control.ToString());
+
+        // The dotnet host of the runtime running these tests: <root>/shared/Microsoft.NETCore.App/<version>/ -> <root>/dotnet.
+        var dotnet = Path.GetFullPath(Path.Combine(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", "..", "dotnet"));
+        string[] help = [dotnet, Path.Combine(AppContext.BaseDirectory, "autoglm-edge.dll"), "--help"];
+        var unfiltered = ProcessRunner.Run(help[0], help[1..]);
+        Assert.True(unfiltered.ExitCode == 0 && unfiltered.Output.Contains("Usage:", StringComparison.Ordinal), unfiltered.ToString());
+
+        var daemon = ProcessRunner.Run(Python, [Emulator, .. help]);
+
+        Assert.NotEqual(0, daemon.ExitCode);
+        Assert.DoesNotContain("Usage:", daemon.Output, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>Skips, saying how to enable it, where python3's seccomp bindings are missing.</summary>
+public sealed class FactNeedingPythonSeccompAttribute : FactAttribute
+{
+    public FactNeedingPythonSeccompAttribute()
+    {
+        if (!File.Exists("/usr/bin/python3") || ProcessRunner.Run("/usr/bin/python3", ["-c", "import seccomp"]).ExitCode != 0)
+        {
+            Skip = "python3-seccomp is not installed (apt-get install python3-seccomp) to emulate MemoryDenyWriteExecute=";
+        }
+    }
+}

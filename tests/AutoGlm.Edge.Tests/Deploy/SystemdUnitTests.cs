@@ -132,30 +132,46 @@ public sealed partial class SystemdUnitTests : IDisposable
 }
 
 /// <summary>
-/// Why the unit leaves <c>MemoryDenyWriteExecute=</c> off, shown rather than claimed: the daemon under the same seccomp
-/// rules (deploy/systemd/mdwe-emulate.py) dies, while a plain binary runs.
+/// The daemon under the unit's seccomp rules, emulated by deploy/systemd/seccomp-emulate.py: it must work under
+/// <c>SystemCallFilter=</c>, and it must die under <c>MemoryDenyWriteExecute=</c> (which is why the unit leaves it off).
 /// </summary>
-public class MemoryDenyWriteExecuteTests
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public class SeccompFilterTests
 {
     private const string Python = "/usr/bin/python3";
-    private static readonly string Emulator = RepoPaths.Of("deploy", "systemd", "mdwe-emulate.py");
+    private static readonly string Emulator = RepoPaths.Of("deploy", "systemd", "seccomp-emulate.py");
+    private static readonly string Unit = RepoPaths.Of("deploy", "systemd", "autoglm-edge.service");
 
-    [FactNeedingPythonSeccomp]
-    public void DotnetDaemon_UnderMemoryDenyWriteExecuteFilter_DoesNotStart()
+    /// <summary><c>dotnet autoglm-edge.dll chat</c> with the tiny model: loads ONNX Runtime, runs its threads, generates.</summary>
+    private static string[] Chat()
     {
-        var control = ProcessRunner.Run(Python, [Emulator, "/bin/echo", "alive"]);
-        Assert.True(control.ExitCode == 0 && control.Output.Trim() == "alive", control.ToString());
-
         // The dotnet host of the runtime running these tests: <root>/shared/Microsoft.NETCore.App/<version>/ -> <root>/dotnet.
         var dotnet = Path.GetFullPath(Path.Combine(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", "..", "dotnet"));
-        string[] help = [dotnet, Path.Combine(AppContext.BaseDirectory, "autoglm-edge.dll"), "--help"];
-        var unfiltered = ProcessRunner.Run(help[0], help[1..]);
-        Assert.True(unfiltered.ExitCode == 0 && unfiltered.Output.Contains("Usage:", StringComparison.Ordinal), unfiltered.ToString());
+        return [dotnet, Path.Combine(AppContext.BaseDirectory, "autoglm-edge.dll"), "chat", "--model", TinyModel.Directory, "--prompt", "hello", "--max-tokens", "4", "--seed", "1"];
+    }
 
-        var daemon = ProcessRunner.Run(Python, [Emulator, .. help]);
+    [FactNeedingPythonSeccomp]
+    public void Daemon_UnderUnitSystemCallFilter_Generates()
+    {
+        var unfiltered = ProcessRunner.Run(Chat()[0], Chat()[1..]);
+        Assert.True(unfiltered.ExitCode == 0 && unfiltered.Output.Trim().Length > 0, unfiltered.ToString());
+
+        var filtered = ProcessRunner.Run(Python, [Emulator, Unit, "--", .. Chat()]);
+
+        Assert.True(filtered.ExitCode == 0, filtered.ToString());
+        Assert.Equal(unfiltered.Output, filtered.Output);
+    }
+
+    [FactNeedingPythonSeccomp]
+    public void Daemon_UnderMemoryDenyWriteExecute_DoesNotStart()
+    {
+        var control = ProcessRunner.Run(Python, [Emulator, "--mdwe", Unit, "--", "/bin/echo", "alive"]);
+        Assert.True(control.ExitCode == 0 && control.Output.Trim() == "alive", control.ToString());
+
+        var daemon = ProcessRunner.Run(Python, [Emulator, "--mdwe", Unit, "--", .. Chat()]);
 
         Assert.NotEqual(0, daemon.ExitCode);
-        Assert.DoesNotContain("Usage:", daemon.Output, StringComparison.Ordinal);
+        Assert.Equal("", daemon.Output.Trim());
     }
 }
 
@@ -164,9 +180,10 @@ public sealed class FactNeedingPythonSeccompAttribute : FactAttribute
 {
     public FactNeedingPythonSeccompAttribute()
     {
-        if (!File.Exists("/usr/bin/python3") || ProcessRunner.Run("/usr/bin/python3", ["-c", "import seccomp"]).ExitCode != 0)
+        if (!ProcessRunner.IsInstalled("systemd-analyze") || !File.Exists("/usr/bin/python3")
+            || ProcessRunner.Run("/usr/bin/python3", ["-c", "import seccomp"]).ExitCode != 0)
         {
-            Skip = "python3-seccomp is not installed (apt-get install python3-seccomp) to emulate MemoryDenyWriteExecute=";
+            Skip = "needs systemd-analyze and python3-seccomp (apt-get install python3-seccomp) to emulate the unit's seccomp rules";
         }
     }
 }

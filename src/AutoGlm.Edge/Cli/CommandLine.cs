@@ -16,6 +16,8 @@ internal static class CommandLine
         root.Subcommands.Add(ChatCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(ModelCommands.Create());
+        root.Subcommands.Add(DoctorCommand.Create());
+        root.Subcommands.Add(FleetCommands.Create());
         return root;
     }
 }

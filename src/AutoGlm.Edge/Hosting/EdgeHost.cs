@@ -22,19 +22,8 @@ public static partial class EdgeHost
         });
 
         // appsettings.json (from CreateSlimBuilder), then /etc/autoglm/*.json, then AUTOGLM__ variables, then the command line.
-        var configDirectory = Environment.GetEnvironmentVariable("CONFIGURATION_DIRECTORY")?.Split(':')[0] is { Length: > 0 } fromSystemd
-            ? fromSystemd
-            : "/etc/autoglm";
-        if (Directory.Exists(configDirectory))
-        {
-            foreach (var file in Directory.EnumerateFiles(configDirectory, "*.json").Order(StringComparer.Ordinal))
-            {
-                builder.Configuration.AddJsonFile(file, optional: true, reloadOnChange: false);
-            }
-        }
-
-        builder.Configuration.AddEnvironmentVariables(EnvironmentPrefix);
-        builder.Configuration.AddCommandLine(args);
+        EdgeConfiguration.AddSources(builder.Configuration, args);
+        SecretReferences.Resolve(builder.Configuration);
 
         builder.Host.UseSystemd();
         var state = StatePaths.StateDirectory();

@@ -33,6 +33,12 @@ public sealed record EngineOptions
     /// <summary>Default <c>max_tokens</c> when a request names none. Default 256.</summary>
     public int DefaultMaxTokens { get; init; } = 256;
 
+    /// <summary>
+    /// The SHA-256 the package's <c>manifest.json</c> must have (lower- or upper-case hex); the manifest pins every
+    /// other file, so this pins the whole package. Empty (default): any intact package loads.
+    /// </summary>
+    public string? ModelManifestSha256 { get; init; }
+
     /// <summary>Where TensorRT caches built engines; null disables the cache.</summary>
     public string? TensorRtCacheDirectory { get; init; }
 
@@ -67,6 +73,11 @@ public sealed record EngineOptions
         if (DefaultMaxTokens < 1)
         {
             yield return $"Runtime:DefaultMaxTokens must be positive (got {DefaultMaxTokens})";
+        }
+
+        if (!string.IsNullOrWhiteSpace(ModelManifestSha256) && (ModelManifestSha256.Trim().Length != 64 || !ModelManifestSha256.Trim().All(char.IsAsciiHexDigit)))
+        {
+            yield return $"Runtime:ModelManifestSha256 must be 64 hexadecimal digits (got '{ModelManifestSha256}')";
         }
 
         if (!Onnx.ExecutionProviderSelector.KnownProviders.Contains(ExecutionProvider.Trim().ToLowerInvariant()))

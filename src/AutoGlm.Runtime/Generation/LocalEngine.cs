@@ -87,7 +87,7 @@ public sealed partial class LocalEngine : IChatClient
         }
 
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LocalEngine>();
-        var package = ModelPackage.Load(packageDirectory);
+        var package = ModelPackage.Load(packageDirectory, options.ModelManifestSha256);
         var engine = new LocalEngine(package, options, logger);
         Log.Loaded(logger, package.Manifest.Name, package.Directory, engine.ExecutionProvider, engine.ContextLength, options.MaxBatchSize);
         return engine;

@@ -25,10 +25,12 @@ public sealed class ModelPackage
     public string PathOf(string relativePath) => Path.GetFullPath(Path.Combine(Directory, relativePath));
 
     /// <summary>Reads the manifest and verifies every file it lists.</summary>
+    /// <param name="directory">The package folder.</param>
+    /// <param name="expectedManifestSha256">When set, the SHA-256 <c>manifest.json</c> must have (a fleet pins packages this way).</param>
     /// <exception cref="RuntimeException">With <see cref="RuntimeErrorCode.PackageInvalid"/> naming the first bad file.</exception>
-    public static ModelPackage Load(string directory)
+    public static ModelPackage Load(string directory, string? expectedManifestSha256 = null)
     {
-        var report = Verify(directory);
+        var report = Verify(directory, expectedManifestSha256);
         if (!report.IsValid)
         {
             throw new RuntimeException(RuntimeErrorCode.PackageInvalid, report.Problems[0].ToString());
@@ -38,7 +40,9 @@ public sealed class ModelPackage
     }
 
     /// <summary>Reads the manifest and checks every file, collecting every problem rather than stopping at the first.</summary>
-    public static PackageVerification Verify(string directory)
+    /// <param name="directory">The package folder.</param>
+    /// <param name="expectedManifestSha256">When set, the SHA-256 <c>manifest.json</c> must have.</param>
+    public static PackageVerification Verify(string directory, string? expectedManifestSha256 = null)
     {
         var root = Path.GetFullPath(directory);
         var problems = new List<PackageProblem>();
@@ -48,6 +52,13 @@ public sealed class ModelPackage
         {
             problems.Add(new PackageProblem(ManifestFileName, $"no {ManifestFileName} in '{root}'"));
             return new PackageVerification(root, null, checkedFiles, problems);
+        }
+
+        if (!string.IsNullOrWhiteSpace(expectedManifestSha256)
+            && Sha256Of(manifestPath) is var manifestHash
+            && !string.Equals(manifestHash, expectedManifestSha256.Trim(), StringComparison.OrdinalIgnoreCase))
+        {
+            problems.Add(new PackageProblem(ManifestFileName, $"has SHA-256 {manifestHash}, but the configuration pins {expectedManifestSha256.Trim()}"));
         }
 
         ModelManifest? manifest;

@@ -28,6 +28,25 @@ public sealed class ModelPackageTests : IDisposable
     }
 
     [Fact]
+    public void Load_PinnedManifestHash_LoadsOnlyThatPackage()
+    {
+        var hash = ModelPackage.Sha256Of(Path.Combine(_dir, ModelPackage.ManifestFileName));
+
+        Assert.Equal("glm-synthetic-tiny", ModelPackage.Load(_dir, hash.ToUpperInvariant()).Manifest.Name);
+        var error = Assert.Throws<RuntimeException>(() => ModelPackage.Load(_dir, new string('a', 64)));
+        Assert.Equal(RuntimeErrorCode.PackageInvalid, error.Code);
+        Assert.Contains($"has SHA-256 {hash}, but the configuration pins {new string('a', 64)}", error.Message);
+    }
+
+    [Fact]
+    public void Load_EngineWithMalformedPin_InvalidRequestNamingTheKey()
+    {
+        var error = Assert.Throws<RuntimeException>(() => LocalEngine.Load(_dir, new EngineOptions { ModelManifestSha256 = "abc" }));
+
+        Assert.Contains("Runtime:ModelManifestSha256 must be 64 hexadecimal digits", error.Message);
+    }
+
+    [Fact]
     public void Load_TamperedFile_RefusedNamingTheFile()
     {
         var path = Path.Combine(_dir, SyntheticModelBuilder.DataFileName);

@@ -15,14 +15,14 @@ public sealed class MosquittoBroker : IAsyncDisposable
     private readonly ConcurrentQueue<string> _output = new();
     private Process? _process;
 
-    private MosquittoBroker(int port, string folder)
+    private MosquittoBroker(int port, string folder, string? listenerSettings)
     {
         Port = port;
         _folder = folder;
         _config = Path.Combine(folder, "mosquitto.conf");
         File.WriteAllText(_config, $"""
             listener {port} 127.0.0.1
-            allow_anonymous true
+            {listenerSettings ?? "allow_anonymous true"}
             persistence true
             persistence_location {folder}/
             autosave_interval 1
@@ -45,9 +45,11 @@ public sealed class MosquittoBroker : IAsyncDisposable
         new[] { "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto" }.FirstOrDefault(File.Exists);
 
     /// <summary>Starts a broker on a free port.</summary>
-    public static async Task<MosquittoBroker> StartAsync()
+    /// <param name="listenerSettings">Lines for the listener (TLS, passwords); default: anonymous, plain TCP.</param>
+    /// <param name="folder">The broker's folder (certificates may already be in it); default: a new one.</param>
+    public static async Task<MosquittoBroker> StartAsync(string? listenerSettings = null, string? folder = null)
     {
-        var broker = new MosquittoBroker(TestPaths.FreePort(), TestPaths.NewFolder("mosquitto"));
+        var broker = new MosquittoBroker(TestPaths.FreePort(), folder ?? TestPaths.NewFolder("mosquitto"), listenerSettings);
         await broker.StartAgainAsync();
         return broker;
     }

@@ -9,19 +9,22 @@ namespace AutoGlm.Edge.Mqtt;
 /// (the default), on <c>Mqtt:Host</c>:<c>Mqtt:Port</c> (127.0.0.1:1883).
 /// </summary>
 /// <remarks>
-/// Sessions live in memory: they survive client reconnections but not a restart of the daemon, so with the
-/// embedded broker a message the daemon had not yet journaled is lost if the daemon crashes. Use an external
-/// broker with persistence where publishers must not lose jobs across a daemon crash.
+/// Sessions live in memory: they survive client reconnections but not a restart of the daemon. So that a crash
+/// still loses no acknowledged job, the broker hands each job message to <see cref="JobIntake.TryTakeAtBroker"/>
+/// before it acknowledges the publish: the publisher's PUBACK comes after the journal commit, as with an external
+/// broker. Job messages taken that way are not forwarded to other subscribers of <c>…/jobs</c>.
 /// </remarks>
 public sealed partial class EmbeddedBroker : IHostedService, IDisposable
 {
     private readonly MqttOptions _options;
+    private readonly IServiceProvider _services;
     private readonly ILogger _logger;
     private MqttServer? _server;
 
-    public EmbeddedBroker(IOptions<MqttOptions> options, ILogger<EmbeddedBroker> logger)
+    public EmbeddedBroker(IOptions<MqttOptions> options, IServiceProvider services, ILogger<EmbeddedBroker> logger)
     {
         _options = options.Value;
+        _services = services;
         _logger = logger;
     }
 
@@ -54,6 +57,24 @@ public sealed partial class EmbeddedBroker : IHostedService, IDisposable
 
             return Task.CompletedTask;
         };
+        var intake = _services.GetRequiredService<JobIntake>();
+        _server.InterceptingPublishAsync += e =>
+        {
+            try
+            {
+                if (intake.TryTakeAtBroker(e.ApplicationMessage))
+                {
+                    e.ProcessPublish = false;
+                }
+            }
+            catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException)
+            {
+                // Routed the usual way instead: the intake's client journals it (or leaves it unacknowledged).
+                Log.TakeFailed(_logger, e.ApplicationMessage.Topic, ex);
+            }
+
+            return Task.CompletedTask;
+        };
         await _server.StartAsync().ConfigureAwait(false);
         Log.Started(_logger, address.ToString(), _options.Port);
     }
@@ -76,5 +97,8 @@ public sealed partial class EmbeddedBroker : IHostedService, IDisposable
 
         [LoggerMessage(4402, LogLevel.Information, "Embedded MQTT broker stopped")]
         public static partial void Stopped(ILogger logger);
+
+        [LoggerMessage(4403, LogLevel.Warning, "Could not journal a job on {Topic} at the broker; it goes to the intake client instead")]
+        public static partial void TakeFailed(ILogger logger, string topic, Exception exception);
     }
 }

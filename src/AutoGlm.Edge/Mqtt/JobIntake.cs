@@ -25,6 +25,7 @@ public sealed partial class JobIntake
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private volatile bool _accepting = true;
+    private volatile bool _takingAtBroker;
 
     public JobIntake(JobParser parser, JobJournal journal, JobQueue queue, JobRunner runner, ResultPublisher publisher, MqttTopics topics, JobCounters counters, TimeProvider time, ILogger<JobIntake> logger)
     {
@@ -75,24 +76,7 @@ public sealed partial class JobIntake
         var message = e.ApplicationMessage;
         try
         {
-            if (_topics.CancelledJobId(message.Topic) is { } cancelId)
-            {
-                var found = _runner.Cancel(cancelId);
-                Log.CancelRequested(_logger, cancelId, found);
-            }
-            else if (message.Topic == _topics.Jobs)
-            {
-                Accept(message, _parser.ParseJson(message.Payload));
-            }
-            else if (message.Topic == _topics.ImageJobs || message.Topic == _topics.AudioJobs)
-            {
-                var properties = (message.UserProperties ?? []).Select(p => KeyValuePair.Create(p.Name, p.ReadValueAsString())).ToList();
-                Accept(message, _parser.ParseMedia(message.Topic == _topics.ImageJobs, message.Payload, properties));
-            }
-            else
-            {
-                Log.UnexpectedTopic(_logger, message.Topic);
-            }
+            Receive(message);
         }
         catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException)
         {
@@ -109,6 +93,52 @@ public sealed partial class JobIntake
         {
             // Journaled but not acknowledged: the broker delivers it again, and the journal answers it once.
             Log.AckLost(_logger, message.Topic, ex.Message);
+        }
+    }
+
+    /// <summary>
+    /// From now on (the journal replayed, the runner and publisher started) the embedded broker may hand job
+    /// messages to <see cref="TryTakeAtBroker"/> before it acknowledges them to their publisher.
+    /// </summary>
+    public void TakeFromEmbeddedBroker() => _takingAtBroker = true;
+
+    /// <summary>
+    /// Called by the embedded broker for every publish, before it answers the publisher: a job message is parsed and
+    /// journaled here, so the publisher's PUBACK means the job is on disk even though broker and daemon share a
+    /// process. Returns false for anything the broker should route the usual way (other topics, or not taking yet).
+    /// </summary>
+    /// <exception cref="Microsoft.Data.Sqlite.SqliteException">The journal could not be written; the caller routes the message the usual way.</exception>
+    public bool TryTakeAtBroker(MqttApplicationMessage message)
+    {
+        if (!_takingAtBroker || !_accepting
+            || (message.Topic != _topics.Jobs && message.Topic != _topics.ImageJobs && message.Topic != _topics.AudioJobs))
+        {
+            return false;
+        }
+
+        Receive(message);
+        return true;
+    }
+
+    private void Receive(MqttApplicationMessage message)
+    {
+        if (_topics.CancelledJobId(message.Topic) is { } cancelId)
+        {
+            var found = _runner.Cancel(cancelId);
+            Log.CancelRequested(_logger, cancelId, found);
+        }
+        else if (message.Topic == _topics.Jobs)
+        {
+            Accept(message, _parser.ParseJson(message.Payload));
+        }
+        else if (message.Topic == _topics.ImageJobs || message.Topic == _topics.AudioJobs)
+        {
+            var properties = (message.UserProperties ?? []).Select(p => KeyValuePair.Create(p.Name, p.ReadValueAsString())).ToList();
+            Accept(message, _parser.ParseMedia(message.Topic == _topics.ImageJobs, message.Payload, properties));
+        }
+        else
+        {
+            Log.UnexpectedTopic(_logger, message.Topic);
         }
     }
 

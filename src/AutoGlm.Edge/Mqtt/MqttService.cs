@@ -97,6 +97,11 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
         };
         Notify($"STATUS=connecting to the MQTT broker {_options.Host}:{_options.Port}");
         await _connection.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (_options.IsEmbedded)
+        {
+            _intake.TakeFromEmbeddedBroker();
+        }
+
         _statsLoop = Task.Run(() => StatsLoopAsync(_stopping.Token), CancellationToken.None);
         Notify($"STATUS=taking jobs on {_topics.Jobs} ({replayed} replayed from the journal)");
     }

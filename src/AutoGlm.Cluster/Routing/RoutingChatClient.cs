@@ -93,8 +93,10 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
                 {
                     Log.Routed(_logger, node.Name, reason);
                     var count = 0;
+                    var finished = false;
                     for (var more = any; more;)
                     {
+                        finished |= updates.Current.FinishReason is not null;
                         yield return updates.Current;
                         count++;
                         try
@@ -110,6 +112,16 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
                                 $"heavy node {node.Url.Authority} failed after {count} updates ({Describe(ex)}); the answer is incomplete",
                                 ex);
                         }
+                    }
+
+                    // The OpenAI client ends a stream quietly when the connection drops; every complete answer names its finish reason.
+                    if (!finished)
+                    {
+                        node.OnFailure();
+                        Log.RemoteTruncated(_logger, node.Url, count);
+                        throw new ClusterException(
+                            ClusterErrorCode.RemoteInterrupted,
+                            $"heavy node {node.Url.Authority} ended its stream after {count} updates without a finish reason (connection lost?); the answer is incomplete");
                     }
 
                     node.OnSuccess();
@@ -248,5 +260,8 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
 
         [LoggerMessage(6003, LogLevel.Error, "Heavy node {Url} failed mid-answer after {Updates} updates; the request ends with remote_interrupted")]
         public static partial void RemoteInterrupted(ILogger logger, Uri url, int updates, Exception exception);
+
+        [LoggerMessage(6004, LogLevel.Error, "Heavy node {Url} ended its stream after {Updates} updates without a finish reason; the request ends with remote_interrupted")]
+        public static partial void RemoteTruncated(ILogger logger, Uri url, int updates);
     }
 }

@@ -22,7 +22,7 @@ public sealed partial class NodePool : IAsyncDisposable
         _interval = options.HealthCheckInterval;
         _time = time;
         _logger = logger;
-        _http = new HttpClient { Timeout = options.HealthCheckInterval < options.RequestTimeout ? options.HealthCheckInterval : options.RequestTimeout };
+        _http = new HttpClient { Timeout = options.HealthCheckTimeout };
     }
 
     /// <summary>The nodes, in configuration order.</summary>

@@ -45,7 +45,10 @@ public sealed class ClusterOptions
     /// <summary>How often each node's <c>/health/ready</c> is polled. Default 5 s.</summary>
     public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>How long one remote request (or health check) may take before it counts as failed. Default 120 s.</summary>
+    /// <summary>How long one health check may take before the node counts as down. Default 2 s.</summary>
+    public TimeSpan HealthCheckTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long one remote request may take before it counts as failed. Default 120 s.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(120);
 
     /// <summary>Consecutive failures after which a node takes no traffic until a health check passes. Default 3.</summary>
@@ -141,6 +144,11 @@ public sealed class ClusterOptionsValidator : IValidateOptions<ClusterOptions>
         if (options.HealthCheckInterval <= TimeSpan.Zero)
         {
             yield return $"{S}:HealthCheckInterval must be positive (got {options.HealthCheckInterval})";
+        }
+
+        if (options.HealthCheckTimeout <= TimeSpan.Zero)
+        {
+            yield return $"{S}:HealthCheckTimeout must be positive (got {options.HealthCheckTimeout})";
         }
 
         if (options.RequestTimeout <= TimeSpan.Zero)

@@ -60,7 +60,7 @@ public sealed class HeavyNodeTests : IAsyncLifetime
         var light = await RunJobAsync("\"max_tokens\":2");
 
         Assert.Null(heavy.ErrorCode);
-        Assert.Equal($"remote:{HeavyAuthority}", heavy.Json.GetProperty("served_by").GetString());
+        Assert.True($"remote:{HeavyAuthority}" == heavy.Json.GetProperty("served_by").GetString(), heavy.Text);
         Assert.Equal("route remote requested", heavy.Json.GetProperty("route_reason").GetString());
         Assert.Null(light.ErrorCode);
         Assert.StartsWith("local:", light.Json.GetProperty("served_by").GetString(), StringComparison.Ordinal);
@@ -86,7 +86,7 @@ public sealed class HeavyNodeTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Job_HeavyNodeKilled_NextHeavyJobServedLocally()
+    public async Task Job_HeavyNodeKilledThenRestarted_ServedLocallyThenByNodeAgain()
     {
         Assert.Equal($"remote:{HeavyAuthority}", (await RunJobAsync("\"route\":\"remote\",\"max_tokens\":2")).Json.GetProperty("served_by").GetString());
 
@@ -97,6 +97,19 @@ public sealed class HeavyNodeTests : IAsyncLifetime
         Assert.StartsWith("local:", result.Json.GetProperty("served_by").GetString(), StringComparison.Ordinal);
         var reason = result.Json.GetProperty("route_reason").GetString()!;
         Assert.True(reason.Contains("fell back to local", StringComparison.Ordinal) || reason.Contains("no heavy node is available", StringComparison.Ordinal), reason);
+
+        // Back after its health check passes: heavy jobs go to it again.
+        await _heavy.StartAsync();
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        string? servedBy;
+        do
+        {
+            Assert.False(bound.IsCancellationRequested, "heavy jobs did not go back to the restarted heavy node within 60 s");
+            servedBy = (await RunJobAsync("\"route\":\"remote\",\"max_tokens\":2")).Json.GetProperty("served_by").GetString();
+        }
+        while (servedBy != $"remote:{HeavyAuthority}");
+
+        _edge.AssertNoUnexpectedErrors();
     }
 
     private async Task<Received> RunJobAsync(string fields)

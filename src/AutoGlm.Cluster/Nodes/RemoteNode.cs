@@ -12,8 +12,10 @@ public sealed class RemoteNode : IDisposable
 {
     private int _outstanding;
     private int _failures;
+    private int _failedChecks;
     private volatile bool _healthy = true;
     private readonly int _failuresToOpen;
+    private readonly int _failedChecksToMarkDown;
 
     /// <summary>Creates a node from its options.</summary>
     /// <param name="options">The node's URL, key, model and weight.</param>
@@ -25,6 +27,7 @@ public sealed class RemoteNode : IDisposable
         Weight = options.Weight;
         ApiKey = string.IsNullOrEmpty(options.ApiKey) ? null : options.ApiKey;
         _failuresToOpen = cluster.FailuresToOpen;
+        _failedChecksToMarkDown = cluster.FailedChecksToMarkDown;
         var clientOptions = new OpenAIClientOptions
         {
             Endpoint = new Uri(options.Url.TrimEnd('/')),
@@ -63,7 +66,7 @@ public sealed class RemoteNode : IDisposable
     /// <summary>Requests sent to it and not finished.</summary>
     public int Outstanding => Volatile.Read(ref _outstanding);
 
-    /// <summary>Whether it takes traffic: its last health check passed and it has not failed <see cref="ClusterOptions.FailuresToOpen"/> times in a row since.</summary>
+    /// <summary>Whether it takes traffic: it has not failed its last health checks and it has not failed <see cref="ClusterOptions.FailuresToOpen"/> times in a row since.</summary>
     public bool IsAvailable => _healthy && Volatile.Read(ref _failures) < _failuresToOpen;
 
     /// <summary>Load score: outstanding requests (this one included) per unit of weight; lower is picked first.</summary>
@@ -82,13 +85,21 @@ public sealed class RemoteNode : IDisposable
     /// <summary>Records a request that failed.</summary>
     public void OnFailure() => Interlocked.Increment(ref _failures);
 
-    /// <summary>Records a health check's result; a passing check closes the breaker.</summary>
+    /// <summary>
+    /// Records a health check's result: <see cref="ClusterOptions.FailedChecksToMarkDown"/> failures in a row mark the
+    /// node down; a passing check marks it up and closes the breaker.
+    /// </summary>
     public void OnHealth(bool ready)
     {
-        _healthy = ready;
         if (ready)
         {
+            Volatile.Write(ref _failedChecks, 0);
             Volatile.Write(ref _failures, 0);
+            _healthy = true;
+        }
+        else if (Interlocked.Increment(ref _failedChecks) >= _failedChecksToMarkDown)
+        {
+            _healthy = false;
         }
     }
 

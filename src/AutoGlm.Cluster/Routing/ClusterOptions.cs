@@ -48,6 +48,9 @@ public sealed class ClusterOptions
     /// <summary>How long one health check may take before the node counts as down. Default 2 s.</summary>
     public TimeSpan HealthCheckTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Consecutive failed health checks after which a node takes no traffic (one passing check brings it back). Default 2.</summary>
+    public int FailedChecksToMarkDown { get; set; } = 2;
+
     /// <summary>How long one remote request may take before it counts as failed. Default 120 s.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(120);
 
@@ -154,6 +157,11 @@ public sealed class ClusterOptionsValidator : IValidateOptions<ClusterOptions>
         if (options.RequestTimeout <= TimeSpan.Zero)
         {
             yield return $"{S}:RequestTimeout must be positive (got {options.RequestTimeout})";
+        }
+
+        if (options.FailedChecksToMarkDown < 1)
+        {
+            yield return $"{S}:FailedChecksToMarkDown must be at least 1 (got {options.FailedChecksToMarkDown})";
         }
 
         if (options.FailuresToOpen < 1)

@@ -28,6 +28,9 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
     /// <summary>The request property that overrides the policy.</summary>
     public const string RouteProperty = "route";
 
+    /// <summary>The request property holding the milliseconds left before its deadline; cost-threshold goes remote when the local prediction would miss it.</summary>
+    public const string DeadlineProperty = "deadline_ms";
+
     /// <summary>The answer property naming where it ran.</summary>
     public const string ServedByProperty = "served_by";
 
@@ -177,7 +180,11 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
         else
         {
             var cost = _estimator.Estimate(messages, options);
-            if (cost.PredictedLocalMs > _options.MaxLocalLatencyMs)
+            if (DeadlineOf(options) is { } deadline && cost.PredictedLocalMs > deadline)
+            {
+                why = Format($"cost-threshold: predicted local latency {cost.PredictedLocalMs:F0} ms > deadline {deadline:F0} ms");
+            }
+            else if (cost.PredictedLocalMs > _options.MaxLocalLatencyMs)
             {
                 why = Format($"cost-threshold: predicted local latency {cost.PredictedLocalMs:F0} ms > {_options.MaxLocalLatencyMs:F0} ms");
             }
@@ -237,16 +244,29 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
             : throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{RouteProperty} must be auto, local or remote");
     }
 
+    private static double? DeadlineOf(ChatOptions? options) =>
+        options?.AdditionalProperties?.TryGetValue(DeadlineProperty, out var value) != true || value is null ? null
+        : value switch
+        {
+            int i => i,
+            long l => l,
+            double d => d,
+            JsonElement { ValueKind: JsonValueKind.Number } e => e.GetDouble(),
+            _ => throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{DeadlineProperty} must be a number"),
+        };
+
+    // The routing properties are for this router only; engines (local or remote) never see them.
     private static ChatOptions? WithoutRoute(ChatOptions? options)
     {
-        if (options?.AdditionalProperties?.ContainsKey(RouteProperty) != true)
+        if (options?.AdditionalProperties is not { } properties || !(properties.ContainsKey(RouteProperty) || properties.ContainsKey(DeadlineProperty)))
         {
             return options;
         }
 
         var copy = options.Clone();
-        copy.AdditionalProperties = new AdditionalPropertiesDictionary(options.AdditionalProperties);
+        copy.AdditionalProperties = new AdditionalPropertiesDictionary(properties);
         copy.AdditionalProperties.Remove(RouteProperty);
+        copy.AdditionalProperties.Remove(DeadlineProperty);
         return copy;
     }
 

@@ -112,6 +112,13 @@ public sealed partial class ChatCompletionsEndpoint
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(_options.RequestTimeoutSeconds), _time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, timeout.Token);
             var client = context.RequestServices.GetRequiredService<IChatClient>();
+            if (request.Options.AdditionalProperties?.TryGetValue(RoutingChatClient.RouteProperty, out var route) == true && route is "remote" && client.GetService<RoutingChatClient>() is null)
+            {
+                await new ApiError(StatusCodes.Status503ServiceUnavailable, "server_error", "remote_unavailable", "route 'remote' was asked but no heavy node is configured here (Cluster:Nodes); use 'auto' or 'local'")
+                    .WriteAsync(context.Response).ConfigureAwait(false);
+                return;
+            }
+
             var identity = new CompletionIdentity("chatcmpl-" + Guid.NewGuid().ToString("N"), _time.GetUtcNow().ToUnixTimeSeconds(), modelId, "autoglm-" + _engineHost.Engine.ExecutionProvider);
             var run = new Run(context, request, identity, arrived, audit);
             try

@@ -211,6 +211,13 @@ public sealed partial class JobRunner : IAsyncDisposable
             running.SetDeadline(remaining, _time);
         }
 
+        var options = ToOptions(request);
+        if (request.DeadlineMs is not null && request.Route == "auto")
+        {
+            // The router sends a job whose local run would miss its deadline to a heavy node.
+            (options.AdditionalProperties ??= [])[RoutingChatClient.DeadlineProperty] = Math.Max(0, (job.ReceivedAt.AddMilliseconds(request.DeadlineMs.Value) - _time.GetUtcNow()).TotalMilliseconds);
+        }
+
         var text = new StringBuilder();
         StringBuilder? reasoning = null;
         ChatFinishReason? finish = null;
@@ -223,7 +230,7 @@ public sealed partial class JobRunner : IAsyncDisposable
         {
             Log.Running(_logger, request.Id, request.Messages.Count);
             Log.Prompt(_logger, request.Id, request.Messages[^1].Content);
-            await foreach (var update in client.GetStreamingResponseAsync(ToMessages(request), ToOptions(request), running.Token).ConfigureAwait(false))
+            await foreach (var update in client.GetStreamingResponseAsync(ToMessages(request), options, running.Token).ConfigureAwait(false))
             {
                 foreach (var content in update.Contents)
                 {

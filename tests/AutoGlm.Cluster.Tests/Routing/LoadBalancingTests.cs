@@ -55,6 +55,7 @@ public sealed class LoadBalancingTests
         await using var pool = new NodePool(options, TinyModel.Engine.Package.Manifest.Name, TimeProvider.System, NullLogger.Instance);
         var router = new RoutingChatClient(TinyModel.Engine, pool, options);
         await pool.CheckAllAsync(CancellationToken.None);
+        await pool.CheckAllAsync(CancellationToken.None);
 
         for (var i = 0; i < 3; i++)
         {

@@ -59,6 +59,25 @@ public sealed class RoutingChatClientTests
     }
 
     [Fact]
+    public async Task Decide_PredictionMissesDeadline_GoesRemote()
+    {
+        var options = new ClusterOptions { MaxLocalLatencyMs = 1e9, DefaultDecodeTokensPerSecond = 1e-3, Nodes = [new NodeOptions { Url = "http://10.0.0.1:8000/v1" }] };
+        await using var pool = Pool(options);
+        // A fresh engine has measured nothing, so the estimate uses the configured speeds.
+        using var fresh = AutoGlm.Runtime.Generation.LocalEngine.Load(TinyModel.Directory);
+        var router = new RoutingChatClient(fresh, pool, options);
+        var tight = Options(4);
+        tight.AdditionalProperties = new() { [RoutingChatClient.DeadlineProperty] = 50 };
+
+        var (node, reason) = router.Decide(Hello, tight);
+        var (relaxed, _) = router.Decide(Hello, Options(4));
+
+        Assert.Same(pool.Nodes[0], node);
+        Assert.Contains("> deadline 50 ms", reason, StringComparison.Ordinal);
+        Assert.Null(relaxed);
+    }
+
+    [Fact]
     public async Task GetResponseAsync_CostUnderThreshold_ServedLocally()
     {
         var options = new ClusterOptions { MaxLocalLatencyMs = 1e9, Nodes = [new NodeOptions { Url = $"http://127.0.0.1:{TinyModel.FreePort()}/v1" }] };
@@ -120,6 +139,8 @@ public sealed class RoutingChatClientTests
         var options = new ClusterOptions { Policy = RoutingPolicies.RemoteFirst, Nodes = [new NodeOptions { Url = down }, new NodeOptions { Url = heavy.Url }] };
         await using var pool = Pool(options);
 
+        await pool.CheckAllAsync(CancellationToken.None);
+        Assert.True(pool.Nodes[0].IsAvailable, "one failed check is not enough to mark a node down");
         await pool.CheckAllAsync(CancellationToken.None);
 
         Assert.False(pool.Nodes[0].IsAvailable);

@@ -44,7 +44,8 @@ public sealed class HeavyNodeTests : IAsyncLifetime
             ["Cluster__MaxLocalLatencyMs"] = "1000",
             ["Cluster__DefaultDecodeTokensPerSecond"] = "10",
             ["Cluster__DefaultPrefillTokensPerSecond"] = "100000",
-            ["Cluster__HealthCheckInterval"] = "00:00:00.200",
+            ["Cluster__HealthCheckInterval"] = "00:00:00.250",
+            ["Cluster__HealthCheckTimeout"] = "00:00:10",
             ["Cluster__RequestTimeout"] = "00:00:30",
             ["Cluster__Nodes__0__Url"] = $"http://{HeavyAuthority}/v1",
             ["Cluster__Nodes__0__ApiKey"] = Key,
@@ -60,7 +61,7 @@ public sealed class HeavyNodeTests : IAsyncLifetime
         var light = await RunJobAsync("\"max_tokens\":2");
 
         Assert.Null(heavy.ErrorCode);
-        Assert.True($"remote:{HeavyAuthority}" == heavy.Json.GetProperty("served_by").GetString(), heavy.Text);
+        Assert.True($"remote:{HeavyAuthority}" == heavy.Json.GetProperty("served_by").GetString(), heavy.Text + "\n" + string.Join("\n", _edge.Lines.TakeLast(20)));
         Assert.Equal("route remote requested", heavy.Json.GetProperty("route_reason").GetString());
         Assert.Null(light.ErrorCode);
         Assert.StartsWith("local:", light.Json.GetProperty("served_by").GetString(), StringComparison.Ordinal);

@@ -192,7 +192,17 @@ public sealed partial class JobRunner : IAsyncDisposable
     {
         var request = job.Request;
         var started = Stopwatch.GetTimestamp();
-        var client = _chatClient!();
+        IChatClient client;
+        try
+        {
+            client = _chatClient!();
+        }
+        catch (RuntimeException ex)
+        {
+            Fail(request.Id, ErrorCodes.ModelUnavailable, ex.Message);
+            return;
+        }
+
         if (request.Route == "remote" && client.GetService<RoutingChatClient>() is null)
         {
             Fail(request.Id, ErrorCodes.RemoteUnavailable, "route 'remote' was asked but no remote engine is configured on this device; use 'auto' or 'local'");

@@ -7,6 +7,7 @@ namespace AutoGlm.Edge.Tests.Cluster;
 /// Two real daemons on loopback, both on the tiny model: an edge (embedded broker, policy cost-threshold) and a heavy
 /// node that requires an API key. Jobs go to the edge over MQTT.
 /// </summary>
+[Collection(ClusterCollection.Name)]
 public sealed class HeavyNodeTests : IAsyncLifetime
 {
     private const string Key = "heavy-node-test-key";

@@ -6,6 +6,7 @@ using AutoGlm.Edge.Tests.Http;
 namespace AutoGlm.Edge.Tests.Cluster;
 
 /// <summary>An edge and a heavy node, both the real daemon in process on loopback; requests go to the edge's HTTP API.</summary>
+[Collection(ClusterCollection.Name)]
 public sealed class HttpRouteTests : IAsyncLifetime
 {
     private const string Key = "http-route-test-key";

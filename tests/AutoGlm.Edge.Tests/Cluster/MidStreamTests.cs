@@ -18,6 +18,7 @@ namespace AutoGlm.Edge.Tests.Cluster;
 /// one chunk, with no finish reason and no <c>[DONE]</c>: every front door must end the request with
 /// <c>remote_interrupted</c>, never hand back the fragment as if it were the answer.
 /// </summary>
+[Collection(ClusterCollection.Name)]
 public sealed class MidStreamTests : IAsyncLifetime
 {
     private const string FirstChunk = """data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"glm-synthetic-tiny","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}""" + "\n\n";

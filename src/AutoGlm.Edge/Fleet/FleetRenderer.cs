@@ -45,7 +45,17 @@ public static class FleetRenderer
         cluster["Role"] = device.Text("role", "edge");
         if (s["routing"] is JsonObject routing)
         {
-            Copy(routing, cluster, ("policy", "RoutingPolicy"));
+            // The manifest's auto/local/remote are the daemon's named policies (docs/cluster.md).
+            if (routing["policy"]?.GetValue<string>() is { } policy)
+            {
+                cluster["Policy"] = policy switch
+                {
+                    "local" => "local-only",
+                    "remote" => "remote-first",
+                    _ => "cost-threshold",
+                };
+            }
+
             if (routing["heavyNodes"] is JsonArray nodes)
             {
                 cluster["Nodes"] = new JsonArray([.. nodes.Select(n => Pascal(n!))]);

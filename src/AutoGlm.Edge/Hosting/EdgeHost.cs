@@ -1,3 +1,4 @@
+using AutoGlm.Cluster.Routing;
 using AutoGlm.Edge.Http;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
@@ -37,7 +38,13 @@ public static partial class EdgeHost
 
         builder.Services.AddSingleton<EngineHost>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EngineHost>());
-        builder.Services.AddSingleton<IChatClient>(sp => sp.GetRequiredService<EngineHost>().Engine);
+
+        // On an edge with heavy nodes the registered chat client is the router, so MQTT and HTTP both route.
+        builder.Services.AddOptions<ClusterOptions>().BindConfiguration(ClusterOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<ClusterOptions>, ClusterOptionsValidator>();
+        builder.Services.AddSingleton<ClusterHost>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ClusterHost>());
+        builder.Services.AddSingleton<IChatClient>(sp => sp.GetRequiredService<ClusterHost>().ChatClient);
         builder.AddEdgeHttp();
 
         // After the engine (hosted services start in order): broker, journal replay, MQTT subscription; systemd's READY=1 last.

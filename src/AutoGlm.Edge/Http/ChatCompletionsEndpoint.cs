@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using AutoGlm.Cluster;
 using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Metrics;
 using AutoGlm.Runtime;
@@ -8,6 +9,7 @@ using AutoGlm.Runtime.Generation;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
+using RoutingChatClient = AutoGlm.Cluster.Routing.RoutingChatClient;
 
 namespace AutoGlm.Edge.Http;
 
@@ -22,6 +24,12 @@ public sealed partial class ChatCompletionsEndpoint
 {
     /// <summary>The route.</summary>
     public const string Route = "/v1/chat/completions";
+
+    /// <summary>Response header naming where a (non-streamed) answer ran, when the router decided it.</summary>
+    public const string ServedByHeader = "X-AutoGlm-Served-By";
+
+    /// <summary>Response header saying why the answer ran there.</summary>
+    public const string RouteReasonHeader = "X-AutoGlm-Route-Reason";
 
     private readonly EngineHost _engineHost;
     private readonly RequestGate _gate;
@@ -104,6 +112,13 @@ public sealed partial class ChatCompletionsEndpoint
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(_options.RequestTimeoutSeconds), _time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, timeout.Token);
             var client = context.RequestServices.GetRequiredService<IChatClient>();
+            if (request.Options.AdditionalProperties?.TryGetValue(RoutingChatClient.RouteProperty, out var route) == true && route is "remote" && client.GetService<RoutingChatClient>() is null)
+            {
+                await new ApiError(StatusCodes.Status503ServiceUnavailable, "server_error", "remote_unavailable", "route 'remote' was asked but no heavy node is configured here (Cluster:Nodes); use 'auto' or 'local'")
+                    .WriteAsync(context.Response).ConfigureAwait(false);
+                return;
+            }
+
             var identity = new CompletionIdentity("chatcmpl-" + Guid.NewGuid().ToString("N"), _time.GetUtcNow().ToUnixTimeSeconds(), modelId, "autoglm-" + _engineHost.Engine.ExecutionProvider);
             var run = new Run(context, request, identity, arrived, audit);
             try
@@ -123,6 +138,12 @@ public sealed partial class ChatCompletionsEndpoint
                     await new ApiError(StatusCodes.Status504GatewayTimeout, "server_error", "timeout", $"the answer took longer than Http:RequestTimeoutSeconds ({_options.RequestTimeoutSeconds} s)")
                         .WriteAsync(context.Response).ConfigureAwait(false);
                 }
+            }
+            catch (ClusterException ex) when (!context.Response.HasStarted)
+            {
+                Log.EngineRefused(_logger, identity.Id, ex.WireCode, ex.Message);
+                await new ApiError(StatusCodes.Status503ServiceUnavailable, "server_error", ex.WireCode, ex.Message) { RetryAfterSeconds = 5 }
+                    .WriteAsync(context.Response).ConfigureAwait(false);
             }
             catch (RuntimeException ex) when (!context.Response.HasStarted)
             {
@@ -179,6 +200,12 @@ public sealed partial class ChatCompletionsEndpoint
 
         var response = run.Context.Response;
         response.ContentType = "application/json";
+        if (run.ServedBy is not null)
+        {
+            response.Headers[ServedByHeader] = HeaderValue(run.ServedBy);
+            response.Headers[RouteReasonHeader] = HeaderValue(run.RouteReason ?? "");
+        }
+
         ChatCompletionWriter.WriteCompletion(response.BodyWriter, run.Identity, content.ToString(), run.Request.ReturnReasoning, reasoning?.ToString(), ChatCompletionWriter.FinishReasonName(run.FinishReason), run.Usage);
         await response.BodyWriter.FlushAsync(run.Context.RequestAborted).ConfigureAwait(false);
     }
@@ -212,6 +239,15 @@ public sealed partial class ChatCompletionsEndpoint
         await output.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    // Header values must be visible ASCII; a reason may quote an exception message.
+    private static string HeaderValue(string text) => string.Create(text.Length, text, static (span, source) =>
+    {
+        for (var i = 0; i < source.Length; i++)
+        {
+            span[i] = source[i] is >= ' ' and <= '~' ? source[i] : '?';
+        }
+    });
+
     /// <summary>One request's progress: what the updates said so far, and the metrics they feed.</summary>
     private sealed class Run(HttpContext context, ChatCompletionRequest request, CompletionIdentity identity, long arrived, RequestAudit audit)
     {
@@ -223,6 +259,8 @@ public sealed partial class ChatCompletionsEndpoint
         public ChatFinishReason? FinishReason { get; private set; }
         public UsageDetails? Usage { get; private set; }
         public GenerationTimings? Timings { get; private set; }
+        public string? ServedBy { get; private set; }
+        public string? RouteReason { get; private set; }
 
         /// <summary>Takes in one update; returns its answer text and its reasoning text.</summary>
         public (string Text, string Reasoning) Observe(ChatResponseUpdate update, ChatCompletionsEndpoint owner)
@@ -254,6 +292,12 @@ public sealed partial class ChatCompletionsEndpoint
             if (update.AdditionalProperties?.TryGetValue("timings", out var timings) == true && timings is GenerationTimings t)
             {
                 Timings = t;
+            }
+
+            if (update.AdditionalProperties?.TryGetValue(RoutingChatClient.ServedByProperty, out var by) == true && by is string servedBy)
+            {
+                ServedBy = servedBy;
+                RouteReason = update.AdditionalProperties.TryGetValue(RoutingChatClient.RouteReasonProperty, out var why) ? why as string : null;
             }
 
             return (text, reasoning);

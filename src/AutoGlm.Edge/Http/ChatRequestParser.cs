@@ -1,6 +1,7 @@
 using System.Text.Json;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
+using RoutingChatClient = AutoGlm.Cluster.Routing.RoutingChatClient;
 
 namespace AutoGlm.Edge.Http;
 
@@ -77,6 +78,11 @@ internal sealed class ChatRequestParser
                 case "reasoning_effort": effortThinking = ReasoningEffort(value); break;
                 case "return_reasoning": returnReasoning = Bool(value, name) ?? false; break;
                 case "n": Require(Int(value, name) is null or 1, name, "n must be 1: this server answers one choice per request"); break;
+                case "route" when String(value, name) is { } route:
+                    Require(route is "auto" or "local" or "remote", name, $"route must be auto, local or remote (got '{route}')");
+                    (options.AdditionalProperties ??= [])[RoutingChatClient.RouteProperty] = route;
+                    break;
+                case "route": break;
                 case "image": image = String(value, name); break;
                 case "audio" when value.ValueKind == JsonValueKind.Object:
                     return Fail<ChatCompletionRequest>(ApiError.Unsupported(name, "audio output is not supported; send input audio as a string (base64 or data URI) or an input_audio content part"));

@@ -30,8 +30,11 @@ public static class ErrorCodes
     /// <summary>The job was cancelled through <c>…/jobs/&lt;id&gt;/cancel</c>.</summary>
     public const string Cancelled = "cancelled";
 
-    /// <summary>The job asked for <c>route: remote</c> and no remote engine is configured.</summary>
+    /// <summary>The job asked for <c>route: remote</c> and no remote engine is configured (or none could take it and <c>Cluster:OnRemoteFailure</c> is <c>fail</c>).</summary>
     public const string RemoteUnavailable = "remote_unavailable";
+
+    /// <summary>The heavy node failed after it had streamed part of the answer; the answer is incomplete.</summary>
+    public const string RemoteInterrupted = "remote_interrupted";
 
     /// <summary>The model is not loaded.</summary>
     public const string ModelUnavailable = "model_unavailable";

@@ -1,12 +1,14 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
+using AutoGlm.Cluster;
 using AutoGlm.Edge.Journal;
 using AutoGlm.Runtime;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
 using MQTTnet;
 using MQTTnet.Protocol;
+using RoutingChatClient = AutoGlm.Cluster.Routing.RoutingChatClient;
 
 namespace AutoGlm.Edge.Mqtt;
 
@@ -190,7 +192,18 @@ public sealed partial class JobRunner : IAsyncDisposable
     {
         var request = job.Request;
         var started = Stopwatch.GetTimestamp();
-        if (request.Route == "remote")
+        IChatClient client;
+        try
+        {
+            client = _chatClient!();
+        }
+        catch (RuntimeException ex)
+        {
+            Fail(request.Id, ErrorCodes.ModelUnavailable, ex.Message);
+            return;
+        }
+
+        if (request.Route == "remote" && client.GetService<RoutingChatClient>() is null)
         {
             Fail(request.Id, ErrorCodes.RemoteUnavailable, "route 'remote' was asked but no remote engine is configured on this device; use 'auto' or 'local'");
             return;
@@ -208,18 +221,26 @@ public sealed partial class JobRunner : IAsyncDisposable
             running.SetDeadline(remaining, _time);
         }
 
+        var options = ToOptions(request);
+        if (request.DeadlineMs is not null && request.Route == "auto")
+        {
+            // The router sends a job whose local run would miss its deadline to a heavy node.
+            (options.AdditionalProperties ??= [])[RoutingChatClient.DeadlineProperty] = Math.Max(0, (job.ReceivedAt.AddMilliseconds(request.DeadlineMs.Value) - _time.GetUtcNow()).TotalMilliseconds);
+        }
+
         var text = new StringBuilder();
         StringBuilder? reasoning = null;
         ChatFinishReason? finish = null;
         UsageDetails? usage = null;
         GenerationTimings? timings = null;
+        var servedBy = _servedBy;
+        string? routeReason = null;
         var seq = 0;
         try
         {
             Log.Running(_logger, request.Id, request.Messages.Count);
             Log.Prompt(_logger, request.Id, request.Messages[^1].Content);
-            var client = _chatClient!();
-            await foreach (var update in client.GetStreamingResponseAsync(ToMessages(request), ToOptions(request), running.Token).ConfigureAwait(false))
+            await foreach (var update in client.GetStreamingResponseAsync(ToMessages(request), options, running.Token).ConfigureAwait(false))
             {
                 foreach (var content in update.Contents)
                 {
@@ -252,6 +273,12 @@ public sealed partial class JobRunner : IAsyncDisposable
                 {
                     timings = measured;
                 }
+
+                if (update.AdditionalProperties?.TryGetValue(RoutingChatClient.ServedByProperty, out var by) == true && by is string routedTo)
+                {
+                    servedBy = routedTo;
+                    routeReason = update.AdditionalProperties.TryGetValue(RoutingChatClient.RouteReasonProperty, out var why) ? why as string : null;
+                }
             }
         }
         catch (OperationCanceledException) when (running.WasCancelled)
@@ -267,6 +294,11 @@ public sealed partial class JobRunner : IAsyncDisposable
         catch (OperationCanceledException) when (running.Aborted)
         {
             Log.LeftForNextStart(_logger, request.Id);
+            return;
+        }
+        catch (ClusterException ex)
+        {
+            Fail(request.Id, ex.WireCode, ex.Message);
             return;
         }
         catch (RuntimeException ex)
@@ -301,7 +333,7 @@ public sealed partial class JobRunner : IAsyncDisposable
         }
 
         var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        var result = ResultJson.Success(request.Id, text.ToString(), reasoning?.ToString(), finish, usage, _servedBy, timings, totalMs);
+        var result = ResultJson.Success(request.Id, text.ToString(), reasoning?.ToString(), finish, usage, servedBy, timings, totalMs, routeReason);
         Log.Completion(_logger, request.Id, text.ToString());
         if (Finish(request.Id, result, null))
         {
@@ -367,7 +399,12 @@ public sealed partial class JobRunner : IAsyncDisposable
         };
         if (request.EnableThinking is { } thinking)
         {
-            options.AdditionalProperties = new AdditionalPropertiesDictionary { [LocalEngine.EnableThinkingProperty] = thinking };
+            (options.AdditionalProperties ??= [])[LocalEngine.EnableThinkingProperty] = thinking;
+        }
+
+        if (request.Route != "auto")
+        {
+            (options.AdditionalProperties ??= [])[RoutingChatClient.RouteProperty] = request.Route;
         }
 
         return options;

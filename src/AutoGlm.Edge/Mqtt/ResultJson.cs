@@ -20,8 +20,8 @@ public static class ResultJson
         writer.WriteEndObject();
     });
 
-    /// <summary>A successful result.</summary>
-    public static byte[] Success(string id, string text, string? reasoning, ChatFinishReason? finishReason, UsageDetails? usage, string servedBy, GenerationTimings? timings, double totalMs) => Write(writer =>
+    /// <summary>A successful result; <paramref name="routeReason"/> (why it ran where <paramref name="servedBy"/> says) is written when the router gave one.</summary>
+    public static byte[] Success(string id, string text, string? reasoning, ChatFinishReason? finishReason, UsageDetails? usage, string servedBy, GenerationTimings? timings, double totalMs, string? routeReason = null) => Write(writer =>
     {
         writer.WriteString("id", id);
         writer.WriteString("text", text);
@@ -41,6 +41,11 @@ public static class ResultJson
         writer.WriteNumber("total_tokens", usage?.TotalTokenCount ?? 0);
         writer.WriteEndObject();
         writer.WriteString("served_by", servedBy);
+        if (routeReason is not null)
+        {
+            writer.WriteString("route_reason", routeReason);
+        }
+
         writer.WriteStartObject("timings");
         if (timings is not null)
         {

@@ -25,6 +25,7 @@ public class FleetRendererTests
         Assert.Equal("http://0.0.0.0:8000", json["Http"]!["Urls"]!.GetValue<string>());
         Assert.Equal("http://gpu-node.shop.lan:8000/v1", json["Cluster"]!["Nodes"]![0]!["Url"]!.GetValue<string>());
         Assert.Equal("edge", json["Cluster"]!["Role"]!.GetValue<string>());
+        Assert.Equal("cost-threshold", json["Cluster"]!["Policy"]!.GetValue<string>());
     }
 
     [Fact]

@@ -1,0 +1,142 @@
+using System.Net.Http.Headers;
+using AutoGlm.Cluster.Routing;
+using Microsoft.Extensions.Logging;
+
+namespace AutoGlm.Cluster.Nodes;
+
+/// <summary>The heavy nodes: picks the least loaded available one by weight, and polls their health in the background.</summary>
+/// <remarks>Thread-safe. Owns its nodes and its health-check <see cref="HttpClient"/>; <see cref="Start"/> begins polling.</remarks>
+public sealed partial class NodePool : IAsyncDisposable
+{
+    private readonly HttpClient _http;
+    private readonly TimeSpan _interval;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _loop;
+
+    /// <summary>Creates the pool.</summary>
+    public NodePool(ClusterOptions options, string defaultModel, TimeProvider time, ILogger logger)
+    {
+        Nodes = [.. options.Nodes.Select(n => new RemoteNode(n, defaultModel, options))];
+        _interval = options.HealthCheckInterval;
+        _time = time;
+        _logger = logger;
+        _http = new HttpClient { Timeout = options.HealthCheckTimeout };
+    }
+
+    /// <summary>The nodes, in configuration order.</summary>
+    public IReadOnlyList<RemoteNode> Nodes { get; }
+
+    /// <summary>Starts polling every node's <c>/health/ready</c> (the first round at once).</summary>
+    public void Start() => _loop ??= Task.Run(() => LoopAsync(_stopping.Token));
+
+    /// <summary>The available node with the fewest outstanding requests per unit of weight, skipping <paramref name="exclude"/>; null when none.</summary>
+    public RemoteNode? Pick(IReadOnlyCollection<RemoteNode>? exclude = null)
+    {
+        RemoteNode? best = null;
+        foreach (var node in Nodes)
+        {
+            if (node.IsAvailable && (exclude is null || !exclude.Contains(node)) && (best is null || node.Load < best.Load))
+            {
+                best = node;
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>Checks every node once, now.</summary>
+    public async Task CheckAllAsync(CancellationToken cancellationToken)
+    {
+        await Task.WhenAll(Nodes.Select(n => CheckAsync(n, cancellationToken))).ConfigureAwait(false);
+    }
+
+    private async Task CheckAsync(RemoteNode node, CancellationToken cancellationToken)
+    {
+        bool ready;
+        string detail;
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, node.HealthUrl);
+            if (node.ApiKey is not null)
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", node.ApiKey);
+            }
+
+            using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            ready = response.IsSuccessStatusCode;
+            detail = ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (HttpRequestException ex)
+        {
+            ready = false;
+            detail = ex.Message;
+        }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            ready = false;
+            detail = "timed out";
+        }
+
+        var was = node.IsAvailable;
+        node.OnHealth(ready);
+        if (was != node.IsAvailable)
+        {
+            if (ready)
+            {
+                Log.NodeUp(_logger, node.Url);
+            }
+            else
+            {
+                Log.NodeDown(_logger, node.Url, detail);
+            }
+        }
+    }
+
+    private async Task LoopAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_interval, _time);
+        try
+        {
+            do
+            {
+                await CheckAllAsync(cancellationToken).ConfigureAwait(false);
+            }
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false));
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Log.HealthStopped(_logger);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            await _loop.ConfigureAwait(false);
+        }
+
+        foreach (var node in Nodes)
+        {
+            node.Dispose();
+        }
+
+        _http.Dispose();
+        _stopping.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(6101, LogLevel.Warning, "Heavy node {Url} is down ({Detail}); it takes no traffic until its health check passes")]
+        public static partial void NodeDown(ILogger logger, Uri url, string detail);
+
+        [LoggerMessage(6102, LogLevel.Information, "Heavy node {Url} is ready")]
+        public static partial void NodeUp(ILogger logger, Uri url);
+
+        [LoggerMessage(6103, LogLevel.Debug, "Health checks stopped")]
+        public static partial void HealthStopped(ILogger logger);
+    }
+}

@@ -1,0 +1,191 @@
+using Microsoft.Extensions.Options;
+
+namespace AutoGlm.Cluster.Routing;
+
+/// <summary>The <c>Cluster</c> section: this daemon's role, the routing policy and the heavy nodes.</summary>
+public sealed class ClusterOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "Cluster";
+
+    /// <summary><c>edge</c> (default) routes requests; <c>heavy</c> serves them itself and never forwards.</summary>
+    public string Role { get; set; } = "edge";
+
+    /// <summary>
+    /// <c>cost-threshold</c> (default): remote when the predicted local latency or prompt size passes a threshold;
+    /// <c>remote-first</c>: remote whenever a node is healthy; <c>local-only</c>: never remote unless a request asks.
+    /// </summary>
+    public string Policy { get; set; } = RoutingPolicies.CostThreshold;
+
+    /// <summary>Predicted local latency above which <c>cost-threshold</c> goes remote. Default 10 000 ms.</summary>
+    public double MaxLocalLatencyMs { get; set; } = 10_000;
+
+    /// <summary>Prompt tokens (after templating, media included) above which <c>cost-threshold</c> goes remote. Default 2048.</summary>
+    public int MaxLocalPromptTokens { get; set; } = 2048;
+
+    /// <summary>Tokens one image or audio clip is counted as in the estimate. Default 256.</summary>
+    public int MediaTokens { get; set; } = 256;
+
+    /// <summary>Prefill speed assumed before the engine has measured its own. Default 100 tokens/s.</summary>
+    public double DefaultPrefillTokensPerSecond { get; set; } = 100;
+
+    /// <summary>Decode speed assumed before the engine has measured its own. Default 10 tokens/s.</summary>
+    public double DefaultDecodeTokensPerSecond { get; set; } = 10;
+
+    /// <summary>Answer tokens assumed when a request sets no <c>max_tokens</c>. Default 256.</summary>
+    public int DefaultMaxTokens { get; set; } = 256;
+
+    /// <summary>
+    /// What a remote failure before the first token does: <c>local</c> (default) runs the request locally;
+    /// <c>fail</c> ends it with <c>remote_unavailable</c>. A failure after the first token always ends the request
+    /// with <c>remote_interrupted</c> (never a silent truncation).
+    /// </summary>
+    public string OnRemoteFailure { get; set; } = "local";
+
+    /// <summary>How often each node's <c>/health/ready</c> is polled. Default 5 s.</summary>
+    public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long one health check may take before the node counts as down. Default 2 s.</summary>
+    public TimeSpan HealthCheckTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Consecutive failed health checks after which a node takes no traffic (one passing check brings it back). Default 2.</summary>
+    public int FailedChecksToMarkDown { get; set; } = 2;
+
+    /// <summary>How long one remote request may take before it counts as failed. Default 120 s.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>Consecutive failures after which a node takes no traffic until a health check passes. Default 3.</summary>
+    public int FailuresToOpen { get; set; } = 3;
+
+    /// <summary>The heavy nodes this edge may send requests to.</summary>
+    public List<NodeOptions> Nodes { get; set; } = [];
+
+    /// <summary>Whether this daemon is a heavy node.</summary>
+    public bool IsHeavy => string.Equals(Role, "heavy", StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>One heavy node (<c>Cluster:Nodes:N</c>).</summary>
+public sealed class NodeOptions
+{
+    /// <summary>The OpenAI-compatible base URL, ending in <c>/v1</c> (<c>http://gpu-node:8000/v1</c>). Required.</summary>
+    public string Url { get; set; } = "";
+
+    /// <summary>The bearer key the node requires (its <c>Http:ApiKeys</c>); empty when it requires none.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>The model id to ask for; empty means the local engine's model id. Default empty.</summary>
+    public string? Model { get; set; }
+
+    /// <summary>Share of traffic relative to other nodes: outstanding requests are divided by it. Default 1.</summary>
+    public double Weight { get; set; } = 1;
+}
+
+/// <summary>The names of the routing policies.</summary>
+public static class RoutingPolicies
+{
+    public const string LocalOnly = "local-only";
+    public const string RemoteFirst = "remote-first";
+    public const string CostThreshold = "cost-threshold";
+
+    /// <summary>Every policy name.</summary>
+    public static IReadOnlyList<string> All { get; } = [LocalOnly, RemoteFirst, CostThreshold];
+}
+
+/// <summary>Validates <see cref="ClusterOptions"/>, reporting every problem at once by its configuration key.</summary>
+public sealed class ClusterOptionsValidator : IValidateOptions<ClusterOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ClusterOptions options)
+    {
+        var errors = Problems(options).ToList();
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>Every problem with <paramref name="options"/>, each naming its key.</summary>
+    public static IEnumerable<string> Problems(ClusterOptions options)
+    {
+        const string S = ClusterOptions.Section;
+        if (options.Role is not ("edge" or "heavy"))
+        {
+            yield return $"{S}:Role must be edge or heavy (got '{options.Role}')";
+        }
+
+        if (!RoutingPolicies.All.Contains(options.Policy))
+        {
+            yield return $"{S}:Policy must be one of {string.Join(", ", RoutingPolicies.All)} (got '{options.Policy}')";
+        }
+
+        if (options.OnRemoteFailure is not ("local" or "fail"))
+        {
+            yield return $"{S}:OnRemoteFailure must be local or fail (got '{options.OnRemoteFailure}')";
+        }
+
+        if (options.MaxLocalLatencyMs <= 0)
+        {
+            yield return $"{S}:MaxLocalLatencyMs must be positive (got {options.MaxLocalLatencyMs})";
+        }
+
+        if (options.MaxLocalPromptTokens < 1)
+        {
+            yield return $"{S}:MaxLocalPromptTokens must be at least 1 (got {options.MaxLocalPromptTokens})";
+        }
+
+        if (options.MediaTokens < 0)
+        {
+            yield return $"{S}:MediaTokens must not be negative (got {options.MediaTokens})";
+        }
+
+        if (options.DefaultPrefillTokensPerSecond <= 0 || options.DefaultDecodeTokensPerSecond <= 0)
+        {
+            yield return $"{S}:DefaultPrefillTokensPerSecond and {S}:DefaultDecodeTokensPerSecond must be positive";
+        }
+
+        if (options.DefaultMaxTokens < 1)
+        {
+            yield return $"{S}:DefaultMaxTokens must be at least 1 (got {options.DefaultMaxTokens})";
+        }
+
+        if (options.HealthCheckInterval <= TimeSpan.Zero)
+        {
+            yield return $"{S}:HealthCheckInterval must be positive (got {options.HealthCheckInterval})";
+        }
+
+        if (options.HealthCheckTimeout <= TimeSpan.Zero)
+        {
+            yield return $"{S}:HealthCheckTimeout must be positive (got {options.HealthCheckTimeout})";
+        }
+
+        if (options.RequestTimeout <= TimeSpan.Zero)
+        {
+            yield return $"{S}:RequestTimeout must be positive (got {options.RequestTimeout})";
+        }
+
+        if (options.FailedChecksToMarkDown < 1)
+        {
+            yield return $"{S}:FailedChecksToMarkDown must be at least 1 (got {options.FailedChecksToMarkDown})";
+        }
+
+        if (options.FailuresToOpen < 1)
+        {
+            yield return $"{S}:FailuresToOpen must be at least 1 (got {options.FailuresToOpen})";
+        }
+
+        if (options.Policy == RoutingPolicies.RemoteFirst && options.Nodes.Count == 0 && !options.IsHeavy)
+        {
+            yield return $"{S}:Policy is remote-first but {S}:Nodes is empty; add {S}:Nodes:0:Url";
+        }
+
+        for (var i = 0; i < options.Nodes.Count; i++)
+        {
+            var node = options.Nodes[i];
+            if (!Uri.TryCreate(node.Url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            {
+                yield return $"{S}:Nodes:{i}:Url must be an absolute http or https URL such as http://gpu-node:8000/v1 (got '{node.Url}')";
+            }
+
+            if (node.Weight <= 0)
+            {
+                yield return $"{S}:Nodes:{i}:Weight must be positive (got {node.Weight})";
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+using AutoGlm.Cluster.Routing;
+
+namespace AutoGlm.Cluster.Tests.Routing;
+
+public sealed class ClusterOptionsTests
+{
+    [Fact]
+    public void Validate_Defaults_Succeeds()
+    {
+        Assert.True(new ClusterOptionsValidator().Validate(null, new ClusterOptions()).Succeeded);
+    }
+
+    [Fact]
+    public void Validate_BadValues_NamesEveryKey()
+    {
+        var options = new ClusterOptions
+        {
+            Role = "gpu",
+            Policy = "cheapest",
+            OnRemoteFailure = "queue",
+            MaxLocalLatencyMs = 0,
+            Nodes = [new NodeOptions { Url = "gpu-node:8000", Weight = 0 }],
+        };
+
+        var result = new ClusterOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        foreach (var key in new[] { "Cluster:Role", "Cluster:Policy", "Cluster:OnRemoteFailure", "Cluster:MaxLocalLatencyMs", "Cluster:Nodes:0:Url", "Cluster:Nodes:0:Weight" })
+        {
+            Assert.Contains(key, result.FailureMessage, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Validate_RemoteFirstWithoutNodes_Fails()
+    {
+        var result = new ClusterOptionsValidator().Validate(null, new ClusterOptions { Policy = RoutingPolicies.RemoteFirst });
+
+        Assert.Contains("Cluster:Nodes", result.FailureMessage, StringComparison.Ordinal);
+    }
+}

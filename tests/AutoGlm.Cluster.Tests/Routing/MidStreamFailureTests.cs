@@ -1,0 +1,84 @@
+using AutoGlm.Cluster.Nodes;
+using AutoGlm.Cluster.Routing;
+using AutoGlm.Cluster.Tests.Support;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using RoutingChatClient = AutoGlm.Cluster.Routing.RoutingChatClient;
+
+namespace AutoGlm.Cluster.Tests.Routing;
+
+/// <summary>
+/// A real HTTP server that starts an OpenAI stream and fails after one chunk: <c>/truncate</c> ends the body cleanly
+/// without a finish reason or <c>[DONE]</c>; <c>/abort</c> drops the connection once the router has the first chunk.
+/// </summary>
+public sealed class MidStreamFailureTests : IAsyncLifetime
+{
+    private const string FirstChunk = """data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}""" + "\n\n";
+
+    private readonly TaskCompletionSource _firstUpdateSeen = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private WebApplication _app = null!;
+    private string _root = null!;
+
+    public async Task InitializeAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        _app = builder.Build();
+        _app.MapPost("/truncate/v1/chat/completions", async context =>
+        {
+            context.Response.ContentType = "text/event-stream";
+            await context.Response.WriteAsync(FirstChunk);
+        });
+        _app.MapPost("/abort/v1/chat/completions", async context =>
+        {
+            context.Response.ContentType = "text/event-stream";
+            await context.Response.WriteAsync(FirstChunk);
+            await context.Response.Body.FlushAsync();
+            await _firstUpdateSeen.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            context.Abort();
+        });
+        await _app.StartAsync();
+        _root = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+    }
+
+    [Theory]
+    [InlineData("truncate")]
+    [InlineData("abort")]
+    public async Task GetStreamingResponseAsync_NodeFailsMidStream_EndsWithRemoteInterrupted(string mode)
+    {
+        var options = new ClusterOptions { Policy = RoutingPolicies.RemoteFirst, Nodes = [new NodeOptions { Url = $"{_root}/{mode}/v1" }] };
+        await using var pool = new NodePool(options, "m", TimeProvider.System, NullLogger.Instance);
+        var router = new RoutingChatClient(TinyModel.Engine, pool, options);
+        var received = new List<ChatResponseUpdate>();
+
+        var error = await Assert.ThrowsAsync<ClusterException>(async () =>
+        {
+            await foreach (var update in router.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "hello")], new ChatOptions { MaxOutputTokens = 8 }))
+            {
+                received.Add(update);
+                _firstUpdateSeen.TrySetResult();
+            }
+        });
+
+        Assert.Equal(ClusterErrorCode.RemoteInterrupted, error.Code);
+        Assert.Contains("the answer is incomplete", error.Message, StringComparison.Ordinal);
+        Assert.Equal("Hel", string.Concat(received.Select(u => u.Text)));
+        Assert.DoesNotContain(received, u => u.AdditionalProperties?.ContainsKey(RoutingChatClient.ServedByProperty) == true);
+        Assert.Equal(0, pool.Nodes[0].Outstanding);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _firstUpdateSeen.TrySetResult();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

@@ -17,4 +17,6 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-dotnet test AutoGlm.Edge.sln --nologo "$@"
+# One test project at a time: the integration tests start daemons, brokers and child processes, and running the
+# projects side by side on a small machine starves their polling timeouts.
+dotnet test AutoGlm.Edge.sln --nologo -maxcpucount:1 "$@"

@@ -47,7 +47,7 @@ public sealed class SystemdNotifyTests
         await using var daemon = new DaemonProcess(
             TestPaths.NewFolder("state"),
             new Dictionary<string, string> { ["Mqtt__Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture), ["Mqtt__DeviceId"] = "notify" },
-            new Dictionary<string, string> { ["NOTIFY_SOCKET"] = socketPath, ["WATCHDOG_USEC"] = "1000000" });
+            new Dictionary<string, string> { ["NOTIFY_SOCKET"] = socketPath, ["WATCHDOG_USEC"] = "4000000" });
 
         await daemon.StartAsync();
         await Poll.UntilAsync(() => Seen().Contains("READY=1"), "READY=1");

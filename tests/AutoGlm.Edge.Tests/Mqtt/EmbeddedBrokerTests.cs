@@ -23,6 +23,8 @@ public sealed class EmbeddedBrokerTests(EmbeddedDaemonFixture fixture) : IClassF
     [Fact]
     public async Task Status_OnEmbeddedBroker_IsRetainedOnline()
     {
+        // Once the status is out (seen live or retained by the fixture's client), a client that subscribes later gets it retained.
+        await fixture.Client.WaitForTopicAsync(fixture.Prefix + "/status");
         await using var late = await TestMqttClient.ConnectAsync(fixture.Port, persistent: false, fixture.Prefix + "/status");
 
         var status = await late.WaitForTopicAsync(fixture.Prefix + "/status");

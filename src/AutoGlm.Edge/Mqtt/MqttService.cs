@@ -96,11 +96,14 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
             return Task.CompletedTask;
         };
         Notify($"STATUS=connecting to the MQTT broker {_options.Host}:{_options.Port}");
-        await _connection.StartAsync(cancellationToken).ConfigureAwait(false);
         if (_options.IsEmbedded)
         {
+            // Before the client connects (its "connected" line is what publishers wait for): from the first
+            // acknowledged job on, the broker journals jobs before their PUBACK.
             _intake.TakeFromEmbeddedBroker();
         }
+
+        await _connection.StartAsync(cancellationToken).ConfigureAwait(false);
 
         _statsLoop = Task.Run(() => StatsLoopAsync(_stopping.Token), CancellationToken.None);
         Notify($"STATUS=taking jobs on {_topics.Jobs} ({replayed} replayed from the journal)");

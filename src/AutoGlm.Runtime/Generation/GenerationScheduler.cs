@@ -13,7 +13,7 @@ namespace AutoGlm.Runtime.Generation;
 /// or leaves the batch between steps). A single dedicated thread calls ONNX Runtime; callers only enqueue and read
 /// their own event channel, so this type is safe to use from any number of threads.
 /// </remarks>
-internal sealed partial class GenerationScheduler : IDisposable
+internal sealed partial class GenerationScheduler
 {
     private readonly DecoderSession _session;
     private readonly TokenEmbedding _embedding;
@@ -28,6 +28,8 @@ internal sealed partial class GenerationScheduler : IDisposable
     private readonly Thread _thread;
     private long _lastProgress = Stopwatch.GetTimestamp();
     private bool _idle;
+    private volatile bool _stopNow;
+    private Action? _afterStop;
     private int _queued;
     private long _promptTokens, _generatedTokens, _prefillTicks, _decodeTicks;
 
@@ -84,16 +86,50 @@ internal sealed partial class GenerationScheduler : IDisposable
         }
     }
 
-    public void Dispose()
+    /// <summary>
+    /// Stops taking requests and ends the loop once the running ones finish; then runs <paramref name="afterStop"/>
+    /// (which frees what the loop uses). Called from a caller's code that the loop itself is running (a stream's
+    /// continuation), it cannot wait for itself: the loop then ends its remaining sequences with an error at its
+    /// next turn and runs <paramref name="afterStop"/> on its way out.
+    /// </summary>
+    public void Stop(Action afterStop)
     {
         _queue.Writer.TryComplete();
+        if (Thread.CurrentThread == _thread)
+        {
+            _afterStop = afterStop;
+            _stopNow = true;
+            return;
+        }
+
         _thread.Join();
+        afterStop();
     }
 
     private void Loop()
     {
+        RunLoop();
+        _afterStop?.Invoke();
+    }
+
+    private void RunLoop()
+    {
         while (true)
         {
+            if (_stopNow)
+            {
+                for (var i = 0; i < _slots.Length; i++)
+                {
+                    if (_slots[i] is { } slot)
+                    {
+                        Release(i);
+                        slot.Request.Output.Writer.TryComplete(new RuntimeException(RuntimeErrorCode.ModelUnavailable, "the engine was disposed"));
+                    }
+                }
+
+                return;
+            }
+
             Admit();
             if (_slots.All(s => s is null))
             {

@@ -16,6 +16,9 @@ namespace AutoGlm.Runtime.Generation;
 /// Extra request fields ride in <see cref="ChatOptions.AdditionalProperties"/>: <c>enable_thinking</c> (bool),
 /// <c>repetition_penalty</c> (float). <see cref="ChatOptions.Reasoning"/> with an effort other than
 /// <c>None</c> also turns thinking on. Owns the session, the scheduler and the embedding map.
+/// The body of an <c>await foreach</c> over a stream runs on the inference thread until it awaits something that is
+/// not complete (it saves a thread hand-off per token): keep it short, and never block there waiting for another
+/// generation. Disposing the engine from there is safe: the remaining sequences end with an error.
 /// </remarks>
 public sealed partial class LocalEngine : IChatClient
 {
@@ -209,9 +212,11 @@ public sealed partial class LocalEngine : IChatClient
             return;
         }
 
-        _scheduler.Dispose();
-        _session.Dispose();
-        _embedding.Dispose();
+        _scheduler.Stop(() =>
+        {
+            _session.Dispose();
+            _embedding.Dispose();
+        });
     }
 
     private GenerationRequest CreateRequest(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken)

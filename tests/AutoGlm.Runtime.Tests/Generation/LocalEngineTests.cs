@@ -217,6 +217,29 @@ public sealed class LocalEngineTests(TinyModelFixture model)
     }
 
     [Fact]
+    public async Task Dispose_FromInsideAStreamOnTheInferenceThread_EndsTheStreamWithoutDeadlock()
+    {
+        var engine = LocalEngine.Load(model.Directory, new EngineOptions { MaxBatchSize = 1 });
+        var prompt = engine.RenderPrompt(Hello);
+        var seen = 0;
+
+        var reading = Task.Run(async () =>
+        {
+            await foreach (var item in engine.GenerateAsync(prompt, 200, new SamplingParameters { Temperature = 0 }, ignoreStopTokens: true))
+            {
+                if (++seen == 2)
+                {
+                    engine.Dispose();
+                }
+            }
+        });
+
+        var error = await Assert.ThrowsAsync<RuntimeException>(() => reading.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(RuntimeErrorCode.ModelUnavailable, error.Code);
+        Assert.Contains("disposed", error.Message);
+    }
+
+    [Fact]
     public void Load_UnknownExecutionProvider_InvalidRequestNamingTheKey()
     {
         var error = Assert.Throws<RuntimeException>(() => LocalEngine.Load(model.Directory, new EngineOptions { ExecutionProvider = "npu" }));

@@ -18,6 +18,12 @@ public enum RuntimeErrorCode
     /// <summary>The request carries an image or audio that this model package has no adapter for.</summary>
     UnsupportedModality,
 
+    /// <summary>An image or audio input that cannot be decoded: truncated, corrupt, lying about its size, or a codec the adapters do not read.</summary>
+    UnsupportedMedia,
+
+    /// <summary>An input over a configured limit (pixels, seconds, count of images or clips).</summary>
+    PayloadTooLarge,
+
     /// <summary>The request queue is full.</summary>
     Overloaded,
 
@@ -48,6 +54,8 @@ public sealed class RuntimeException : Exception
         RuntimeErrorCode.ModelUnavailable => "model_unavailable",
         RuntimeErrorCode.PackageInvalid => "package_invalid",
         RuntimeErrorCode.UnsupportedModality => "unsupported_modality",
+        RuntimeErrorCode.UnsupportedMedia => "unsupported_media",
+        RuntimeErrorCode.PayloadTooLarge => "payload_too_large",
         RuntimeErrorCode.Overloaded => "overloaded",
         _ => "internal",
     };

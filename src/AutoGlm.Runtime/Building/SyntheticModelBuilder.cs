@@ -15,6 +15,9 @@ public sealed record SyntheticModelSpec
     public QuantizationInfo Quantization { get; init; } = new();
     public ulong Seed { get; init; } = DefaultSeed;
 
+    /// <summary>The seeded vision and audio encoders to add; null builds a text-only package.</summary>
+    public SyntheticAdaptersSpec? Adapters { get; init; } = SyntheticAdaptersSpec.Default;
+
     /// <summary><c>tiny</c>: 2 layers, hidden 128 — builds in about a second, for tests and the first-run demo.</summary>
     public static SyntheticModelSpec Tiny { get; } = new()
     {
@@ -96,11 +99,25 @@ public static class SyntheticModelBuilder
 {
     public const string DecoderFileName = "decoder.onnx";
     public const string DataFileName = "decoder.onnx.data";
+    public const string VisionFileName = "vision.onnx";
+    public const string AudioFileName = "audio.onnx";
 
     /// <summary>Builds the package into <paramref name="outputDirectory"/> (created if needed, files overwritten).</summary>
     public static ModelManifest Build(SyntheticModelSpec spec, string outputDirectory)
     {
         var graph = WriteDecoder(spec, outputDirectory, genAiInterface: false);
+        var adapters = WriteAdapters(spec, outputDirectory);
+        List<string> files = [DecoderFileName, DataFileName];
+        if (adapters?.Vision is not null)
+        {
+            files.Add(VisionFileName);
+        }
+
+        if (adapters?.Audio is not null)
+        {
+            files.Add(AudioFileName);
+        }
+
         var manifest = new ModelManifest
         {
             Name = spec.Name,
@@ -121,11 +138,8 @@ public static class SyntheticModelBuilder
                     ScalesOffset = graph.EmbeddingOffsets.Scales,
                 },
             },
-            Files =
-            [
-                Describe(outputDirectory, DecoderFileName),
-                Describe(outputDirectory, DataFileName),
-            ],
+            Adapters = adapters,
+            Files = [.. files.Select(f => Describe(outputDirectory, f))],
         };
         File.WriteAllBytes(Path.Combine(outputDirectory, ModelPackage.ManifestFileName), JsonSerializer.SerializeToUtf8Bytes(manifest, ModelManifest.JsonOptions));
         return manifest;
@@ -180,6 +194,31 @@ public static class SyntheticModelBuilder
         File.WriteAllBytes(Path.Combine(outputDirectory, "genai_config.json"), JsonSerializer.SerializeToUtf8Bytes(config, new JsonSerializerOptions { WriteIndented = true }));
     }
 
+    /// <summary>Writes the seeded encoders the spec asks for and describes them for the manifest.</summary>
+    private static AdaptersInfo? WriteAdapters(SyntheticModelSpec spec, string outputDirectory)
+    {
+        if (spec.Adapters is not { } a)
+        {
+            return null;
+        }
+
+        var hidden = spec.Architecture.HiddenSize;
+        var vision = new VisionAdapterInfo
+        {
+            Model = VisionFileName,
+            ImageSize = a.ImageSize,
+            TokensPerTile = (a.ImageSize / a.PatchSize) * (a.ImageSize / a.PatchSize),
+            Resize = a.Resize,
+            MaxTiles = a.MaxTiles,
+            Mean = [0.48145466f, 0.4578275f, 0.40821073f],
+            Std = [0.26862954f, 0.26130258f, 0.27577711f],
+        };
+        File.WriteAllBytes(Path.Combine(outputDirectory, VisionFileName), SyntheticEncoderGraph.Vision(vision, a.PatchSize, a.Encoder, hidden, spec.Seed));
+        var audio = new AudioAdapterInfo { Model = AudioFileName, MelBins = a.MelBins, FramesPerToken = a.FramesPerToken };
+        File.WriteAllBytes(Path.Combine(outputDirectory, AudioFileName), SyntheticEncoderGraph.Audio(audio, a.Encoder, hidden, spec.Seed));
+        return new AdaptersInfo { Vision = vision, Audio = audio };
+    }
+
     /// <summary>Checks the spec, then writes <c>decoder.onnx</c> and its external data.</summary>
     private static GlmDecoderGraph WriteDecoder(SyntheticModelSpec spec, string outputDirectory, bool genAiInterface)
     {
@@ -207,4 +246,18 @@ public static class SyntheticModelBuilder
         var path = Path.Combine(directory, name);
         return new PackageFile(name, new FileInfo(path).Length, ModelPackage.Sha256Of(path));
     }
+}
+
+/// <summary>The synthetic adapters: a vision encoder over square patches and an audio encoder over Whisper log-mel frames.</summary>
+/// <param name="ImageSize">The square the vision encoder sees.</param>
+/// <param name="PatchSize">Pixels per patch side; one embedding row per patch.</param>
+/// <param name="Resize"><c>pad</c> or <c>tile</c> (see <see cref="VisionAdapterInfo.Resize"/>).</param>
+/// <param name="MaxTiles">Grid tiles in <c>tile</c> mode.</param>
+/// <param name="MelBins">Mel bands of the audio features.</param>
+/// <param name="FramesPerToken">Log-mel frames (10 ms each) per audio embedding row.</param>
+/// <param name="Encoder">Width and depth of both encoders.</param>
+public sealed record SyntheticAdaptersSpec(int ImageSize, int PatchSize, string Resize, int MaxTiles, int MelBins, int FramesPerToken, SyntheticEncoderSpec Encoder)
+{
+    /// <summary>64-pixel images in 16-pixel patches (16 rows per image), 80 mel bands, 8 frames per row (12.5 rows per second).</summary>
+    public static SyntheticAdaptersSpec Default { get; } = new(64, 16, "pad", 1, 80, 8, new SyntheticEncoderSpec(64, 2));
 }

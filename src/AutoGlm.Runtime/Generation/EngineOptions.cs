@@ -39,6 +39,9 @@ public sealed record EngineOptions
     /// </summary>
     public string? ModelManifestSha256 { get; init; }
 
+    /// <summary>Limits on images and audio per request, and how long adapters stay loaded (<c>Runtime:Media</c>).</summary>
+    public Modalities.MediaLimits Media { get; init; } = new();
+
     /// <summary>Where TensorRT caches built engines; null disables the cache.</summary>
     public string? TensorRtCacheDirectory { get; init; }
 
@@ -78,6 +81,11 @@ public sealed record EngineOptions
         if (!string.IsNullOrWhiteSpace(ModelManifestSha256) && (ModelManifestSha256.Trim().Length != 64 || !ModelManifestSha256.Trim().All(char.IsAsciiHexDigit)))
         {
             yield return $"Runtime:ModelManifestSha256 must be 64 hexadecimal digits (got '{ModelManifestSha256}')";
+        }
+
+        foreach (var problem in Media.Validate())
+        {
+            yield return problem;
         }
 
         if (!Onnx.ExecutionProviderSelector.KnownProviders.Contains(ExecutionProvider.Trim().ToLowerInvariant()))

@@ -37,6 +37,9 @@ internal sealed class GenerationRequest
     public required SamplingParameters Sampling { get; init; }
     public IReadOnlyList<string> StopSequences { get; init; } = [];
 
+    /// <summary>Images and clips whose encoder rows replace placeholder tokens of the prompt, in prompt order.</summary>
+    public IReadOnlyList<Modalities.MediaSegment> Media { get; init; } = [];
+
     /// <summary>Whether the prompt ends inside an open <c>&lt;think&gt;</c> block, so the first text is reasoning.</summary>
     public bool StartsInReasoning { get; init; }
 

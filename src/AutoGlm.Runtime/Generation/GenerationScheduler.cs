@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Threading.Channels;
+using AutoGlm.Runtime.Modalities;
 using AutoGlm.Runtime.Onnx;
 using AutoGlm.Runtime.Text;
 using Microsoft.Extensions.Logging;
@@ -17,6 +18,8 @@ internal sealed partial class GenerationScheduler
 {
     private readonly DecoderSession _session;
     private readonly TokenEmbedding _embedding;
+    private readonly MediaInputs _media;
+    private readonly TimeProvider _time;
     private readonly GlmTokenizer _tokenizer;
     private readonly ILogger _logger;
     private readonly Channel<GenerationRequest> _queue;
@@ -30,13 +33,16 @@ internal sealed partial class GenerationScheduler
     private bool _idle;
     private volatile bool _stopNow;
     private Action? _afterStop;
+    private Task<bool>? _pendingWait;
     private int _queued;
     private long _promptTokens, _generatedTokens, _prefillTicks, _decodeTicks;
 
-    public GenerationScheduler(DecoderSession session, TokenEmbedding embedding, GlmTokenizer tokenizer, int maxQueueLength, ILogger logger)
+    public GenerationScheduler(DecoderSession session, TokenEmbedding embedding, MediaInputs media, GlmTokenizer tokenizer, int maxQueueLength, TimeProvider time, ILogger logger)
     {
         _session = session;
         _embedding = embedding;
+        _media = media;
+        _time = time;
         _tokenizer = tokenizer;
         _logger = logger;
         _queue = Channel.CreateBounded<GenerationRequest>(new BoundedChannelOptions(Math.Max(1, maxQueueLength)) { SingleReader = true });
@@ -131,13 +137,14 @@ internal sealed partial class GenerationScheduler
             }
 
             Admit();
+            var unloadDue = _media.UnloadIdle();
             if (_slots.All(s => s is null))
             {
                 Volatile.Write(ref _idle, true);
-                var more = _queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult();
+                var woke = WaitForWork(unloadDue);
                 Interlocked.Exchange(ref _lastProgress, Stopwatch.GetTimestamp());
                 Volatile.Write(ref _idle, false);
-                if (!more)
+                if (woke == false)
                 {
                     return;
                 }
@@ -160,6 +167,30 @@ internal sealed partial class GenerationScheduler
 
             Interlocked.Exchange(ref _lastProgress, Stopwatch.GetTimestamp());
         }
+    }
+
+    /// <summary>
+    /// Waits for a request, or until an adapter is due to unload: true when work may be there, false when the queue
+    /// is closed, null when the wait timed out.
+    /// </summary>
+    private bool? WaitForWork(DateTimeOffset? unloadDue)
+    {
+        var wait = _pendingWait ??= _queue.Reader.WaitToReadAsync().AsTask();
+        if (unloadDue is { } due && !wait.IsCompleted)
+        {
+            var delay = due - _time.GetUtcNow();
+            using var cancel = new CancellationTokenSource();
+            var timer = delay > TimeSpan.Zero ? Task.Delay(delay, _time, cancel.Token) : Task.CompletedTask;
+            Task.WaitAny(wait, timer);
+            cancel.Cancel();
+            if (!wait.IsCompleted)
+            {
+                return null;
+            }
+        }
+
+        _pendingWait = null;
+        return wait.GetAwaiter().GetResult();
     }
 
     /// <summary>Runs a step; if the engine throws, the sequences in it fail and the loop goes on.</summary>
@@ -227,9 +258,21 @@ internal sealed partial class GenerationScheduler
         var prompt = slot.Request.PromptTokens;
         var start = _pastLengths[index];
         var count = Math.Min(_session.PrefillChunk, prompt.Count - start);
-        if (start == 0)
+        if (start == 0 && !slot.EncodingStarted)
         {
             slot.PrefillStarted = Stopwatch.GetTimestamp();
+        }
+
+        // An image or clip in this chunk is encoded first, one per turn, so decoding streams wait one encoder run at most.
+        var media = slot.Request.Media;
+        foreach (var segment in media)
+        {
+            if (segment.Embeddings is null && segment.Start < start + count)
+            {
+                slot.EncodingStarted = true;
+                segment.Encode();
+                return;
+            }
         }
 
         var embeds = _session.Embeds(count);
@@ -238,6 +281,8 @@ internal sealed partial class GenerationScheduler
         {
             _embedding.Lookup(prompt[start + t], embeds.Slice(t * hidden, hidden));
         }
+
+        MediaSegment.Splice(media, start, count, hidden, embeds);
 
         var began = Stopwatch.GetTimestamp();
         _session.Run(index, 1, count, [start]);
@@ -366,6 +411,7 @@ internal sealed partial class GenerationScheduler
         public TokenStreamDecoder Decoder { get; }
         public StopSequenceMatcher Stops { get; }
         public bool IsPrefilling { get; set; } = true;
+        public bool EncodingStarted { get; set; }
         public bool InReasoning { get; set; }
         public int LastToken { get; set; }
         public int Generated { get; set; }

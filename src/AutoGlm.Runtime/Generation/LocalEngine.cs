@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using AutoGlm.Runtime.Modalities;
 using AutoGlm.Runtime.Onnx;
 using AutoGlm.Runtime.Packages;
 using AutoGlm.Runtime.Text;
@@ -27,13 +28,14 @@ public sealed partial class LocalEngine : IChatClient
 
     private readonly DecoderSession _session;
     private readonly TokenEmbedding _embedding;
+    private readonly MediaInputs _media;
     private readonly GenerationScheduler _scheduler;
     private readonly GlmChatTemplate _template;
     private readonly EngineOptions _options;
     private readonly ILogger _logger;
     private int _disposed;
 
-    private LocalEngine(ModelPackage package, EngineOptions options, ILogger logger)
+    private LocalEngine(ModelPackage package, EngineOptions options, TimeProvider time, ILogger logger)
     {
         Package = package;
         _options = options;
@@ -51,7 +53,8 @@ public sealed partial class LocalEngine : IChatClient
             throw;
         }
 
-        _scheduler = new GenerationScheduler(_session, _embedding, Tokenizer, options.MaxQueueLength, logger);
+        _media = new MediaInputs(package, options, time, logger);
+        _scheduler = new GenerationScheduler(_session, _embedding, _media, Tokenizer, options.MaxQueueLength, time, logger);
         Metadata = new ChatClientMetadata("autoglm-onnx", null, package.Manifest.Name);
     }
 
@@ -70,6 +73,9 @@ public sealed partial class LocalEngine : IChatClient
 
     public int QueueDepth => _scheduler.QueueDepth;
 
+    /// <summary>The package's adapters and whether each is loaded now (empty for a text-only package).</summary>
+    public IReadOnlyList<AdapterStatus> Adapters => _media.Status;
+
     public int ActiveSequences => _scheduler.ActiveSequences;
 
     /// <summary>How long the inference loop has been in its current turn: zero while idle, growing only while a step runs (or hangs).</summary>
@@ -80,7 +86,11 @@ public sealed partial class LocalEngine : IChatClient
 
     /// <summary>Verifies and loads a package.</summary>
     /// <exception cref="RuntimeException"><see cref="RuntimeErrorCode.PackageInvalid"/> or <see cref="RuntimeErrorCode.ModelUnavailable"/>.</exception>
-    public static LocalEngine Load(string packageDirectory, EngineOptions? options = null, ILoggerFactory? loggerFactory = null)
+    /// <param name="packageDirectory">The model package folder.</param>
+    /// <param name="options">Engine settings; defaults when null.</param>
+    /// <param name="loggerFactory">Where the engine logs.</param>
+    /// <param name="timeProvider">The clock adapters' idle unloading follows (tests pass a fake one).</param>
+    public static LocalEngine Load(string packageDirectory, EngineOptions? options = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
         options ??= new EngineOptions();
         var problems = options.Validate().ToList();
@@ -91,14 +101,15 @@ public sealed partial class LocalEngine : IChatClient
 
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LocalEngine>();
         var package = ModelPackage.Load(packageDirectory, options.ModelManifestSha256);
-        var engine = new LocalEngine(package, options, logger);
+        var engine = new LocalEngine(package, options, timeProvider ?? TimeProvider.System, logger);
         Log.Loaded(logger, package.Manifest.Name, package.Directory, engine.ExecutionProvider, engine.ContextLength, options.MaxBatchSize);
         return engine;
     }
 
     /// <summary>Templates and tokenizes a conversation as the engine would.</summary>
+    /// <remarks>Images and clips count the rows their headers imply, without being decoded.</remarks>
     public IReadOnlyList<int> RenderPrompt(IEnumerable<ChatMessage> messages, ChatOptions? options = null) =>
-        _template.Render(messages, options?.Instructions, IsThinkingEnabled(options));
+        _template.Render(messages, options?.Instructions, IsThinkingEnabled(options), (media, _) => _media.EstimateRows(media));
 
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
         await GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken).ConfigureAwait(false);
@@ -216,10 +227,11 @@ public sealed partial class LocalEngine : IChatClient
         {
             _session.Dispose();
             _embedding.Dispose();
+            _media.Dispose();
         });
     }
 
-    private GenerationRequest CreateRequest(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken)
+    internal GenerationRequest CreateRequest(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken)
     {
         var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
         if (list.Count == 0)
@@ -229,12 +241,7 @@ public sealed partial class LocalEngine : IChatClient
 
         foreach (var content in list.SelectMany(m => m.Contents))
         {
-            if (content is DataContent or UriContent)
-            {
-                var media = content is DataContent data ? data.MediaType : ((UriContent)content).MediaType;
-                throw new RuntimeException(RuntimeErrorCode.UnsupportedModality, $"this model package has no adapter for '{media}' input; only text is supported");
-            }
-
+            MediaInputs.KindOf(content);
             if (content is FunctionCallContent or FunctionResultContent)
             {
                 throw new RuntimeException(RuntimeErrorCode.InvalidRequest, "tool calls are not supported by this model");
@@ -273,7 +280,13 @@ public sealed partial class LocalEngine : IChatClient
         }
 
         var thinking = IsThinkingEnabled(options);
-        var prompt = _template.Render(list, options?.Instructions, thinking);
+        var media = _media.Prepare(list);
+        var prompt = _template.Render(list, options?.Instructions, thinking, (content, start) =>
+        {
+            var segment = media[content];
+            segment.Start = start;
+            return segment.Rows;
+        });
         var room = ContextLength - prompt.Count;
         if (room < 1)
         {
@@ -292,6 +305,7 @@ public sealed partial class LocalEngine : IChatClient
             Sampling = sampling,
             StopSequences = options?.StopSequences is { } s ? [.. s] : [],
             StartsInReasoning = thinking,
+            Media = [.. media.Values.OrderBy(m => m.Start)],
             Cancellation = cancellationToken,
         };
     }

@@ -26,6 +26,9 @@ public sealed record ModelManifest
 
     public required DecoderInfo Decoder { get; init; }
 
+    /// <summary>The vision and audio adapters, loaded on first use; absent when the package is text-only.</summary>
+    public AdaptersInfo? Adapters { get; init; }
+
     /// <summary>Every file of the package with its SHA-256; the loader refuses anything else.</summary>
     public required IReadOnlyList<PackageFile> Files { get; init; }
 

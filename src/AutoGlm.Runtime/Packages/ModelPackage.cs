@@ -97,7 +97,20 @@ public sealed class ModelPackage
         }
 
         var listed = manifest.Files.Select(f => Path.GetFullPath(Path.Combine(root, f.Path))).ToHashSet(StringComparer.Ordinal);
-        foreach (var referenced in new[] { manifest.Decoder.Model, manifest.Decoder.Embedding.File })
+        var referencedFiles = new List<string> { manifest.Decoder.Model, manifest.Decoder.Embedding.File };
+        if (manifest.Adapters?.Vision is { } vision)
+        {
+            referencedFiles.Add(vision.Model);
+            problems.AddRange(vision.Validate().Select(p => new PackageProblem(ManifestFileName, p)));
+        }
+
+        if (manifest.Adapters?.Audio is { } audio)
+        {
+            referencedFiles.Add(audio.Model);
+            problems.AddRange(audio.Validate().Select(p => new PackageProblem(ManifestFileName, p)));
+        }
+
+        foreach (var referenced in referencedFiles)
         {
             if (!listed.Contains(Path.GetFullPath(Path.Combine(root, referenced))))
             {

@@ -14,6 +14,7 @@ public sealed class GlmChatTemplate
 {
     private readonly GlmTokenizer _tokenizer;
     private readonly int _gMask, _sop, _system, _user, _assistant, _observation, _thinkStart, _thinkEnd;
+    private readonly int _beginImage, _image, _endImage, _beginAudio, _audio, _endAudio;
 
     public GlmChatTemplate(GlmTokenizer tokenizer)
     {
@@ -26,13 +27,27 @@ public sealed class GlmChatTemplate
         _observation = tokenizer.IdOf(GlmSpecialTokens.Observation);
         _thinkStart = tokenizer.IdOf(GlmSpecialTokens.ThinkStart);
         _thinkEnd = tokenizer.IdOf(GlmSpecialTokens.ThinkEnd);
+        _beginImage = tokenizer.IdOf(GlmSpecialTokens.BeginOfImage);
+        _image = tokenizer.IdOf(GlmSpecialTokens.Image);
+        _endImage = tokenizer.IdOf(GlmSpecialTokens.EndOfImage);
+        _beginAudio = tokenizer.IdOf(GlmSpecialTokens.BeginOfAudio);
+        _audio = tokenizer.IdOf(GlmSpecialTokens.Audio);
+        _endAudio = tokenizer.IdOf(GlmSpecialTokens.EndOfAudio);
     }
+
+    /// <summary>Where an image or clip goes: called with its content and the position of its first placeholder; returns how many placeholder rows it takes.</summary>
+    public delegate int MediaPlacer(DataContent media, int start);
 
     /// <summary>Renders a conversation, ending with the assistant's turn opened.</summary>
     /// <param name="messages">The conversation; text content only (media is the adapters' concern).</param>
     /// <param name="instructions">A system prompt placed before the messages, if any.</param>
     /// <param name="enableThinking">Whether the model reasons before it answers.</param>
-    public List<int> Render(IEnumerable<ChatMessage> messages, string? instructions, bool enableThinking)
+    /// <param name="placeMedia">
+    /// Images and clips become <c>&lt;|begin_of_image|&gt;</c> + one <c>&lt;|image|&gt;</c> per row +
+    /// <c>&lt;|end_of_image|&gt;</c> (likewise for audio) where they stand among the message's parts; this says how many
+    /// rows. Null leaves media out (text-only rendering).
+    /// </param>
+    public List<int> Render(IEnumerable<ChatMessage> messages, string? instructions, bool enableThinking, MediaPlacer? placeMedia = null)
     {
         var ids = new List<int> { _gMask, _sop };
         if (!string.IsNullOrEmpty(instructions))
@@ -47,8 +62,33 @@ public sealed class GlmChatTemplate
                 : message.Role == ChatRole.Assistant ? _assistant
                 : message.Role == ChatRole.Tool ? _observation
                 : throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"unknown message role '{message.Role}'");
-            var text = string.Concat(message.Contents.OfType<TextContent>().Select(c => c.Text));
-            AddTurn(ids, marker, text);
+            if (placeMedia is null || !message.Contents.Any(c => c is DataContent))
+            {
+                AddTurn(ids, marker, string.Concat(message.Contents.OfType<TextContent>().Select(c => c.Text)));
+                continue;
+            }
+
+            ids.Add(marker);
+            var text = new System.Text.StringBuilder("\n");
+            foreach (var content in message.Contents)
+            {
+                if (content is TextContent t)
+                {
+                    text.Append(t.Text);
+                }
+                else if (content is DataContent media)
+                {
+                    _tokenizer.EncodeText(text.ToString(), ids);
+                    text.Clear();
+                    var isImage = media.HasTopLevelMediaType("image");
+                    ids.Add(isImage ? _beginImage : _beginAudio);
+                    var rows = placeMedia(media, ids.Count);
+                    ids.AddRange(Enumerable.Repeat(isImage ? _image : _audio, rows));
+                    ids.Add(isImage ? _endImage : _endAudio);
+                }
+            }
+
+            _tokenizer.EncodeText(text.ToString(), ids);
         }
 
         ids.Add(_assistant);

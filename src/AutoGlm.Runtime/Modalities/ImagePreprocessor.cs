@@ -1,0 +1,240 @@
+using AutoGlm.Runtime.Packages;
+using SkiaSharp;
+
+namespace AutoGlm.Runtime.Modalities;
+
+/// <summary>An image made ready for the vision encoder: <c>float [tiles, 3, size, size]</c>, normalized.</summary>
+/// <param name="Pixels">Planar RGB per tile, normalized with the adapter's mean and std.</param>
+/// <param name="Tiles">How many squares (thumbnail included).</param>
+/// <param name="Size">The side of each square.</param>
+/// <param name="SourceWidth">The image's width after EXIF orientation.</param>
+/// <param name="SourceHeight">The image's height after EXIF orientation.</param>
+public sealed record PreparedImage(float[] Pixels, int Tiles, int Size, int SourceWidth, int SourceHeight);
+
+/// <summary>
+/// Decodes JPEG, PNG, WebP, GIF (first frame) and BMP with SkiaSharp, applies the EXIF orientation, and lays the
+/// image out as the adapter's manifest says (see <see cref="VisionAdapterInfo.Resize"/>).
+/// </summary>
+/// <remarks>
+/// The declared size is checked against <see cref="MediaLimits.MaxImagePixels"/> before any pixel is decoded, so a
+/// small file that claims a huge image (a "PNG bomb") costs nothing. Thread-safe: every call has its own objects.
+/// </remarks>
+public sealed class ImagePreprocessor
+{
+    private static readonly SKSamplingOptions Sampling = new(SKCubicResampler.Mitchell);
+
+    private readonly VisionAdapterInfo _info;
+    private readonly MediaLimits _limits;
+
+    public ImagePreprocessor(VisionAdapterInfo info, MediaLimits limits)
+    {
+        _info = info;
+        _limits = limits;
+    }
+
+    /// <summary>Embedding rows an image of this many tiles takes.</summary>
+    public int TokensFor(int tiles) => tiles * _info.TokensPerTile;
+
+    /// <summary>Decodes and lays out one image.</summary>
+    /// <exception cref="RuntimeException"><see cref="RuntimeErrorCode.UnsupportedMedia"/> or <see cref="RuntimeErrorCode.PayloadTooLarge"/>, naming the problem.</exception>
+    public PreparedImage Prepare(ReadOnlyMemory<byte> data, string label = "image")
+    {
+        using var bitmap = Decode(data.Span, label);
+        var size = _info.ImageSize;
+        List<SKBitmap> squares = [];
+        try
+        {
+            squares.Add(Letterbox(bitmap, size, size));
+            if (_info.Resize == "tile" && _info.MaxTiles > 1)
+            {
+                var (columns, rows) = ChooseGrid(bitmap.Width, bitmap.Height, _info.MaxTiles, size);
+                if (columns * rows > 1)
+                {
+                    using var grid = Letterbox(bitmap, columns * size, rows * size);
+                    for (var r = 0; r < rows; r++)
+                    {
+                        for (var c = 0; c < columns; c++)
+                        {
+                            var tile = new SKBitmap(new SKImageInfo(size, size, SKColorType.Rgba8888, SKAlphaType.Premul));
+                            if (!grid.ExtractSubset(tile, SKRectI.Create(c * size, r * size, size, size)))
+                            {
+                                throw new RuntimeException(RuntimeErrorCode.Internal, "could not cut an image tile");
+                            }
+
+                            squares.Add(tile);
+                        }
+                    }
+                }
+            }
+
+            var plane = size * size;
+            var pixels = new float[squares.Count * 3 * plane];
+            for (var t = 0; t < squares.Count; t++)
+            {
+                Normalize(squares[t], pixels.AsSpan(t * 3 * plane, 3 * plane));
+            }
+
+            return new PreparedImage(pixels, squares.Count, size, bitmap.Width, bitmap.Height);
+        }
+        finally
+        {
+            foreach (var square in squares)
+            {
+                square.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// The grid of at most <paramref name="maxTiles"/> squares whose aspect ratio is closest to the image's; on a tie,
+    /// the larger grid when the image has at least half its pixels (more detail, never blowing up a small image).
+    /// </summary>
+    internal static (int Columns, int Rows) ChooseGrid(int width, int height, int maxTiles, int tileSize)
+    {
+        var aspect = Math.Log((double)width / height);
+        (int, int) best = (1, 1);
+        var bestScore = double.MaxValue;
+        for (var rows = 1; rows <= maxTiles; rows++)
+        {
+            for (var columns = 1; columns * rows <= maxTiles; columns++)
+            {
+                var score = Math.Abs(Math.Log((double)columns / rows) - aspect);
+                var worthMore = (double)width * height > 0.5 * columns * rows * tileSize * tileSize;
+                if (score < bestScore - 1e-9 || (Math.Abs(score - bestScore) <= 1e-9 && worthMore && columns * rows > best.Item1 * best.Item2))
+                {
+                    best = (columns, rows);
+                    bestScore = score;
+                }
+            }
+        }
+
+        return best;
+    }
+
+    private SKBitmap Decode(ReadOnlySpan<byte> bytes, string label)
+    {
+        if (bytes.IsEmpty)
+        {
+            throw new RuntimeException(RuntimeErrorCode.UnsupportedMedia, $"the {label} is empty");
+        }
+
+        using var stream = new SKMemoryStream(bytes.ToArray());
+        using var codec = SKCodec.Create(stream, out var created);
+        if (codec is null)
+        {
+            throw new RuntimeException(RuntimeErrorCode.UnsupportedMedia, $"the {label} is not an image this device decodes (JPEG, PNG, WebP, GIF, BMP): {Describe(created)}");
+        }
+
+        if (codec.EncodedFormat is not (SKEncodedImageFormat.Jpeg or SKEncodedImageFormat.Png or SKEncodedImageFormat.Webp or SKEncodedImageFormat.Gif or SKEncodedImageFormat.Bmp))
+        {
+            throw new RuntimeException(RuntimeErrorCode.UnsupportedMedia, $"the {label} is {codec.EncodedFormat}; this device decodes JPEG, PNG, WebP, GIF and BMP");
+        }
+
+        var (width, height) = (codec.Info.Width, codec.Info.Height);
+        if (width <= 0 || height <= 0)
+        {
+            throw new RuntimeException(RuntimeErrorCode.UnsupportedMedia, $"the {label} declares an empty size {width}×{height}");
+        }
+
+        if ((long)width * height > _limits.MaxImagePixels)
+        {
+            throw new RuntimeException(RuntimeErrorCode.PayloadTooLarge, $"the {label} declares {width}×{height} = {(long)width * height} pixels; Runtime:Media:MaxImagePixels allows {_limits.MaxImagePixels}");
+        }
+
+        var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul);
+        var decoded = new SKBitmap(info);
+        try
+        {
+            var result = codec.GetPixels(info, decoded.GetPixels());
+            if (result != SKCodecResult.Success)
+            {
+                throw new RuntimeException(RuntimeErrorCode.UnsupportedMedia, $"the {label} ({codec.EncodedFormat}, {width}×{height}) could not be decoded: {Describe(result)}");
+            }
+
+            var oriented = Orient(decoded, codec.EncodedOrigin);
+            if (!ReferenceEquals(oriented, decoded))
+            {
+                decoded.Dispose();
+            }
+
+            return oriented;
+        }
+        catch
+        {
+            decoded.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Applies the EXIF orientation, so the encoder sees the picture the way a viewer shows it.</summary>
+    private static SKBitmap Orient(SKBitmap source, SKEncodedOrigin origin)
+    {
+        float w = source.Width, h = source.Height;
+
+        // Where source pixel (x, y) lands: x' = ScaleX·x + SkewX·y + TransX, y' = SkewY·x + ScaleY·y + TransY.
+        SKMatrix? matrix = origin switch
+        {
+            SKEncodedOrigin.TopRight => new SKMatrix(-1, 0, w, 0, 1, 0, 0, 0, 1),
+            SKEncodedOrigin.BottomRight => new SKMatrix(-1, 0, w, 0, -1, h, 0, 0, 1),
+            SKEncodedOrigin.BottomLeft => new SKMatrix(1, 0, 0, 0, -1, h, 0, 0, 1),
+            SKEncodedOrigin.LeftTop => new SKMatrix(0, 1, 0, 1, 0, 0, 0, 0, 1),
+            SKEncodedOrigin.RightTop => new SKMatrix(0, -1, h, 1, 0, 0, 0, 0, 1),
+            SKEncodedOrigin.RightBottom => new SKMatrix(0, -1, h, -1, 0, w, 0, 0, 1),
+            SKEncodedOrigin.LeftBottom => new SKMatrix(0, 1, 0, -1, 0, w, 0, 0, 1),
+            _ => null,
+        };
+        if (matrix is not { } m)
+        {
+            return source;
+        }
+
+        var swap = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+        var result = new SKBitmap(new SKImageInfo(swap ? source.Height : source.Width, swap ? source.Width : source.Height, SKColorType.Rgba8888, SKAlphaType.Premul));
+        using var canvas = new SKCanvas(result);
+        canvas.SetMatrix(m);
+        using var image = SKImage.FromBitmap(source);
+        canvas.DrawImage(image, 0, 0);
+        return result;
+    }
+
+    /// <summary>Scales the image to fit a <paramref name="width"/>×<paramref name="height"/> canvas, aspect kept, centred, the rest the mean colour.</summary>
+    private SKBitmap Letterbox(SKBitmap source, int width, int height)
+    {
+        var result = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul));
+        using var canvas = new SKCanvas(result);
+        canvas.Clear(new SKColor(ToByte(_info.Mean[0]), ToByte(_info.Mean[1]), ToByte(_info.Mean[2])));
+        var scale = Math.Min((float)width / source.Width, (float)height / source.Height);
+        var w = source.Width * scale;
+        var h = source.Height * scale;
+        var destination = SKRect.Create((width - w) / 2, (height - h) / 2, w, h);
+        using var image = SKImage.FromBitmap(source);
+        canvas.DrawImage(image, destination, Sampling);
+        return result;
+    }
+
+    private void Normalize(SKBitmap square, Span<float> destination)
+    {
+        var plane = square.Width * square.Height;
+        var rgba = square.GetPixelSpan();
+        Span<float> scale = [1f / (255f * _info.Std[0]), 1f / (255f * _info.Std[1]), 1f / (255f * _info.Std[2])];
+        Span<float> offset = [_info.Mean[0] / _info.Std[0], _info.Mean[1] / _info.Std[1], _info.Mean[2] / _info.Std[2]];
+        for (var i = 0; i < plane; i++)
+        {
+            for (var c = 0; c < 3; c++)
+            {
+                destination[(c * plane) + i] = (rgba[(i * 4) + c] * scale[c]) - offset[c];
+            }
+        }
+    }
+
+    private static byte ToByte(float unit) => (byte)Math.Clamp(MathF.Round(unit * 255f), 0, 255);
+
+    private static string Describe(SKCodecResult result) => result switch
+    {
+        SKCodecResult.IncompleteInput => "the data ends early (truncated)",
+        SKCodecResult.ErrorInInput => "the data is corrupt",
+        SKCodecResult.InvalidInput => "the data is not a valid image",
+        SKCodecResult.Unimplemented => "this variant of the format is not supported",
+        _ => result.ToString(),
+    };
+}

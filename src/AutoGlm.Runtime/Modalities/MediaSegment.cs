@@ -1,0 +1,44 @@
+namespace AutoGlm.Runtime.Modalities;
+
+/// <summary>One image or clip inside a prompt: where its placeholder rows are and what replaces them.</summary>
+/// <remarks>Created on the caller's thread; <see cref="Embeddings"/> is written and read on the scheduler's thread only.</remarks>
+internal sealed class MediaSegment
+{
+    public required AdapterSession Adapter { get; init; }
+
+    /// <summary>The encoder's input, already preprocessed.</summary>
+    public required float[] Input { get; init; }
+
+    public required long[] InputShape { get; init; }
+
+    /// <summary>Position of the first placeholder token in the prompt.</summary>
+    public int Start { get; set; }
+
+    /// <summary>Placeholder tokens, one per encoder output row.</summary>
+    public required int Rows { get; init; }
+
+    /// <summary>The encoder's output, <c>[rows, hidden]</c>; null until the scheduler runs the adapter.</summary>
+    public float[]? Embeddings { get; private set; }
+
+    public void Encode() => Embeddings = Adapter.Encode(Input, InputShape, Rows);
+
+    /// <summary>
+    /// Overwrites the rows of <paramref name="embeds"/> (the prompt positions <c>[start, start + count)</c>) that are
+    /// placeholders of an encoded segment with that segment's embeddings.
+    /// </summary>
+    public static void Splice(IReadOnlyList<MediaSegment> segments, int start, int count, int hidden, Span<float> embeds)
+    {
+        foreach (var segment in segments)
+        {
+            var from = Math.Max(start, segment.Start);
+            var to = Math.Min(start + count, segment.Start + segment.Rows);
+            if (from >= to)
+            {
+                continue;
+            }
+
+            var rows = segment.Embeddings ?? throw new InvalidOperationException("a media segment was spliced before it was encoded");
+            rows.AsSpan((from - segment.Start) * hidden, (to - from) * hidden).CopyTo(embeds[((from - start) * hidden)..]);
+        }
+    }
+}

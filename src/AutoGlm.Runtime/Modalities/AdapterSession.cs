@@ -31,6 +31,7 @@ internal sealed partial class AdapterSession : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly long _fileBytes;
+    private readonly RunOptions _runOptions = new();
     private InferenceSession? _session;
     private int _loads;
     private long _encodes;
@@ -76,7 +77,7 @@ internal sealed partial class AdapterSession : IDisposable
         using var value = OrtValue.CreateTensorValueFromMemory(input, shape);
         try
         {
-            using var results = session.Run(null, [_inputName], [value], [_outputName]);
+            using var results = session.Run(_runOptions, [_inputName], [value], [_outputName]);
             var output = results[0];
             var outShape = output.GetTensorTypeAndShape().Shape;
             var rows = outShape.Length == 3 && outShape[2] == _hidden ? outShape[0] * outShape[1] : -1;
@@ -112,7 +113,11 @@ internal sealed partial class AdapterSession : IDisposable
         return true;
     }
 
-    public void Dispose() => Unload();
+    public void Dispose()
+    {
+        Unload();
+        _runOptions.Dispose();
+    }
 
     private InferenceSession Load()
     {

@@ -24,7 +24,7 @@ public sealed class ModelPackageTests : IDisposable
         var package = ModelPackage.Load(_dir);
 
         Assert.Equal("glm-synthetic-tiny", package.Manifest.Name);
-        Assert.Equal(2, ModelPackage.Verify(_dir).VerifiedFiles.Count);
+        Assert.Equal(["decoder.onnx", "decoder.onnx.data", "vision.onnx", "audio.onnx"], ModelPackage.Verify(_dir).VerifiedFiles.Select(f => f.Path));
     }
 
     [Fact]
@@ -123,6 +123,23 @@ public sealed class ModelPackageTests : IDisposable
 
         Assert.Equal(SyntheticModelBuilder.DecoderFileName, problem.File);
         Assert.Contains("not listed", problem.Message);
+    }
+
+    [Fact]
+    public void Verify_AdapterNotListedAndBadAdapterValues_ReportsEach()
+    {
+        RewriteManifest(m => m with
+        {
+            Files = [.. m.Files.Where(f => f.Path != SyntheticModelBuilder.AudioFileName)],
+            Adapters = m.Adapters! with { Vision = m.Adapters.Vision! with { Resize = "stretch", TokensPerTile = 0 } },
+        });
+
+        var problems = ModelPackage.Verify(_dir).Problems.Select(p => p.ToString()).ToList();
+
+        Assert.Equal(3, problems.Count);
+        Assert.Contains(problems, p => p.Contains("adapters.vision.tokens_per_tile", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("adapters.vision.resize must be pad or tile (got 'stretch')", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("'audio.onnx' is used by the manifest but not listed", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -33,8 +33,10 @@ public sealed record ApiError(int Status, string Type, string Code, string Messa
     /// <summary>The answer for a failure the engine reported.</summary>
     public static ApiError FromRuntime(RuntimeException exception) => exception.Code switch
     {
-        RuntimeErrorCode.InvalidRequest or RuntimeErrorCode.ContextLengthExceeded or RuntimeErrorCode.UnsupportedModality =>
+        RuntimeErrorCode.InvalidRequest or RuntimeErrorCode.ContextLengthExceeded or RuntimeErrorCode.UnsupportedModality or RuntimeErrorCode.UnsupportedMedia =>
             new(StatusCodes.Status400BadRequest, "invalid_request_error", exception.WireCode, exception.Message),
+        RuntimeErrorCode.PayloadTooLarge =>
+            new(StatusCodes.Status413PayloadTooLarge, "invalid_request_error", exception.WireCode, exception.Message),
         RuntimeErrorCode.Overloaded =>
             new(StatusCodes.Status503ServiceUnavailable, "server_error", exception.WireCode, exception.Message) { RetryAfterSeconds = 1 },
         RuntimeErrorCode.ModelUnavailable or RuntimeErrorCode.PackageInvalid =>

@@ -1,3 +1,4 @@
+using AutoGlm.Runtime.Modalities;
 using Microsoft.Extensions.AI;
 
 namespace AutoGlm.Edge.Http;
@@ -68,30 +69,17 @@ internal static class Media
             return null;
         }
 
-        var mediaType = Sniff(bytes);
+        var mediaType = MediaSniffer.Detect(bytes);
         if (mediaType is null || !mediaType.StartsWith(field + "/", StringComparison.Ordinal))
         {
             error = ApiError.BadRequest(
-                field == "image" ? "image is not a PNG, JPEG, GIF or WebP file" : "audio is not a WAV or MP3 file",
+                field == "image" ? "image is not a PNG, JPEG, WebP, GIF or BMP file" : "audio is not a WAV or MP3 file",
                 field);
             return null;
         }
 
         return new DataContent(bytes, mediaType);
     }
-
-    /// <summary>The media type its first bytes show, or null.</summary>
-    internal static string? Sniff(ReadOnlySpan<byte> bytes) => bytes switch
-    {
-        [0x89, (byte)'P', (byte)'N', (byte)'G', ..] => "image/png",
-        [0xFF, 0xD8, 0xFF, ..] => "image/jpeg",
-        [(byte)'G', (byte)'I', (byte)'F', (byte)'8', ..] => "image/gif",
-        [(byte)'R', (byte)'I', (byte)'F', (byte)'F', _, _, _, _, (byte)'W', (byte)'E', (byte)'B', (byte)'P', ..] => "image/webp",
-        [(byte)'R', (byte)'I', (byte)'F', (byte)'F', _, _, _, _, (byte)'W', (byte)'A', (byte)'V', (byte)'E', ..] => "audio/wav",
-        [(byte)'I', (byte)'D', (byte)'3', ..] => "audio/mpeg",
-        [0xFF, var b, ..] when (b & 0xE0) == 0xE0 => "audio/mpeg",
-        _ => null,
-    };
 
     private static byte[]? Decode(ReadOnlySpan<char> base64, string param, out ApiError? error)
     {

@@ -308,6 +308,8 @@ public sealed partial class JobRunner : IAsyncDisposable
                 RuntimeErrorCode.InvalidRequest => ErrorCodes.InvalidJob,
                 RuntimeErrorCode.ContextLengthExceeded => ErrorCodes.ContextLengthExceeded,
                 RuntimeErrorCode.UnsupportedModality => ErrorCodes.UnsupportedModality,
+                RuntimeErrorCode.UnsupportedMedia => ErrorCodes.UnsupportedMedia,
+                RuntimeErrorCode.PayloadTooLarge => ErrorCodes.PayloadTooLarge,
                 RuntimeErrorCode.Overloaded => ErrorCodes.Overloaded,
                 RuntimeErrorCode.ModelUnavailable => ErrorCodes.ModelUnavailable,
                 _ => ErrorCodes.Internal,

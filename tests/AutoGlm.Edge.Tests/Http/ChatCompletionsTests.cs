@@ -115,21 +115,24 @@ public sealed class ChatCompletionsTests(DefaultServerFixture fixture) : IDispos
     }
 
     [Fact]
-    public async Task Post_ImagePart_UnsupportedModality400()
+    public async Task Post_ImagePart_CountsTheImageRows()
     {
-        var body = $$$"""{"messages":[{"role":"user","content":[{"type":"text","text":"What is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,{{{TinyPng}}}"}}]}]}""";
+        var body = $$$"""{"messages":[{"role":"user","content":[{"type":"text","text":"What is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,{{{TinyPng}}}"}}]}],"max_tokens":2}""";
+        var (_, textOnly) = await PostChatAsync(_client, """{"messages":[{"role":"user","content":[{"type":"text","text":"What is this?"}]}],"max_tokens":2}""");
 
-        var response = await _client.PostAsync("v1/chat/completions", Json(body));
+        var (response, answer) = await PostChatAsync(_client, body);
 
-        Assert.Equal("unsupported_modality", await AssertErrorAsync(response, 400));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(textOnly["usage"]!["prompt_tokens"]!.GetValue<int>() + 18, answer["usage"]!["prompt_tokens"]!.GetValue<int>());
     }
 
     [Fact]
-    public async Task Post_TopLevelImage_UnsupportedModality400()
+    public async Task Post_TopLevelImage_IsRead()
     {
-        var (response, _) = await PostChatAsync(_client, ChatBody($"\"image\":\"{TinyPng}\""));
+        var (response, body) = await PostChatAsync(_client, ChatBody($"\"image\":\"{TinyPng}\""));
 
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(string.IsNullOrEmpty(body["choices"]![0]!["message"]!["content"]!.GetValue<string>()));
     }
 
     [Fact]

@@ -81,23 +81,14 @@ public sealed class ApiKeyStoreTests
     }
 }
 
-public sealed class MediaTests
-{
-    [Theory]
-    [InlineData(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D }, "image/png")]
-    [InlineData(new byte[] { 0xFF, 0xD8, 0xFF, 0xE0 }, "image/jpeg")]
-    [InlineData(new byte[] { (byte)'R', (byte)'I', (byte)'F', (byte)'F', 0, 0, 0, 0, (byte)'W', (byte)'A', (byte)'V', (byte)'E' }, "audio/wav")]
-    [InlineData(new byte[] { (byte)'I', (byte)'D', (byte)'3', 4 }, "audio/mpeg")]
-    [InlineData(new byte[] { 1, 2, 3, 4 }, null)]
-    public void Sniff_KnownHeaders_MediaType(byte[] bytes, string? expected) => Assert.Equal(expected, Media.Sniff(bytes));
-}
-
 public sealed class ApiErrorTests
 {
     [Theory]
     [InlineData(AutoGlm.Runtime.RuntimeErrorCode.InvalidRequest, 400, "invalid_request")]
     [InlineData(AutoGlm.Runtime.RuntimeErrorCode.ContextLengthExceeded, 400, "context_length_exceeded")]
     [InlineData(AutoGlm.Runtime.RuntimeErrorCode.UnsupportedModality, 400, "unsupported_modality")]
+    [InlineData(AutoGlm.Runtime.RuntimeErrorCode.UnsupportedMedia, 400, "unsupported_media")]
+    [InlineData(AutoGlm.Runtime.RuntimeErrorCode.PayloadTooLarge, 413, "payload_too_large")]
     [InlineData(AutoGlm.Runtime.RuntimeErrorCode.Overloaded, 503, "overloaded")]
     [InlineData(AutoGlm.Runtime.RuntimeErrorCode.ModelUnavailable, 503, "model_unavailable")]
     [InlineData(AutoGlm.Runtime.RuntimeErrorCode.Internal, 500, "internal")]

@@ -98,9 +98,8 @@ public static class BadPayloads
         Json("GIF", Job($"\"image\":\"{Convert.ToBase64String("GIF89a\u0001\0\u0001\0"u8.ToArray())}\""), "unsupported_media");
 
         // Valid, but this device cannot run it.
-        Json("PNG image (no vision adapter)", Job($"\"image\":\"{png64}\""), "unsupported_modality");
-        Json("JPEG data URI (no vision adapter)", Job($"\"image\":\"data:image/jpeg;base64,{jpeg64}\""), "unsupported_modality");
-        Json("WAV audio (no audio adapter)", Job($"\"audio\":\"{Convert.ToBase64String(Support.Media.Wav())}\""), "unsupported_modality");
+        Json("JPEG data URI without image data", Job($"\"image\":\"data:image/jpeg;base64,{jpeg64}\""), "unsupported_media");
+        Json("video data URI", Job($"\"image\":\"data:video/mp4;base64,{png64}\""), "unsupported_media");
         Json("max_tokens beyond the context", Job("\"max_tokens\":4000"), "context_length_exceeded");
         Json("prompt beyond the context", $$"""{"id":"{{Id()}}","prompt":"{{string.Concat(Enumerable.Repeat("hello world ", 5000))}}"}""", "context_length_exceeded");
         Json("remote route", Job("\"route\":\"remote\""), "remote_unavailable");
@@ -114,10 +113,9 @@ public static class BadPayloads
         list.Add(new BadPayload("raw image with unknown property", images, Support.Media.Png(), "invalid_job", [("id", Id()), ("colour", "red")]));
         list.Add(new BadPayload("raw image with bad max_tokens", images, Support.Media.Png(), "invalid_job", [("id", Id()), ("max_tokens", "abc")]));
         list.Add(new BadPayload("raw image over MaxMediaBytes", images, [.. Support.Media.Jpeg(), .. new byte[300_000]], "payload_too_large", [("id", Id())]));
-        list.Add(new BadPayload("raw JPEG (no vision adapter)", images, Support.Media.Jpeg(), "unsupported_modality", [("id", Id()), ("prompt", "What is it?"), ("max_tokens", "8"), ("stream", "true")]));
+        list.Add(new BadPayload("raw JPEG without image data", images, Support.Media.Jpeg(), "unsupported_media", [("id", Id()), ("prompt", "What is it?"), ("max_tokens", "8"), ("stream", "true")]));
         list.Add(new BadPayload("raw PNG on the audio topic", audio, Support.Media.Png(), "unsupported_media", [("id", Id())]));
         list.Add(new BadPayload("raw RIFF WAVE without fmt", audio, [.. "RIFF"u8, 4, 0, 0, 0, .. "WAVE"u8], "unsupported_media", [("id", Id())]));
-        list.Add(new BadPayload("raw WAV (no audio adapter)", audio, Support.Media.Wav(), "unsupported_modality", [("id", Id())]));
         return list;
     }
 }

@@ -113,14 +113,15 @@ public sealed class MosquittoIntakeTests(MosquittoDaemonFixture fixture) : IClas
     }
 
     [Fact]
-    public async Task ImageJob_ValidPngWithUserProperties_AnswersUnsupportedModality()
+    public async Task ImageJob_PngWithUserProperties_IsAnswered()
     {
         var id = Id("img");
-        await fixture.Client.PublishAsync(fixture.Prefix + "/jobs/image", Media.Png(), userProperties: [("id", id), ("prompt", "What is this?"), ("max_tokens", "8")]);
+        await fixture.Client.PublishAsync(fixture.Prefix + "/jobs/image", AutoGlm.Tests.Media.TestMedia.Checkerboard(32, 2), userProperties: [("id", id), ("prompt", "What is this?"), ("max_tokens", "8")]);
 
         var result = await fixture.Client.WaitForTopicAsync($"{fixture.Prefix}/results/{id}");
 
-        Assert.Equal("unsupported_modality", result.ErrorCode);
+        Assert.Null(result.ErrorCode);
+        Assert.True(result.Json.GetProperty("usage").GetProperty("completion_tokens").GetInt32() > 0);
         fixture.Daemon.AssertNoUnexpectedErrors();
     }
 

@@ -1,17 +1,36 @@
 using System.Buffers.Binary;
 
-namespace AutoGlm.Edge.Mqtt;
+namespace AutoGlm.Runtime.Modalities;
 
-/// <summary>Recognizes JPEG, PNG and WAV by their structure, not by what the sender claims.</summary>
+/// <summary>Recognizes media by its bytes, not by what the sender claims: the one sniffer both front doors use.</summary>
 /// <remarks>
-/// Checks the magic number and the frame around it (JPEG's end-of-image marker, PNG's IHDR and IEND chunks,
+/// <see cref="Detect"/> names any format by its magic number; <see cref="SniffImage"/> and <see cref="SniffAudio"/>
+/// also
+/// check the frame around the magic number (JPEG's end-of-image marker, PNG's IHDR and IEND chunks,
 /// WAV's <c>fmt </c> chunk), so a valid header followed by garbage is refused too. Stateless and thread-safe.
 /// </remarks>
 public static class MediaSniffer
 {
     private static ReadOnlySpan<byte> PngSignature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
 
-    /// <summary>The media type of an image (<c>image/jpeg</c> or <c>image/png</c>), or an error that says why not.</summary>
+    /// <summary>The media type the first bytes show (images: JPEG, PNG, WebP, GIF, BMP; audio: WAV, MP3), or null.</summary>
+    public static string? Detect(ReadOnlySpan<byte> bytes) => bytes switch
+    {
+        [0x89, (byte)'P', (byte)'N', (byte)'G', ..] => "image/png",
+        [0xFF, 0xD8, 0xFF, ..] => "image/jpeg",
+        [(byte)'G', (byte)'I', (byte)'F', (byte)'8', ..] => "image/gif",
+        [(byte)'B', (byte)'M', _, _, _, _, 0, 0, 0, 0, ..] => "image/bmp",
+        [(byte)'R', (byte)'I', (byte)'F', (byte)'F', _, _, _, _, (byte)'W', (byte)'E', (byte)'B', (byte)'P', ..] => "image/webp",
+        [(byte)'R', (byte)'I', (byte)'F', (byte)'F', _, _, _, _, (byte)'W', (byte)'A', (byte)'V', (byte)'E', ..] => "audio/wav",
+        [(byte)'I', (byte)'D', (byte)'3', ..] => "audio/mpeg",
+        [0xFF, var b, ..] when (b & 0xE0) == 0xE0 => "audio/mpeg",
+        _ => null,
+    };
+
+    /// <summary>
+    /// The media type of an image (JPEG and PNG checked for completeness; WebP, GIF and BMP by magic), or an error that
+    /// says why not. Decoding proper happens in the vision adapter's preprocessing.
+    /// </summary>
     public static (string? MediaType, string? Problem) SniffImage(ReadOnlySpan<byte> data)
     {
         if (data.Length >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
@@ -24,7 +43,9 @@ public static class MediaSniffer
             return IsPng(data) ? ("image/png", null) : (null, "starts like a PNG but is not a complete PNG (no IHDR or IEND chunk)");
         }
 
-        return (null, $"is not a JPEG or PNG image ({Describe(data)})");
+        return Detect(data) is { } type && type.StartsWith("image/", StringComparison.Ordinal)
+            ? (type, null)
+            : (null, $"is not a JPEG, PNG, WebP, GIF or BMP image ({Describe(data)})");
     }
 
     /// <summary>The media type of audio (<c>audio/wav</c>), or an error that says why not.</summary>

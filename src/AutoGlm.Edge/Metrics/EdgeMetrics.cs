@@ -42,7 +42,10 @@ public sealed class EdgeMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SpeedBuckets });
         meter.CreateObservableGauge("queue_depth", () => Observe(engineHost, e => e.QueueDepth), description: "Requests waiting for a slot in the engine.");
         meter.CreateObservableGauge("active_sequences", () => Observe(engineHost, e => e.ActiveSequences), description: "Sequences holding an engine slot.");
-        meter.CreateObservableGauge("loaded_adapters", () => Observe(engineHost, _ => 0), description: "Vision and audio adapters loaded (none exist yet).");
+        meter.CreateObservableGauge("loaded_adapters", () => Observe(engineHost, e => e.Adapters.Count(a => a.Loaded)), description: "Vision and audio adapters loaded now.");
+        meter.CreateObservableGauge("adapter_loaded", () => ObserveAdapters(engineHost, a => a.Loaded ? 1 : 0), description: "1 while the adapter's ONNX session is in memory, else 0; by adapter.");
+        meter.CreateObservableGauge("adapter_memory_bytes", () => ObserveAdapters(engineHost, a => a.MemoryBytes), description: "Weight bytes an adapter holds while loaded (its ONNX file); by adapter.");
+        meter.CreateObservableCounter("adapter_loads", () => ObserveAdapters(engineHost, a => a.Loads), description: "Times an adapter was loaded (first use, or use after an idle unload); by adapter.");
         meter.CreateObservableGauge(
             "execution_provider",
             () => engineHost.IsReady ? [new Measurement<int>(1, new KeyValuePair<string, object?>("provider", engineHost.Engine.ExecutionProvider))] : Array.Empty<Measurement<int>>(),
@@ -78,6 +81,11 @@ public sealed class EdgeMetrics
             _decodeSpeed.Record(tokensPerSecond, new KeyValuePair<string, object?>("source", source));
         }
     }
+
+    private static IEnumerable<Measurement<long>> ObserveAdapters(EngineHost host, Func<AutoGlm.Runtime.Modalities.AdapterStatus, long> read) =>
+        host.IsReady
+            ? host.Engine.Adapters.Select(a => new Measurement<long>(read(a), new KeyValuePair<string, object?>("adapter", a.Name)))
+            : [];
 
     private static IEnumerable<Measurement<int>> Observe(EngineHost host, Func<AutoGlm.Runtime.Generation.LocalEngine, int> read) =>
         host.IsReady ? [new Measurement<int>(read(host.Engine))] : [];

@@ -38,6 +38,7 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly DateTimeOffset _startedAt;
+    private string _adaptersInStatus = "";
     private Task? _statsLoop;
 
     public MqttService(
@@ -135,10 +136,36 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
         writer.WriteString("model", _engine.Engine.Package.Manifest.Name);
         writer.WriteString("execution_provider", _engine.Engine.ExecutionProvider);
         writer.WriteNumber("context_length", _engine.Engine.ContextLength);
-        writer.WriteStartArray("adapters");
-        writer.WriteEndArray();
+        _adaptersInStatus = LoadedAdapters();
+        WriteAdapters(writer);
         writer.WriteString("started_at", _startedAt);
     });
+
+    /// <summary>Which adapters are loaded, as a short key (to see when the retained status needs publishing again).</summary>
+    private string LoadedAdapters() => string.Join(',', _engine.Engine.Adapters.Where(a => a.Loaded).Select(a => a.Name));
+
+    /// <summary>The package's adapters: whether each is loaded, what it holds, how often it was used.</summary>
+    private void WriteAdapters(System.Text.Json.Utf8JsonWriter writer)
+    {
+        writer.WriteStartArray("adapters");
+        foreach (var adapter in _engine.Engine.Adapters)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("name", adapter.Name);
+            writer.WriteBoolean("loaded", adapter.Loaded);
+            writer.WriteNumber("memory_bytes", adapter.MemoryBytes);
+            writer.WriteNumber("loads", adapter.Loads);
+            writer.WriteNumber("encodes", adapter.Encodes);
+            if (adapter.LastUsed is { } lastUsed)
+            {
+                writer.WriteString("last_used", lastUsed);
+            }
+
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+    }
 
     private byte[] StatsDocument()
     {
@@ -159,6 +186,7 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
             writer.WriteNumber("memory_bytes", process.WorkingSet64);
             writer.WriteNumber("managed_memory_bytes", GC.GetTotalMemory(forceFullCollection: false));
             writer.WriteNumber("uptime_s", Math.Round((_time.GetUtcNow() - _startedAt).TotalSeconds, 1));
+            WriteAdapters(writer);
         });
     }
 
@@ -178,6 +206,13 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
                     .WithRetainFlag()
                     .Build();
                 await _connection.TryPublishAsync(message, cancellationToken).ConfigureAwait(false);
+                if (LoadedAdapters() != _adaptersInStatus)
+                {
+                    // An adapter was loaded or unloaded since the retained status was written: write it again.
+                    var status = new MqttApplicationMessageBuilder().WithTopic(_topics.Status).WithPayload(StatusDocument()).WithContentType("application/json")
+                        .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag().Build();
+                    await _connection.TryPublishAsync(status, cancellationToken).ConfigureAwait(false);
+                }
 
                 var now = _time.GetUtcNow();
                 if (now - lastPrune >= _journalOptions.PruneInterval)

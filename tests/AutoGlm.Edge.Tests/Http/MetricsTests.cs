@@ -38,8 +38,40 @@ public sealed partial class MetricsTests(DefaultServerFixture fixture) : IDispos
         Assert.Contains(after, s => s.Name == "autoglm_edge_decode_tokens_per_second_bucket");
         Assert.Contains(after, s => s.Name == "autoglm_edge_queue_depth");
         Assert.Contains(after, s => s.Name == "autoglm_edge_active_sequences");
-        Assert.Contains(after, s => s.Name == "autoglm_edge_loaded_adapters" && s.Value == 0);
+        Assert.Contains(after, s => s.Name == "autoglm_edge_loaded_adapters");
         Assert.Contains(after, s => s.Name == "autoglm_edge_execution_provider" && s.Labels.GetValueOrDefault("provider") == "cpu" && s.Value == 1);
+    }
+
+    [Fact]
+    public async Task Adapters_LoadOnFirstImage_UnloadWhenIdle_AsMetricsShow()
+    {
+        await using var server = await EdgeServer.StartAsync("Runtime:Media:AdapterIdleTimeout=00:00:01");
+        using var client = server.CreateClient();
+        async Task<(double Loaded, double Memory, double Loads)> VisionAsync()
+        {
+            var text = await client.GetStringAsync("metrics");
+            var samples = Parse(text);
+            double Value(string name) => samples.SingleOrDefault(s => s.Name == name && s.Labels.GetValueOrDefault("adapter") == "vision")?.Value
+                ?? throw new Xunit.Sdk.XunitException($"no {name} for the vision adapter in:\n{text}");
+            return (Value("autoglm_edge_adapter_loaded"), Value("autoglm_edge_adapter_memory_bytes"), Value("autoglm_edge_adapter_loads"));
+        }
+
+        Assert.Equal((0d, 0d, 0d), await VisionAsync());
+        var image = Convert.ToBase64String(AutoGlm.Tests.Media.TestMedia.Checkerboard(64, 4));
+        Assert.True((await client.PostAsync("v1/chat/completions", Json(ChatBody($"\"image\":\"{image}\"")))).IsSuccessStatusCode);
+
+        var (loaded, memory, loads) = await VisionAsync();
+        Assert.Equal((1d, 1d), (loaded, loads));
+        Assert.True(memory > 100_000, $"the vision adapter holds {memory} bytes");
+        var deadline = DateTime.UtcNow + Support.Poll.DefaultTimeout;
+        while ((await VisionAsync()).Loaded != 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the idle vision adapter was not unloaded");
+            await Task.Delay(50);
+        }
+
+        Assert.Equal((0d, 0d, 1d), await VisionAsync());
+        server.Logs.AssertNoErrors();
     }
 
     public void Dispose() => _server.Logs.AssertNoErrors();

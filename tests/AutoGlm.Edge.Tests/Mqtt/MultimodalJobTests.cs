@@ -74,6 +74,22 @@ public sealed class MultimodalJobTests(MosquittoDaemonFixture fixture) : IClassF
         Assert.Equal(textOnly + 18, withImage.Json.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
     }
 
+    [Fact]
+    public async Task ImageJob_StatsAndRetainedStatus_ShowTheVisionAdapterLoaded()
+    {
+        TextOf(await RawJobAsync("image", Frame, "Anything there?"));
+
+        var stats = await fixture.Client.WaitForAsync(
+            m => m.Topic == fixture.Prefix + "/stats" && m.Json.GetProperty("adapters").EnumerateArray().Any(a => a.GetProperty("name").GetString() == "vision" && a.GetProperty("loaded").GetBoolean()),
+            "stats showing the vision adapter loaded");
+        var vision = stats.Json.GetProperty("adapters").EnumerateArray().Single(a => a.GetProperty("name").GetString() == "vision");
+        Assert.True(vision.GetProperty("memory_bytes").GetInt64() > 100_000);
+        Assert.True(vision.GetProperty("encodes").GetInt64() >= 1);
+        await fixture.Client.WaitForAsync(
+            m => m.Topic == fixture.Prefix + "/status" && m.Json.GetProperty("adapters").EnumerateArray().Any(a => a.GetProperty("name").GetString() == "vision" && a.GetProperty("loaded").GetBoolean()),
+            "the retained status republished with the vision adapter loaded");
+    }
+
     public static TheoryData<string, string, string> BadMedia => new()
     {
         { "truncated jpeg", "image", "unsupported_media" },

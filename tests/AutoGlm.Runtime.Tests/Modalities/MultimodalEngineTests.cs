@@ -173,6 +173,30 @@ public sealed class MultimodalEngineTests(TinyModelFixture model)
     }
 
     [Fact]
+    public async Task TileMode_WideImage_EncodesThumbnailAndGridAsOneBatch()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "autoglm-tests", "tiles-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            SyntheticModelBuilder.Build(SyntheticModelSpec.Tiny with { Adapters = SyntheticAdaptersSpec.Default with { Resize = "tile", MaxTiles = 4 } }, directory);
+            using var engine = LocalEngine.Load(directory);
+            var wide = TestMedia.TwoColourImage(256, 128, SKColors.Red, SKColors.Blue);
+            var textOnly = engine.RenderPrompt(Ask("Look.")).Count;
+
+            var response = await engine.GetResponseAsync(Ask("Look.", (wide, "image/png")), new ChatOptions { MaxOutputTokens = 2 });
+
+            // A 2:1 image → thumbnail + 2×1 grid = 3 tiles of 16 rows, between the begin and end markers.
+            Assert.Equal(textOnly + (3 * 16) + 2, response.Usage!.InputTokenCount);
+            Assert.Equal(response.Usage.InputTokenCount, engine.RenderPrompt(Ask("Look.", (wide, "image/png"))).Count);
+            Assert.Equal(1L, engine.Adapters.Single(a => a.Name == "vision").Encodes);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public void TextOnlyPackage_Image_IsUnsupportedModality()
     {
         var directory = Path.Combine(Path.GetTempPath(), "autoglm-tests", "textonly-" + Guid.NewGuid().ToString("N")[..8]);

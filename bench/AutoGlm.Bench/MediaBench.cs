@@ -43,6 +43,11 @@ internal static class MediaBench
         Console.WriteLine($"first image request (vision adapter loads): TTFT {coldImage:F1} ms; first audio request (audio adapter loads): TTFT {coldAudio:F1} ms");
         Console.WriteLine($"adapters report {engine.Adapters.Sum(a => a.MemoryBytes) / 1024} KiB of weights; process RSS grew {(rssAfter - rssBefore) / 1024} KiB across both first loads");
 
+        var imageRequest = engine.CreateRequest(With(photo480, "image/jpeg"), null, CancellationToken.None);
+        var clipRequest = engine.CreateRequest(With(clip, "audio/wav"), null, CancellationToken.None);
+        Report("vision encoder alone (synthetic, 1 tile → 16 rows)", Median(runs, () => imageRequest.Media[0].Encode()));
+        Report($"audio encoder alone (synthetic, 10 s → {clipRequest.Media[0].Rows} rows)", Median(runs, () => clipRequest.Media[0].Encode()));
+
         List<double> plain = [], image = [], sound = [];
         for (var i = 0; i < runs; i++)
         {

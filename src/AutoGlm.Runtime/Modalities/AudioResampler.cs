@@ -1,10 +1,17 @@
+using System.Numerics.Tensors;
+
 namespace AutoGlm.Runtime.Modalities;
 
 /// <summary>Band-limited resampling with a Hann-windowed sinc (16 zero crossings), low-passed when downsampling.</summary>
-/// <remarks>Stateless and thread-safe. Quality well above what speech encoders need; cost grows with the rate ratio.</remarks>
+/// <remarks>
+/// For rates whose ratio reduces to at most <see cref="MaxPhases"/> output phases (every common pair: 44.1 k → 16 k
+/// is 160/441) the filter is tabulated once per phase and each output sample is one vectorized dot product; other
+/// ratios compute the taps per sample. Stateless and thread-safe.
+/// </remarks>
 public static class AudioResampler
 {
     private const int ZeroCrossings = 16;
+    private const int MaxPhases = 1024;
 
     public static float[] Resample(ReadOnlySpan<float> input, int fromRate, int toRate)
     {
@@ -13,10 +20,46 @@ public static class AudioResampler
             return input.ToArray();
         }
 
-        var ratio = (double)toRate / fromRate;
-        var cutoff = Math.Min(1.0, ratio);
+        var divisor = Gcd(fromRate, toRate);
+        var (up, down) = (toRate / divisor, fromRate / divisor);
+        var output = new float[(int)Math.Ceiling(input.Length * (double)toRate / fromRate)];
+        var cutoff = Math.Min(1.0, (double)up / down);
         var halfWidth = ZeroCrossings / cutoff;
-        var output = new float[(int)Math.Ceiling(input.Length * ratio)];
+        var reach = (int)Math.Ceiling(halfWidth);
+        if (up > MaxPhases)
+        {
+            ResampleDirect(input, output, (double)up / down, cutoff, halfWidth);
+            return output;
+        }
+
+        // Output j sits at input time j·down/up = base + phase/up; its taps cover input base−reach+1 … base+reach.
+        var taps = 2 * reach;
+        var table = new float[up * taps];
+        for (var phase = 0; phase < up; phase++)
+        {
+            var fraction = (double)phase / up;
+            for (var k = 0; k < taps; k++)
+            {
+                var x = fraction - (k - reach + 1);
+                table[(phase * taps) + k] = (float)Tap(x, cutoff, halfWidth);
+            }
+        }
+
+        var padded = new float[input.Length + (2 * taps)];
+        input.CopyTo(padded.AsSpan(taps));
+        for (var j = 0; j < output.Length; j++)
+        {
+            var position = (long)j * down;
+            var at = (int)(position / up);
+            var phase = (int)(position % up);
+            output[j] = TensorPrimitives.Dot(padded.AsSpan(at - reach + 1 + taps, taps), table.AsSpan(phase * taps, taps));
+        }
+
+        return output;
+    }
+
+    private static void ResampleDirect(ReadOnlySpan<float> input, float[] output, double ratio, double cutoff, double halfWidth)
+    {
         for (var j = 0; j < output.Length; j++)
         {
             var t = j / ratio;
@@ -25,16 +68,26 @@ public static class AudioResampler
             double sum = 0;
             for (var i = first; i <= last; i++)
             {
-                var x = t - i;
-                var window = 0.5 * (1 + Math.Cos(Math.PI * x / halfWidth));
-                sum += input[i] * cutoff * Sinc(cutoff * x) * window;
+                sum += input[i] * Tap(t - i, cutoff, halfWidth);
             }
 
             output[j] = (float)sum;
         }
-
-        return output;
     }
 
-    private static double Sinc(double x) => Math.Abs(x) < 1e-9 ? 1 : Math.Sin(Math.PI * x) / (Math.PI * x);
+    /// <summary>The filter's weight for an input sample <paramref name="x"/> input periods from the output instant.</summary>
+    private static double Tap(double x, double cutoff, double halfWidth)
+    {
+        if (Math.Abs(x) >= halfWidth)
+        {
+            return 0;
+        }
+
+        var window = 0.5 * (1 + Math.Cos(Math.PI * x / halfWidth));
+        var arg = cutoff * x;
+        var sinc = Math.Abs(arg) < 1e-9 ? 1 : Math.Sin(Math.PI * arg) / (Math.PI * arg);
+        return cutoff * sinc * window;
+    }
+
+    private static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
 }

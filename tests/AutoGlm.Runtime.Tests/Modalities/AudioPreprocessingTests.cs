@@ -104,6 +104,7 @@ public sealed class AudioPreprocessingTests
     [InlineData(44100, 16000, 1000)]
     [InlineData(8000, 16000, 1000)]
     [InlineData(48000, 16000, 3000)]
+    [InlineData(44100, 16001, 1000)]
     public void Resample_Tone_KeepsItsFrequencyAndLevel(int from, int to, double frequency)
     {
         var output = AudioResampler.Resample(TestMedia.Tone(frequency, 0.5, from), from, to);

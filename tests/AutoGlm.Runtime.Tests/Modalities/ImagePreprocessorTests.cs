@@ -48,6 +48,20 @@ public sealed class ImagePreprocessorTests
         Assert.InRange(At(image, 0, 0, 2, 16), -0.02f, 0.02f);    // padding left and right now
     }
 
+    [Theory]
+    [InlineData(SKEncodedImageFormat.Jpeg)]
+    [InlineData(SKEncodedImageFormat.Png)]
+    public void Prepare_LargePhoto_DecodedSmallerButTheSameLayout(SKEncodedImageFormat format)
+    {
+        // 1600×800: JPEG decodes at 1/8 (200×100), PNG in full; both land red|blue in the same place.
+        var image = Preprocessor().Prepare(TestMedia.TwoColourImage(1600, 800, SKColors.Red, SKColors.Blue, format));
+
+        Assert.Equal((1600, 800), (image.SourceWidth, image.SourceHeight));
+        Assert.InRange(At(image, 0, 0, 4, 16), 0.9f, 1.01f);
+        Assert.InRange(At(image, 0, 2, 28, 16), 0.9f, 1.01f);
+        Assert.InRange(At(image, 0, 1, 4, 2), -0.02f, 0.02f);
+    }
+
     [Fact]
     public void Prepare_TileMode_ThumbnailThenGrid()
     {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using AutoGlm.Runtime.Generation;
+using AutoGlm.Runtime.Modalities;
 using Microsoft.Extensions.AI;
 
 namespace AutoGlm.Edge.Cli;
@@ -17,9 +18,11 @@ internal static class ChatCommand
         var seed = new Option<long?>("--seed") { Description = "Sampling seed: the same seed gives the same answer." };
         var temperature = new Option<float>("--temperature") { Description = "0 is greedy.", DefaultValueFactory = _ => 0.8f };
         var think = new Option<bool>("--think") { Description = "Let the model reason first; the reasoning goes to stderr." };
+        var images = new Option<FileInfo[]>("--image") { Description = "An image (JPEG, PNG, WebP, GIF, BMP) to ask about; repeat for several. Goes with the first question." }.AcceptExistingOnly();
+        var clips = new Option<FileInfo[]>("--audio") { Description = "A WAV clip to ask about; repeat for several. Goes with the first question." }.AcceptExistingOnly();
         var command = new Command("chat", "Chat with the model: streams tokens as they are produced.")
         {
-            model, provider, prompt, system, maxTokens, seed, temperature, think,
+            model, provider, prompt, system, maxTokens, seed, temperature, think, images, clips,
         };
         command.SetAction((parse, cancellationToken) => CliSupport.GuardAsync(parse, async () =>
         {
@@ -36,9 +39,21 @@ internal static class ChatCommand
                 AdditionalProperties = new() { [LocalEngine.EnableThinkingProperty] = parse.GetValue(think) },
             };
 
+            List<AIContent> media =
+            [
+                .. (parse.GetValue(images) ?? []).Select(f => Attach(f, "image")),
+                .. (parse.GetValue(clips) ?? []).Select(f => Attach(f, "audio")),
+            ];
+            ChatMessage Ask(string text)
+            {
+                var message = new ChatMessage(ChatRole.User, [.. media, new TextContent(text)]);
+                media.Clear();
+                return message;
+            }
+
             if (parse.GetValue(prompt) is { } once)
             {
-                await StreamAsync(engine, [new ChatMessage(ChatRole.User, once)], options, output, error, cancellationToken).ConfigureAwait(false);
+                await StreamAsync(engine, [Ask(once)], options, output, error, cancellationToken).ConfigureAwait(false);
                 return 0;
             }
 
@@ -64,7 +79,7 @@ internal static class ChatCommand
                     continue;
                 }
 
-                history.Add(new ChatMessage(ChatRole.User, line));
+                history.Add(Ask(line));
                 var answer = await StreamAsync(engine, history, options, output, error, cancellationToken).ConfigureAwait(false);
                 history.Add(new ChatMessage(ChatRole.Assistant, answer));
             }
@@ -72,6 +87,13 @@ internal static class ChatCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>Reads a media file; its type comes from its bytes (an unrecognized file is left for the adapter to refuse, naming it).</summary>
+    private static DataContent Attach(FileInfo file, string kind)
+    {
+        var bytes = File.ReadAllBytes(file.FullName);
+        return new DataContent(bytes, MediaSniffer.Detect(bytes) ?? kind + "/unknown") { Name = file.Name };
     }
 
     private static async Task<string> StreamAsync(LocalEngine engine, IList<ChatMessage> messages, ChatOptions options, TextWriter output, TextWriter error, CancellationToken cancellationToken)

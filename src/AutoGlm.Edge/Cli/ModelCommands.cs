@@ -60,9 +60,14 @@ internal static class ModelCommands
         var context = new Option<int?>("--context") { Description = "Context length." };
         var seed = new Option<ulong?>("--seed") { Description = "Weight seed (same arguments, same bytes)." };
         var accuracy = new Option<int?>("--accuracy-level") { Description = "MatMulNBits accuracy level: 0 float compute, 4 int8 compute (default, fastest on CPU)." };
+        var noAdapters = new Option<bool>("--no-adapters") { Description = "A text-only package: no vision or audio adapter (images and audio are then answered unsupported_modality)." };
+        var imageSize = new Option<int?>("--image-size") { Description = "The square the synthetic vision adapter sees (default 64)." };
+        var patchSize = new Option<int?>("--patch-size") { Description = "Pixels per patch side; one embedding row per patch (default 16)." };
+        var resize = new Option<string?>("--resize") { Description = "pad (one square) or tile (a thumbnail plus a grid)." };
+        var maxTiles = new Option<int?>("--max-tiles") { Description = "Grid tiles in tile mode." };
         var command = new Command("build-synthetic", "Write a GLM-shaped INT4 ONNX model with seeded random weights (no downloads).")
         {
-            output, preset, layers, hidden, heads, kvHeads, headSize, ffn, context, seed, accuracy,
+            output, preset, layers, hidden, heads, kvHeads, headSize, ffn, context, seed, accuracy, noAdapters, imageSize, patchSize, resize, maxTiles,
         };
         command.SetAction(parse =>
         {
@@ -88,12 +93,20 @@ internal static class ModelCommands
                     ContextLength = parse.GetValue(context) ?? a.ContextLength,
                     RotaryDim = size / 2,
                 },
+                Adapters = parse.GetValue(noAdapters) ? null : SyntheticAdaptersSpec.Default with
+                {
+                    ImageSize = parse.GetValue(imageSize) ?? SyntheticAdaptersSpec.Default.ImageSize,
+                    PatchSize = parse.GetValue(patchSize) ?? SyntheticAdaptersSpec.Default.PatchSize,
+                    Resize = parse.GetValue(resize) ?? SyntheticAdaptersSpec.Default.Resize,
+                    MaxTiles = parse.GetValue(maxTiles) ?? SyntheticAdaptersSpec.Default.MaxTiles,
+                },
             };
             var directory = parse.GetValue(output)!.FullName;
             try
             {
                 var manifest = SyntheticModelBuilder.Build(spec, directory);
-                parse.InvocationConfiguration.Output.WriteLine($"wrote {manifest.Name} ({manifest.Architecture.ParameterCount / 1e6:F1} M parameters) to {directory}");
+                var adapters = manifest.Adapters is null ? "text only" : "vision and audio adapters";
+                parse.InvocationConfiguration.Output.WriteLine($"wrote {manifest.Name} ({manifest.Architecture.ParameterCount / 1e6:F1} M parameters, {adapters}) to {directory}");
                 return 0;
             }
             catch (RuntimeException ex)

@@ -89,6 +89,13 @@ public sealed record SyntheticModelSpec
         Require(a.VocabSize >= GlmSpecialTokens.DefaultIds.Values.Max() + 1, "vocabulary too small for the tokenizer");
         Require(Quantization.Bits == 4, "only 4-bit quantization is supported");
         Require(Quantization.AccuracyLevel is 0 or 1 or 2 or 3 or 4, "accuracy level must be 0–4");
+        if (Adapters is { } m)
+        {
+            Require(m.PatchSize > 0 && m.ImageSize >= m.PatchSize && m.ImageSize % m.PatchSize == 0, $"image size ({m.ImageSize}) must be a positive multiple of the patch size ({m.PatchSize})");
+            Require(m.Resize is "pad" or "tile", $"resize must be pad or tile (got '{m.Resize}')");
+            Require(m.MaxTiles is >= 1 and <= 36, $"max tiles must be 1–36 (got {m.MaxTiles})");
+            Require(m.MelBins > 0 && m.FramesPerToken > 0 && m.Encoder.Width > 0 && m.Encoder.Layers >= 0, "the audio adapter needs positive mel bins, frames per token and width");
+        }
         return errors;
     }
 }

@@ -69,6 +69,31 @@ public sealed class SyntheticModelBuilderTests : IDisposable
     }
 
     [Fact]
+    public void Build_OtherSeed_WritesOtherAdapters_AndNoAdaptersWritesNone()
+    {
+        var first = SyntheticModelBuilder.Build(SyntheticModelSpec.Tiny, Path.Combine(_root, "a"));
+        var second = SyntheticModelBuilder.Build(SyntheticModelSpec.Tiny with { Seed = 99 }, Path.Combine(_root, "b"));
+        var textOnly = SyntheticModelBuilder.Build(SyntheticModelSpec.Tiny with { Adapters = null }, Path.Combine(_root, "c"));
+
+        Assert.NotEqual(first.Files.Single(f => f.Path == "vision.onnx").Sha256, second.Files.Single(f => f.Path == "vision.onnx").Sha256);
+        Assert.NotEqual(first.Files.Single(f => f.Path == "audio.onnx").Sha256, second.Files.Single(f => f.Path == "audio.onnx").Sha256);
+        Assert.Equal(16, first.Adapters!.Vision!.TokensPerTile);
+        Assert.Null(textOnly.Adapters);
+        Assert.Equal(["decoder.onnx", "decoder.onnx.data"], textOnly.Files.Select(f => f.Path));
+    }
+
+    [Fact]
+    public void Build_ImpossibleAdapters_ThrowsNamingEachProblem()
+    {
+        var spec = SyntheticModelSpec.Tiny with { Adapters = SyntheticAdaptersSpec.Default with { ImageSize = 60, Resize = "crop" } };
+
+        var error = Assert.Throws<RuntimeException>(() => SyntheticModelBuilder.Build(spec, _root));
+
+        Assert.Contains("image size (60) must be a positive multiple of the patch size (16)", error.Message, StringComparison.Ordinal);
+        Assert.Contains("resize must be pad or tile (got 'crop')", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Small_HasTheShapeOfThePerformanceBar()
     {
         var a = SyntheticModelSpec.Small.Architecture;

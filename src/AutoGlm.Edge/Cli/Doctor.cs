@@ -133,7 +133,10 @@ internal sealed class Doctor(IConfiguration configuration, string stateDirectory
             return new DoctorCheck("model", CheckStatus.Fail, $"{configured}: manifest.json has SHA-256 {manifestHash}, but Runtime:ModelManifestSha256 expects {expected}");
         }
 
-        return new DoctorCheck("model", CheckStatus.Ok, $"{report.Manifest!.Name} at {configured}: {report.VerifiedFiles.Count} files verified, manifest sha256 {manifestHash}");
+        var adapters = report.Manifest!.Adapters is { } a
+            ? string.Join(" and ", new[] { a.Vision is null ? null : "vision", a.Audio is null ? null : "audio" }.OfType<string>()) + " adapters"
+            : "text only (no adapters: images and audio are refused)";
+        return new DoctorCheck("model", CheckStatus.Ok, $"{report.Manifest.Name} at {configured}: {report.VerifiedFiles.Count} files verified, {adapters}, manifest sha256 {manifestHash}");
     }
 
     internal DoctorCheck StateFolder()

@@ -30,18 +30,22 @@ public static class StatePaths
 
     /// <summary>
     /// The built-in tiny synthetic package in <c>models/</c> of the state folder, built on first use and rebuilt
-    /// if it fails its check. Returns the package folder.
+    /// if it fails its check or lacks what this version builds (a text-only package from before the adapters).
+    /// Returns the package folder.
     /// </summary>
     public static string EnsureBuiltInModel(string stateDirectory, Action<string>? report = null)
     {
         var spec = SyntheticModelSpec.Tiny;
         var directory = Path.Combine(stateDirectory, "models", spec.Name);
-        if (ModelPackage.Verify(directory).IsValid)
+        var existing = ModelPackage.Verify(directory);
+        if (existing.IsValid && (existing.Manifest!.Adapters is not null || spec.Adapters is null))
         {
             return directory;
         }
 
-        report?.Invoke($"building the built-in model {spec.Name} into {directory} (once)");
+        report?.Invoke(existing.IsValid
+            ? $"rebuilding the built-in model {spec.Name} in {directory}: it has no vision and audio adapters"
+            : $"building the built-in model {spec.Name} into {directory} (once)");
         var staging = directory + ".building";
         if (Directory.Exists(staging))
         {

@@ -46,6 +46,7 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
     private readonly List<Task> _workers = [];
     private MqttConnection? _connection;
     private int _busy;
+    private int _disposed;
     private bool _failed;
 
     public SensorService(
@@ -174,8 +175,14 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
         Log.Stopped(_logger, _outstanding.Count);
     }
 
+    /// <summary>Stops (if running) and releases the client; idempotent, since the container disposes it both as itself and as a hosted service.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
         if (_connection is not null)
         {

@@ -1,6 +1,8 @@
 using System.Globalization;
 using AutoGlm.Edge.Sensors;
 using AutoGlm.Edge.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace AutoGlm.Edge.Tests.Sensors;
 
@@ -135,6 +137,53 @@ public sealed class SensorDaemonTests(SensorDaemonFixture fixture) : IClassFixtu
 
         Assert.True(run.ExitCode == 0, run.ToString());
         await AssertAnsweredAsync(id);
+    }
+
+    [Fact]
+    public async Task SensorsVerb_OnlyTheSensors_PublishToTheDaemonsBrokerAndGetAnswers()
+    {
+        // What a Pi without the model runs: `autoglm-edge sensors`, here against the fixture daemon's broker.
+        var frame = Path.Combine(TestPaths.NewFolder("verb"), "porch.jpg");
+        await File.WriteAllBytesAsync(frame, TestFrames.Jpeg(5));
+        using var host = Edge.Cli.SensorsCommand.Build(
+        [
+            $"--Mqtt:Port={fixture.Port.ToString(CultureInfo.InvariantCulture)}",
+            $"--Mqtt:DeviceId={fixture.DeviceId}",
+            "--Mqtt:ClientId=porch-pi",
+            "--Sensors:Devices:0:Name=porch",
+            "--Sensors:Devices:0:Kind=camera",
+            "--Sensors:Devices:0:Driver=file",
+            $"--Sensors:Devices:0:Path={frame}",
+            "--Sensors:Devices:0:MaxTokens=4",
+            "--Sensors:Devices:0:Triggers:0:Kind=mqtt",
+        ]);
+        var service = host.Services.GetRequiredService<SensorService>();
+        var published = new TaskCompletionSource<SensorJob>(TaskCreationOptions.RunContinuationsAsynchronously);
+        service.JobPublished += job => published.TrySetResult(job);
+        await host.StartAsync();
+        try
+        {
+            await fixture.Client.PublishAsync($"{fixture.Prefix}/sensors/porch/capture", "What is on the porch?");
+            var job = await published.Task.WaitAsync(Bound);
+
+            Assert.Equal("What is on the porch?", job.Prompt);
+            Assert.Equal(await File.ReadAllBytesAsync(frame), job.Payload);
+            await AssertAnsweredAsync(job.Id);
+            await Poll.UntilAsync(() => service.Sensors.Single().Answered == 1, "the sensors host to see the answer");
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
+
+    [Fact]
+    public async Task SensorsVerb_NothingConfigured_ExitsWithAnError()
+    {
+        var (exit, _, error) = await CliRunner.RunAsync("sensors", "--Mqtt:Port=1");
+
+        Assert.Equal(2, exit);
+        Assert.Contains("error: no sensors configured: set Sensors:Devices:0:Name", error, StringComparison.Ordinal);
     }
 
     /// <summary>Runs <paramref name="act"/> and returns the next job <paramref name="sensor"/> publishes.</summary>

@@ -13,6 +13,13 @@ public sealed class GpioAccess(int chip) : IDisposable
     private readonly Lock _lock = new();
     private GpioController? _controller;
 
+    // For testing: a controller over a simulated driver, used without looking for the chip's node.
+    internal GpioAccess(GpioController controller)
+        : this(0)
+    {
+        _controller = controller;
+    }
+
     /// <summary>The chip's device node.</summary>
     public string DevicePath => $"/dev/gpiochip{chip}";
 

@@ -23,10 +23,9 @@ public sealed partial class MqttConnection : IAsyncDisposable
     private readonly IMqttClient _client;
     private readonly SemaphoreSlim _lost = new(0, 1);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly MqttClientProfile _profile;
     private Task? _reconnectLoop;
     private volatile bool _subscribed;
-
-    private readonly MqttClientProfile _profile;
 
     /// <summary>The daemon's job intake connection: <see cref="MqttClientProfile.Intake"/>.</summary>
     public MqttConnection(MqttOptions options, MqttTopics topics, TimeProvider time, ILogger<MqttConnection> logger)

@@ -22,7 +22,7 @@ public sealed class FileCamera : ICamera
     }
 
     /// <summary>How many frames have been captured.</summary>
-    public int Captured => _next + 1;
+    public int Captured => Volatile.Read(ref _next) + 1;
 
     public async Task<byte[]> CaptureAsync(CancellationToken cancellationToken)
     {

@@ -9,21 +9,20 @@ internal static class SensorDrivers
     /// <summary>The capture function of one sensor (a JPEG/PNG frame, or a WAV clip), the device that owns it, and a line for the log.</summary>
     public static (Func<CancellationToken, Task<byte[]>> Capture, IDisposable Device, string Description) CreateDevice(SensorOptions o, string key)
     {
+        var where = o.ResolvedDriver == "file" ? o.Path! : o.ResolvedDevice;
         if (o.IsCamera)
         {
             ICamera camera = o.ResolvedDriver == "file"
-                ? new FileCamera(o.Path!, key + ":Path")
-                : new V4l2Camera(string.IsNullOrWhiteSpace(o.Device) ? "/dev/video0" : o.Device, o.Width, o.Height, key + ":Device");
-            var where = o.ResolvedDriver == "file" ? o.Path! : (string.IsNullOrWhiteSpace(o.Device) ? "/dev/video0" : o.Device);
+                ? new FileCamera(where, key + ":Path")
+                : new V4l2Camera(where, o.Width, o.Height, key + ":Device");
             return (camera.CaptureAsync, camera, $"{o.ResolvedDriver} camera {where}");
         }
 
         IMicrophone microphone = o.ResolvedDriver == "file"
-            ? new FileMicrophone(o.Path!, key + ":Path")
-            : new AlsaMicrophone(string.IsNullOrWhiteSpace(o.Device) ? "default" : o.Device, o.SampleRate, key + ":Device");
-        var device = o.ResolvedDriver == "file" ? o.Path! : (string.IsNullOrWhiteSpace(o.Device) ? "default" : o.Device);
+            ? new FileMicrophone(where, key + ":Path")
+            : new AlsaMicrophone(where, o.SampleRate, key + ":Device");
         var seconds = o.ClipSeconds;
-        return (ct => microphone.RecordAsync(seconds, ct), microphone, $"{o.ResolvedDriver} microphone {device}");
+        return (ct => microphone.RecordAsync(seconds, ct), microphone, $"{o.ResolvedDriver} microphone {where}");
     }
 
     /// <summary>One trigger; GPIO triggers open their pin when started.</summary>

@@ -14,7 +14,7 @@ public sealed partial class SensorService
         public static partial void Triggered(ILogger logger, string sensor, string trigger);
 
         [LoggerMessage(4604, LogLevel.Error, "Sensor {Sensor} failed to capture (trigger {Trigger}): {Detail}")]
-        public static partial void CaptureFailed(ILogger logger, string sensor, string trigger, string detail);
+        public static partial void CaptureFailed(ILogger logger, string sensor, string trigger, string detail, Exception? exception);
 
         [LoggerMessage(4605, LogLevel.Information, "Sensor {Sensor} published job {JobId} ({Bytes} bytes) to {Topic} (trigger {Trigger})")]
         public static partial void Published(ILogger logger, string sensor, string jobId, int bytes, string topic, string trigger);
@@ -45,5 +45,8 @@ public sealed partial class SensorService
 
         [LoggerMessage(4614, LogLevel.Debug, "Sensor {Sensor} worker stopped")]
         public static partial void WorkerStopped(ILogger logger, string sensor);
+
+        [LoggerMessage(4615, LogLevel.Warning, "Reconnected to the MQTT broker: no longer waiting for the results of {Count} jobs published before the connection was lost (they stay on their results topics)")]
+        public static partial void OutstandingForgotten(ILogger logger, int count);
     }
 }

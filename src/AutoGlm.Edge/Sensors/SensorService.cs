@@ -119,8 +119,8 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
             filters.Add(_topics.SensorCaptureFilter);
         }
 
-        // The daemon's connection code and broker settings, as a second client: its own id, no status, no kept session
-        // (results of jobs published before a restart have nobody waiting for them).
+        // The daemon's connection code and broker settings, as a second client: its own id, no status, and no kept
+        // session, so neither stale capture commands nor other jobs' results pile up at the broker while it is away.
         _connection = new MqttConnection(
             _mqtt,
             _topics,
@@ -128,6 +128,11 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
             _loggerFactory.CreateLogger<MqttConnection>(),
             new MqttClientProfile(_mqtt.ResolvedClientId + "-sensors", filters, AnnouncesStatus: false, KeepsSession: false));
         _connection.MessageReceived = OnMessageAsync;
+        _connection.Connected = _ =>
+        {
+            ForgetOutstanding();
+            return Task.CompletedTask;
+        };
         await _connection.StartAsync(cancellationToken).ConfigureAwait(false);
 
         try
@@ -238,11 +243,12 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
             sensor.CountCapture();
             _metrics?.RecordSensorCapture(sensor.Name);
         }
-        catch (SensorException ex)
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            // A driver may fail in ways its wrapper did not foresee; the sensor must still go on with the next trigger.
             sensor.CountFailure();
             _metrics?.RecordSensorFailure(sensor.Name, "capture");
-            Log.CaptureFailed(_logger, sensor.Name, trigger.Trigger, ex.Message);
+            Log.CaptureFailed(_logger, sensor.Name, trigger.Trigger, ex.Message, ex is SensorException ? null : ex);
             Busy(-1, failed: true);
             return;
         }
@@ -328,14 +334,37 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
         Busy(-1, failed);
     }
 
-    private void Busy(int delta, bool failed = false)
+    /// <summary>
+    /// On a (re)connection: the session starts clean, so results published while the client was away will not come;
+    /// stop waiting for them (the LED would otherwise stay busy). The results themselves are still on their topics.
+    /// </summary>
+    private void ForgetOutstanding()
+    {
+        var forgotten = 0;
+        foreach (var id in _outstanding.Keys)
+        {
+            if (_outstanding.TryRemove(id, out _))
+            {
+                forgotten++;
+            }
+        }
+
+        if (forgotten > 0)
+        {
+            Log.OutstandingForgotten(_logger, forgotten);
+            Busy(-forgotten);
+        }
+    }
+
+    /// <summary>Counts work in or out and shows the LED state; <paramref name="failed"/> (when given) is the outcome of the work that ended.</summary>
+    private void Busy(int delta, bool? failed = null)
     {
         lock (_ledLock)
         {
             _busy += delta;
-            if (delta < 0)
+            if (failed is { } outcome)
             {
-                _failed = failed;
+                _failed = outcome;
             }
 
             StatusLed?.Show(_busy > 0 ? LedState.Busy : _failed ? LedState.Error : LedState.Idle);

@@ -89,6 +89,9 @@ public sealed class SensorOptions
     /// <summary>The driver in use, lower case.</summary>
     public string ResolvedDriver => string.IsNullOrWhiteSpace(Driver) ? (IsCamera ? "v4l2" : "alsa") : Driver.ToLowerInvariant();
 
+    /// <summary>The device in use: <see cref="Device"/>, else <c>/dev/video0</c> (camera) or <c>default</c> (microphone).</summary>
+    public string ResolvedDevice => !string.IsNullOrWhiteSpace(Device) ? Device : IsCamera ? "/dev/video0" : "default";
+
     /// <summary>The prompt template in use.</summary>
     public string ResolvedPrompt => string.IsNullOrEmpty(Prompt) ? (IsCamera ? "Describe this image." : "Transcribe this audio.") : Prompt;
 }

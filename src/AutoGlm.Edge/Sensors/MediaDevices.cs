@@ -11,15 +11,12 @@ namespace AutoGlm.Edge.Sensors;
 public sealed partial class V4l2Camera : ICamera
 {
     private readonly VideoDevice _device;
-    private readonly string _devicePath;
-    private readonly string _configKey;
-    private readonly SemaphoreSlim _one = new(1, 1);
+    private readonly BlockingDeviceCalls _calls;
 
     /// <exception cref="SensorException">The node is missing, is not <c>/dev/videoN</c>, or the driver could not open it.</exception>
     public V4l2Camera(string devicePath, int width, int height, string configKey)
     {
-        _devicePath = devicePath;
-        _configKey = configKey;
+        _calls = new BlockingDeviceCalls($"camera {devicePath} ({configKey}) failed to capture", configKey);
         var match = VideoNode().Match(devicePath);
         if (!match.Success)
         {
@@ -44,28 +41,13 @@ public sealed partial class V4l2Camera : ICamera
         }
     }
 
-    public async Task<byte[]> CaptureAsync(CancellationToken cancellationToken)
-    {
-        await _one.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            var frame = await Task.Run(_device.Capture, cancellationToken).ConfigureAwait(false);
-            return TrimAfterEndOfImage(frame);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
-        {
-            throw new SensorException($"camera {_devicePath} ({_configKey}) failed to capture: {ex.Message}", _configKey, ex);
-        }
-        finally
-        {
-            _one.Release();
-        }
-    }
+    public async Task<byte[]> CaptureAsync(CancellationToken cancellationToken) =>
+        TrimAfterEndOfImage(await _calls.RunAsync(_device.Capture, cancellationToken).ConfigureAwait(false));
 
     public void Dispose()
     {
         _device.Dispose();
-        _one.Dispose();
+        _calls.Dispose();
     }
 
     /// <summary>Drops anything after the last JPEG end-of-image marker (some drivers pad the buffer).</summary>
@@ -93,9 +75,7 @@ public sealed partial class V4l2Camera : ICamera
 public sealed partial class AlsaMicrophone : IMicrophone
 {
     private readonly SoundDevice _device;
-    private readonly string _deviceName;
-    private readonly string _configKey;
-    private readonly SemaphoreSlim _one = new(1, 1);
+    private readonly BlockingDeviceCalls _calls;
 
     /// <param name="deviceName">An ALSA recording device: <c>default</c>, <c>hw:C,D</c> or <c>plughw:C,D</c>.</param>
     /// <param name="sampleRate">Samples per second.</param>
@@ -104,8 +84,7 @@ public sealed partial class AlsaMicrophone : IMicrophone
     /// <exception cref="SensorException">The device's capture node is missing, or ALSA could not open it.</exception>
     public AlsaMicrophone(string deviceName, int sampleRate, string configKey, string soundNodes = "/dev/snd")
     {
-        _deviceName = deviceName;
-        _configKey = configKey;
+        _calls = new BlockingDeviceCalls($"microphone '{deviceName}' ({configKey}) failed to record", configKey);
         var node = CaptureNode(deviceName, soundNodes);
         if (node is null)
         {
@@ -136,34 +115,20 @@ public sealed partial class AlsaMicrophone : IMicrophone
         }
     }
 
-    public async Task<byte[]> RecordAsync(int seconds, CancellationToken cancellationToken)
-    {
-        await _one.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            return await Task.Run(
-                () =>
-                {
-                    using var wav = new MemoryStream();
-                    _device.Record((uint)seconds, wav);
-                    return wav.ToArray();
-                },
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
-        {
-            throw new SensorException($"microphone '{_deviceName}' ({_configKey}) failed to record: {ex.Message}", _configKey, ex);
-        }
-        finally
-        {
-            _one.Release();
-        }
-    }
+    public Task<byte[]> RecordAsync(int seconds, CancellationToken cancellationToken) =>
+        _calls.RunAsync(
+            () =>
+            {
+                using var wav = new MemoryStream();
+                _device.Record((uint)seconds, wav);
+                return wav.ToArray();
+            },
+            cancellationToken);
 
     public void Dispose()
     {
         _device.Dispose();
-        _one.Dispose();
+        _calls.Dispose();
     }
 
     /// <summary>
@@ -185,4 +150,32 @@ public sealed partial class AlsaMicrophone : IMicrophone
 
     [GeneratedRegex("^(?:plug)?hw:([0-9]+),([0-9]+)$")]
     private static partial Regex HardwareName();
+}
+
+/// <summary>
+/// Calls into a blocking device driver one at a time, off the caller's thread, turning the driver's failures into a
+/// <see cref="SensorException"/> that names the device and its key.
+/// </summary>
+internal sealed class BlockingDeviceCalls(string failure, string configKey) : IDisposable
+{
+    private readonly SemaphoreSlim _one = new(1, 1);
+
+    public async Task<byte[]> RunAsync(Func<byte[]> call, CancellationToken cancellationToken)
+    {
+        await _one.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await Task.Run(call, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
+        {
+            throw new SensorException($"{failure}: {ex.Message}", configKey, ex);
+        }
+        finally
+        {
+            _one.Release();
+        }
+    }
+
+    public void Dispose() => _one.Dispose();
 }

@@ -157,8 +157,12 @@ public sealed class StatusLedOptions
     public bool IsConfigured => Pin is not null || ResolvedDriver == "simulated";
 }
 
-/// <summary>Checks <see cref="SensorsOptions"/> at start, reporting every bad key at once.</summary>
-internal sealed class SensorsOptionsValidator : IValidateOptions<SensorsOptions>
+/// <summary>
+/// Checks <see cref="SensorsOptions"/> at start, reporting every bad key at once; with the configuration, also every key
+/// under <c>Sensors</c> that binds to nothing (a misspelling, or another shape such as <c>Sensors:Cameras</c>), so a
+/// sensor is never silently left out.
+/// </summary>
+internal sealed class SensorsOptionsValidator(IConfiguration? configuration = null) : IValidateOptions<SensorsOptions>
 {
     private static readonly string[] Routes = ["auto", "local", "remote"];
     private static readonly string[] Priorities = ["low", "normal", "high"];
@@ -175,6 +179,11 @@ internal sealed class SensorsOptionsValidator : IValidateOptions<SensorsOptions>
         }
 
         const string S = SensorsOptions.Section;
+        if (configuration is not null)
+        {
+            UnknownKeys(configuration.GetSection(S), typeof(SensorsOptions), problems);
+        }
+
         Check(o.GpioChip is >= 0 and < 64, $"{S}:GpioChip must be between 0 and 63 (got {o.GpioChip})");
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var pins = new Dictionary<int, string>();
@@ -259,5 +268,29 @@ internal sealed class SensorsOptionsValidator : IValidateOptions<SensorsOptions>
 
         Check(led.BlinkInterval >= TimeSpan.FromMilliseconds(20), $"{S}:StatusLed:BlinkInterval must be at least 20 ms (got {led.BlinkInterval})");
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+
+    /// <summary>Reports each key under <paramref name="section"/> that no settable property of <paramref name="type"/> (or of a list's items) takes.</summary>
+    private static void UnknownKeys(IConfigurationSection section, Type type, List<string> problems)
+    {
+        var properties = type.GetProperties().Where(p => p.CanWrite).ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
+        foreach (var child in section.GetChildren())
+        {
+            if (!properties.TryGetValue(child.Key, out var property))
+            {
+                problems.Add($"{child.Path} is not a setting (expected one of {string.Join(", ", properties.Keys)}; see docs/sensors.md)");
+            }
+            else if (property.PropertyType.IsGenericType && property.PropertyType.GetGenericTypeDefinition() == typeof(List<>))
+            {
+                foreach (var item in child.GetChildren())
+                {
+                    UnknownKeys(item, property.PropertyType.GetGenericArguments()[0], problems);
+                }
+            }
+            else if (property.PropertyType.IsClass && property.PropertyType != typeof(string))
+            {
+                UnknownKeys(child, property.PropertyType, problems);
+            }
+        }
     }
 }

@@ -149,6 +149,32 @@ public sealed class SensorsOptionsTests
     }
 
     [Fact]
+    public void Validate_KeysThatBindToNothing_AreReportedByName()
+    {
+        // Sensors:Cameras is the shape fleet manifests render today; it must not leave the sensors silently off.
+        (string, string)[] settings =
+        [
+            ("Sensors:Cameras:0:Name", "door"),
+            ("Sensors:Devices:0:Name", "door"),
+            ("Sensors:Devices:0:Kind", "camera"),
+            ("Sensors:Devices:0:Triggers:0:Kind", "button"),
+            ("Sensors:Devices:0:Triggers:0:Pinn", "27"),
+            ("Sensors:StatusLed:Colour", "red"),
+        ];
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(settings.Select(s => KeyValuePair.Create<string, string?>(s.Item1, s.Item2)))
+            .Build();
+
+        var problems = new SensorsOptionsValidator(configuration).Validate(null, Bind(settings)).Failures?.ToList() ?? [];
+
+        Assert.Contains(problems, p => p.StartsWith("Sensors:Cameras is not a setting (expected one of Devices, StatusLed, GpioChip", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Sensors:Devices:0:Triggers:0:Pinn is not a setting (expected one of ", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Sensors:StatusLed:Colour is not a setting", StringComparison.Ordinal));
+        Assert.Contains("Sensors:Devices:0:Triggers:0:Pin is required for a button trigger on GPIO", problems);
+        Assert.Equal(4, problems.Count);
+    }
+
+    [Fact]
     public void RenderPrompt_FillsSensorTriggerAndUtcTime()
     {
         var prompt = SensorService.RenderPrompt("{sensor} saw {trigger} at {time}; {sensor} again", "door", "motion", new DateTimeOffset(2026, 11, 25, 16, 5, 9, TimeSpan.FromHours(1)));

@@ -86,7 +86,8 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
             return;
         }
 
-        // Devices first: a missing camera or microphone stops the start before anything connects.
+        // Devices and triggers first: a missing camera, microphone or GPIO chip stops the start before anything connects.
+        // A trigger that fires before the connection is up waits in its sensor's queue.
         try
         {
             for (var i = 0; i < _options.Devices.Count; i++)
@@ -106,9 +107,17 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
             }
 
             StatusLed = SensorDrivers.CreateLed(_options.StatusLed, _gpio, _time);
+            foreach (var sensor in _sensors)
+            {
+                foreach (var trigger in sensor.Triggers)
+                {
+                    trigger.Start(e => Enqueue(sensor, e));
+                }
+            }
         }
         catch (SensorException)
         {
+            StopTriggers();
             DisposeDevices();
             throw;
         }
@@ -134,23 +143,9 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
             return Task.CompletedTask;
         };
         await _connection.StartAsync(cancellationToken).ConfigureAwait(false);
-
-        try
+        foreach (var sensor in _sensors)
         {
-            foreach (var sensor in _sensors)
-            {
-                foreach (var trigger in sensor.Triggers)
-                {
-                    trigger.Start(e => Enqueue(sensor, e));
-                }
-
-                _workers.Add(Task.Run(() => WorkAsync(sensor, _stopping.Token), CancellationToken.None));
-            }
-        }
-        catch (SensorException)
-        {
-            await StopAsync(cancellationToken).ConfigureAwait(false);
-            throw;
+            _workers.Add(Task.Run(() => WorkAsync(sensor, _stopping.Token), CancellationToken.None));
         }
 
         Log.Started(_logger, _sensors.Count, string.Join(", ", _sensors.Select(s => s.Name)), _topics.Prefix, StatusLed is not null);
@@ -163,16 +158,7 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
             return;
         }
 
-        foreach (var sensor in _sensors)
-        {
-            foreach (var trigger in sensor.Triggers)
-            {
-                trigger.Dispose();
-            }
-
-            sensor.Queue.Writer.TryComplete();
-        }
-
+        StopTriggers();
         await _stopping.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_workers).ConfigureAwait(false);
         await _connection.StopAsync(cancellationToken).ConfigureAwait(false);
@@ -274,11 +260,12 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
         Log.Prompt(_logger, id, prompt);
         if (!await _connection!.TryPublishAsync(builder.Build(), cancellationToken).ConfigureAwait(false))
         {
-            _outstanding.TryRemove(id, out _);
             sensor.CountFailure();
             _metrics?.RecordSensorFailure(sensor.Name, "publish");
             Log.PublishFailed(_logger, sensor.Name, id, sensor.Topic);
-            Busy(-1, failed: true);
+
+            // A reconnection in between may have forgotten the job already, and counted it out.
+            Busy(_outstanding.TryRemove(id, out _) ? -1 : 0, failed: true);
             return;
         }
 
@@ -377,6 +364,19 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
         {
             _failed = true;
             StatusLed?.Show(_busy > 0 ? LedState.Busy : LedState.Error);
+        }
+    }
+
+    private void StopTriggers()
+    {
+        foreach (var sensor in _sensors)
+        {
+            foreach (var trigger in sensor.Triggers)
+            {
+                trigger.Dispose();
+            }
+
+            sensor.Queue.Writer.TryComplete();
         }
     }
 

@@ -121,9 +121,42 @@ public sealed partial class AlsaMicrophone : IMicrophone
             {
                 using var wav = new MemoryStream();
                 _device.Record((uint)seconds, wav);
-                return wav.ToArray();
+                return FixSizes(wav.ToArray());
             },
             cancellationToken);
+
+    /// <summary>
+    /// Sets the RIFF and <c>data</c> chunk sizes to what was actually recorded: the driver writes its header before it
+    /// records, from the length it was asked for, and a clip can come out shorter.
+    /// </summary>
+    internal static byte[] FixSizes(byte[] wav)
+    {
+        if (wav.Length < 12 || !wav.AsSpan(0, 4).SequenceEqual("RIFF"u8))
+        {
+            return wav;
+        }
+
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(wav.AsSpan(4), (uint)(wav.Length - 8));
+        var offset = 12;
+        while (offset + 8 <= wav.Length)
+        {
+            var size = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(wav.AsSpan(offset + 4));
+            if (wav.AsSpan(offset, 4).SequenceEqual("data"u8))
+            {
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(wav.AsSpan(offset + 4), (uint)(wav.Length - offset - 8));
+                break;
+            }
+
+            if (size > (uint)(wav.Length - offset - 8))
+            {
+                break;
+            }
+
+            offset += 8 + (int)size + (int)(size & 1);
+        }
+
+        return wav;
+    }
 
     public void Dispose()
     {

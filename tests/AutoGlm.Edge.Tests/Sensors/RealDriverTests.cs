@@ -46,6 +46,20 @@ public sealed class RealDriverTests
         Assert.StartsWith($"microphone device {Path.Combine(nodes, "pcmC1D0c")} is missing (Sensors:Devices:1:Device = 'plughw:1,0')", ex.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void AlsaMicrophone_ShorterClipThanTheHeaderSays_SizesAreFixed()
+    {
+        var wav = Media.Wav(); // 1600 samples
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(wav.AsSpan(4), 36 + 60 * 32000); // what a 60 s header says
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(wav.AsSpan(40), 60 * 32000);
+
+        var fixedWav = AlsaMicrophone.FixSizes(wav);
+
+        Assert.Equal((uint)(fixedWav.Length - 8), System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(fixedWav.AsSpan(4)));
+        Assert.Equal(1600u * 2, System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(fixedWav.AsSpan(40)));
+        Assert.Equal(Media.Wav(), fixedWav);
+    }
+
     [FactWithoutDevice("/dev/gpiochip0")]
     public void Gpio_NoChip_FailsNamingChipAndKey()
     {

@@ -5,7 +5,7 @@ namespace AutoGlm.Edge.Sensors;
 
 /// <summary>
 /// A V4L2 camera (<c>Iot.Device.Media.VideoDevice</c>) on <c>/dev/videoN</c>, capturing MJPEG stills, so the frame is a
-/// JPEG without any conversion on the device.
+/// JPEG without any conversion on the device (with the standard Huffman tables added where the camera leaves them out).
 /// </summary>
 /// <remarks>Captures are serialized. Owns the video device.</remarks>
 public sealed partial class V4l2Camera : ICamera
@@ -42,7 +42,7 @@ public sealed partial class V4l2Camera : ICamera
     }
 
     public async Task<byte[]> CaptureAsync(CancellationToken cancellationToken) =>
-        TrimAfterEndOfImage(await _calls.RunAsync(_device.Capture, cancellationToken).ConfigureAwait(false));
+        MjpegFrames.WithHuffmanTables(TrimAfterEndOfImage(await _calls.RunAsync(_device.Capture, cancellationToken).ConfigureAwait(false)));
 
     public void Dispose()
     {

@@ -67,6 +67,10 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
         _gpio = new GpioAccess(_options.GpioChip);
     }
 
+    /// <summary>Makes a sensor's device from its options and key; set before start.</summary>
+    // For testing: a device whose captures a test holds back.
+    internal Func<SensorOptions, string, (Func<CancellationToken, Task<byte[]>> Capture, IDisposable Device, string Description)> CreateDevice { get; set; } = SensorDrivers.CreateDevice;
+
     /// <summary>Raised after each job is published (from a sensor's worker).</summary>
     public event Action<SensorJob>? JobPublished;
 
@@ -94,7 +98,7 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
             {
                 var o = _options.Devices[i];
                 var key = $"{SensorsOptions.Section}:Devices:{i}";
-                var (capture, device, description) = SensorDrivers.CreateDevice(o, key);
+                var (capture, device, description) = CreateDevice(o, key);
                 var triggers = o.Triggers.Select((t, j) => SensorDrivers.CreateTrigger(t, o.Name, $"{key}:Triggers:{j}", _gpio, _topics, _time)).ToList();
                 var sensor = new Sensor(o, capture, device, triggers, o.IsCamera ? _topics.ImageJobs : _topics.AudioJobs);
                 _sensors.Add(sensor);
@@ -412,7 +416,8 @@ public sealed class Sensor
         Topic = topic;
         Queue = Channel.CreateBounded<TriggerEvent>(new BoundedChannelOptions(SensorService.QueuedTriggersPerSensor)
         {
-            FullMode = BoundedChannelFullMode.DropWrite,
+            // Wait, not DropWrite: with DropWrite TryWrite reports success for the item it drops, so nobody would know.
+            FullMode = BoundedChannelFullMode.Wait,
             SingleReader = true,
         });
     }

@@ -1,6 +1,7 @@
 using AutoGlm.Edge.Mqtt;
 using AutoGlm.Edge.Sensors;
 using AutoGlm.Edge.Tests.Support;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -94,6 +95,70 @@ public sealed class TriggerTests(SensorDaemonFixture fixture) : IClassFixture<Se
 
         time.Advance(TimeSpan.FromMinutes(5));
         Assert.Equal(2, yard.TriggerCount);
+        await service.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Triggers_BeyondTheQueueWhileCapturing_AreDroppedLoggedAndCounted_TheRestArePublished()
+    {
+        var mqtt = new MqttOptions { Port = fixture.Port, DeviceId = fixture.DeviceId, ClientId = "queue-test" };
+        var options = Options.Create(new SensorsOptions
+        {
+            Devices =
+            [
+                new SensorOptions
+                {
+                    Name = "slow",
+                    Kind = "camera",
+                    Driver = "file",
+                    MaxTokens = 1,
+                    Triggers = [new TriggerOptions { Kind = "motion", Driver = "simulated" }],
+                },
+            ],
+            StatusLed = new StatusLedOptions { Driver = "simulated" },
+        });
+        var logs = new Http.CapturedLogs();
+        using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
+        await using var service = new SensorService(options, mqtt, new MqttTopics(mqtt.ResolvedTopicPrefix), TimeProvider.System, loggerFactory);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = 0;
+        var frame = TestFrames.Jpeg(7);
+        service.CreateDevice = (_, _) => (async ct =>
+        {
+            Interlocked.Increment(ref started);
+            await release.Task.WaitAsync(ct);
+            return frame;
+        }, new FileCamera(fixture.FlakyFrame, "unused"), "a camera the test holds back");
+        var published = new List<SensorJob>();
+        service.JobPublished += job =>
+        {
+            lock (published)
+            {
+                published.Add(job);
+            }
+        };
+        await service.StartAsync(CancellationToken.None);
+        var slow = service.Sensors.Single();
+        var trigger = slow.Triggers.OfType<SimulatedTrigger>().Single();
+
+        trigger.Fire();
+        await Poll.UntilAsync(() => Volatile.Read(ref started) == 1, "the first capture to start");
+        for (var i = 0; i < SensorService.QueuedTriggersPerSensor + 1; i++)
+        {
+            trigger.Fire();
+        }
+
+        Assert.Equal(SensorService.QueuedTriggersPerSensor + 2, slow.TriggerCount);
+        Assert.Equal(1, slow.Failures);
+        var dropped = Assert.Single(logs.Entries, e => e.EventId.Id == 4610);
+        Assert.Equal(LogLevel.Warning, dropped.Level);
+        Assert.Equal(LedState.Busy, ((SimulatedStatusLed)service.StatusLed!).Current);
+
+        release.SetResult();
+        await Poll.UntilAsync(() => slow.Answered == SensorService.QueuedTriggersPerSensor + 1, "every queued capture to be published and answered");
+        Assert.Equal(SensorService.QueuedTriggersPerSensor + 1, slow.Published);
+        Assert.Equal(SensorService.QueuedTriggersPerSensor + 1, published.Count);
+        Assert.All(published, job => Assert.Equal(frame, job.Payload));
         await service.StopAsync(CancellationToken.None);
     }
 

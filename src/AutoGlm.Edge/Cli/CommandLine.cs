@@ -18,6 +18,7 @@ internal static class CommandLine
         root.Subcommands.Add(ModelCommands.Create());
         root.Subcommands.Add(DoctorCommand.Create());
         root.Subcommands.Add(FleetCommands.Create());
+        root.Subcommands.Add(SensorsCommand.Create());
         return root;
     }
 }

@@ -43,6 +43,11 @@ internal static class RunCommand
             await parse.InvocationConfiguration.Error.WriteLineAsync("error: invalid configuration: " + string.Join("; ", ex.Failures)).ConfigureAwait(false);
             return 2;
         }
+        catch (AutoGlm.Edge.Sensors.SensorException ex)
+        {
+            await parse.InvocationConfiguration.Error.WriteLineAsync("error: " + ex.Message).ConfigureAwait(false);
+            return 2;
+        }
         catch (AutoGlm.Runtime.RuntimeException ex)
         {
             await parse.InvocationConfiguration.Error.WriteLineAsync($"error ({ex.WireCode}): {ex.Message}").ConfigureAwait(false);

@@ -16,8 +16,7 @@ public static class DaemonServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddMqttIntake(this IServiceCollection services)
     {
-        services.AddOptions<MqttOptions>().BindConfiguration(MqttOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<MqttOptions>, MqttOptionsValidator>();
+        services.AddMqttSettings();
         services.AddOptions<JournalOptions>().BindConfiguration(JournalOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<JournalOptions>, JournalOptionsValidator>();
         services.AddOptions<HostOptions>().Configure<IOptions<MqttOptions>>((host, mqtt) =>
@@ -33,8 +32,6 @@ public static class DaemonServiceCollectionExtensions
             var path = string.IsNullOrWhiteSpace(options.Path) ? Path.Combine(sp.GetRequiredService<StateLocation>().Directory, "journal.db") : options.Path;
             return new JobJournal(path, fullSync: options.Synchronous.Equals("Full", StringComparison.OrdinalIgnoreCase));
         });
-        services.AddSingleton(sp => sp.GetRequiredService<IOptions<MqttOptions>>().Value);
-        services.AddSingleton(sp => new MqttTopics(sp.GetRequiredService<MqttOptions>().ResolvedTopicPrefix));
         services.AddSingleton(sp => new JobQueue(sp.GetRequiredService<MqttOptions>().QueueCapacity));
         services.AddSingleton(sp => new JobParser(sp.GetRequiredService<MqttOptions>()));
         services.AddSingleton<JobCounters>();
@@ -47,6 +44,19 @@ public static class DaemonServiceCollectionExtensions
 
         services.AddHostedService<EmbeddedBroker>();
         services.AddHostedService(sp => sp.GetRequiredService<MqttService>());
+        return services;
+    }
+
+    /// <summary>
+    /// Adds the <c>Mqtt</c> section (validated at start) with the <see cref="MqttOptions"/> and <see cref="MqttTopics"/> in use:
+    /// what every MQTT client of the daemon (the intake, the sensors) connects with.
+    /// </summary>
+    public static IServiceCollection AddMqttSettings(this IServiceCollection services)
+    {
+        services.AddOptions<MqttOptions>().BindConfiguration(MqttOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MqttOptions>, MqttOptionsValidator>();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<MqttOptions>>().Value);
+        services.AddSingleton(sp => new MqttTopics(sp.GetRequiredService<MqttOptions>().ResolvedTopicPrefix));
         return services;
     }
 

@@ -1,5 +1,6 @@
 using AutoGlm.Cluster.Routing;
 using AutoGlm.Edge.Http;
+using AutoGlm.Edge.Sensors;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
@@ -47,8 +48,10 @@ public static partial class EdgeHost
         builder.Services.AddSingleton<IChatClient>(sp => sp.GetRequiredService<ClusterHost>().ChatClient);
         builder.AddEdgeHttp();
 
-        // After the engine (hosted services start in order): broker, journal replay, MQTT subscription; systemd's READY=1 last.
+        // After the engine (hosted services start in order): broker, journal replay, MQTT subscription, sensors (off unless
+        // configured); systemd's READY=1 last.
         builder.Services.AddMqttIntake();
+        builder.Services.AddSensors();
         builder.Services.AddSystemdIntegration();
         return builder;
     }

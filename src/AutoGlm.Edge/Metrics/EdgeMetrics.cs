@@ -24,6 +24,9 @@ public sealed class EdgeMetrics
     private readonly Counter<long> _completionTokens;
     private readonly Histogram<double> _timeToFirstToken;
     private readonly Histogram<double> _decodeSpeed;
+    private readonly Counter<long> _sensorCaptures;
+    private readonly Counter<long> _sensorCaptureFailures;
+    private readonly Counter<long> _sensorJobsPublished;
 
     public EdgeMetrics(IMeterFactory meterFactory, EngineHost engineHost)
     {
@@ -40,6 +43,9 @@ public sealed class EdgeMetrics
             "decode_tokens_per_second",
             description: "Decode speed of each request that generated at least two tokens (tokens per second).",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SpeedBuckets });
+        _sensorCaptures = meter.CreateCounter<long>("sensor_captures", description: "Frames and clips captured by the sensors, by sensor.");
+        _sensorCaptureFailures = meter.CreateCounter<long>("sensor_capture_failures", description: "Triggers that did not become a job (capture or publish failed, or too many waiting), by sensor and reason.");
+        _sensorJobsPublished = meter.CreateCounter<long>("sensor_jobs_published", description: "Jobs the sensors published to the device's jobs topics, by sensor.");
         meter.CreateObservableGauge("queue_depth", () => Observe(engineHost, e => e.QueueDepth), description: "Requests waiting for a slot in the engine.");
         meter.CreateObservableGauge("active_sequences", () => Observe(engineHost, e => e.ActiveSequences), description: "Sequences holding an engine slot.");
         meter.CreateObservableGauge("loaded_adapters", () => Observe(engineHost, e => e.Adapters.Count(a => a.Loaded)), description: "Vision and audio adapters loaded now.");
@@ -81,6 +87,18 @@ public sealed class EdgeMetrics
             _decodeSpeed.Record(tokensPerSecond, new KeyValuePair<string, object?>("source", source));
         }
     }
+
+    /// <summary>Counts one capture of <paramref name="sensor"/>.</summary>
+    public void RecordSensorCapture(string sensor) => _sensorCaptures.Add(1, new KeyValuePair<string, object?>("sensor", sensor));
+
+    /// <summary>Counts one trigger of <paramref name="sensor"/> that did not become a job.</summary>
+    /// <param name="sensor">The sensor's name.</param>
+    /// <param name="reason"><c>capture</c>, <c>publish</c> or <c>dropped</c>.</param>
+    public void RecordSensorFailure(string sensor, string reason) =>
+        _sensorCaptureFailures.Add(1, new("sensor", sensor), new("reason", reason));
+
+    /// <summary>Counts one job published by <paramref name="sensor"/>.</summary>
+    public void RecordSensorJob(string sensor) => _sensorJobsPublished.Add(1, new KeyValuePair<string, object?>("sensor", sensor));
 
     private static IEnumerable<Measurement<long>> ObserveAdapters(EngineHost host, Func<AutoGlm.Runtime.Modalities.AdapterStatus, long> read) =>
         host.IsReady

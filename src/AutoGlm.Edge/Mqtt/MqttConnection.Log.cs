@@ -21,5 +21,8 @@ public sealed partial class MqttConnection
 
         [LoggerMessage(4006, LogLevel.Debug, "Reconnect loop stopped")]
         public static partial void ReconnectStopped(ILogger logger);
+
+        [LoggerMessage(4008, LogLevel.Information, "MQTT client {ClientId} connected to {Host}:{Port} (session present: {SessionPresent}); subscribed to {Filters}")]
+        public static partial void ConnectedAs(ILogger logger, string host, int port, string clientId, bool sessionPresent, string filters);
     }
 }

@@ -23,13 +23,22 @@ public sealed partial class MqttConnection : IAsyncDisposable
     private readonly IMqttClient _client;
     private readonly SemaphoreSlim _lost = new(0, 1);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly MqttClientProfile _profile;
     private Task? _reconnectLoop;
     private volatile bool _subscribed;
 
+    /// <summary>The daemon's job intake connection: <see cref="MqttClientProfile.Intake"/>.</summary>
     public MqttConnection(MqttOptions options, MqttTopics topics, TimeProvider time, ILogger<MqttConnection> logger)
+        : this(options, topics, time, logger, MqttClientProfile.Intake(options, topics))
+    {
+    }
+
+    /// <summary>A connection with the same broker settings (host, TLS, credentials, backoff) in another role, e.g. the sensors'.</summary>
+    public MqttConnection(MqttOptions options, MqttTopics topics, TimeProvider time, ILogger<MqttConnection> logger, MqttClientProfile profile)
     {
         _options = options;
         _topics = topics;
+        _profile = profile;
         _time = time;
         _logger = logger;
         _client = new MqttClientFactory().CreateMqttClient();
@@ -98,7 +107,11 @@ public sealed partial class MqttConnection : IAsyncDisposable
 
         if (_client.IsConnected)
         {
-            await TryPublishAsync(Offline(), cancellationToken).ConfigureAwait(false);
+            if (_profile.AnnouncesStatus)
+            {
+                await TryPublishAsync(Offline(), cancellationToken).ConfigureAwait(false);
+            }
+
             try
             {
                 await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), cancellationToken).ConfigureAwait(false);
@@ -130,15 +143,19 @@ public sealed partial class MqttConnection : IAsyncDisposable
         var builder = new MqttClientOptionsBuilder()
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithTcpServer(_options.Host, _options.Port)
-            .WithClientId(_options.ResolvedClientId)
-            .WithCleanStart(false)
-            .WithSessionExpiryInterval((uint)_options.SessionExpiry.TotalSeconds)
+            .WithClientId(_profile.ClientId)
+            .WithCleanStart(!_profile.KeepsSession)
+            .WithSessionExpiryInterval(_profile.KeepsSession ? (uint)_options.SessionExpiry.TotalSeconds : 0u)
             .WithKeepAlivePeriod(_options.KeepAlive)
-            .WithTimeout(TimeSpan.FromSeconds(10))
-            .WithWillTopic(_topics.Status)
-            .WithWillPayload("offline")
-            .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
-            .WithWillRetain(true);
+            .WithTimeout(TimeSpan.FromSeconds(10));
+        if (_profile.AnnouncesStatus)
+        {
+            builder.WithWillTopic(_topics.Status)
+                .WithWillPayload("offline")
+                .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+                .WithWillRetain(true);
+        }
+
         if (!string.IsNullOrEmpty(_options.Username))
         {
             builder.WithCredentials(_options.Username, _options.Password ?? "");
@@ -208,13 +225,13 @@ public sealed partial class MqttConnection : IAsyncDisposable
         }
 
         // Subscribing again is harmless when the session survived, and needed when it did not.
-        var subscribe = new MqttClientSubscribeOptionsBuilder()
-            .WithTopicFilter(_topics.Jobs, MqttQualityOfServiceLevel.AtLeastOnce)
-            .WithTopicFilter(_topics.ImageJobs, MqttQualityOfServiceLevel.AtLeastOnce)
-            .WithTopicFilter(_topics.AudioJobs, MqttQualityOfServiceLevel.AtLeastOnce)
-            .WithTopicFilter(_topics.CancelFilter, MqttQualityOfServiceLevel.AtLeastOnce)
-            .Build();
-        var subscribed = await _client.SubscribeAsync(subscribe, cancellationToken).ConfigureAwait(false);
+        var subscribe = new MqttClientSubscribeOptionsBuilder();
+        foreach (var filter in _profile.Subscriptions)
+        {
+            subscribe.WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        var subscribed = await _client.SubscribeAsync(subscribe.Build(), cancellationToken).ConfigureAwait(false);
         foreach (var item in subscribed.Items)
         {
             if ((int)item.ResultCode >= 0x80)
@@ -224,8 +241,16 @@ public sealed partial class MqttConnection : IAsyncDisposable
         }
 
         _subscribed = true;
-        Log.Connected(_logger, _options.Host, _options.Port, _options.ResolvedClientId, result.IsSessionPresent, _topics.Prefix);
-        if (StatusDocument is { } status)
+        if (_profile.AnnouncesStatus)
+        {
+            Log.Connected(_logger, _options.Host, _options.Port, _profile.ClientId, result.IsSessionPresent, _topics.Prefix);
+        }
+        else
+        {
+            Log.ConnectedAs(_logger, _options.Host, _options.Port, _profile.ClientId, result.IsSessionPresent, string.Join(", ", _profile.Subscriptions));
+        }
+
+        if (_profile.AnnouncesStatus && StatusDocument is { } status)
         {
             await TryPublishAsync(
                 new MqttApplicationMessageBuilder().WithTopic(_topics.Status).WithPayload(status()).WithContentType("application/json")
@@ -283,4 +308,22 @@ public sealed partial class MqttConnection : IAsyncDisposable
 
     private Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs e) =>
         MessageReceived is { } handler ? handler(e) : Task.CompletedTask;
+}
+
+/// <summary>
+/// What one MQTT client of the daemon is for: its client id (the broker keeps its session under it), the filters it
+/// subscribes to, and whether it owns the device's retained <c>…/status</c> (and the <c>offline</c> last will).
+/// </summary>
+/// <param name="ClientId">The MQTT client id; stable, so the broker keeps the session.</param>
+/// <param name="Subscriptions">Topic filters subscribed at QoS 1 after every (re)connection.</param>
+/// <param name="AnnouncesStatus">Whether this client publishes <c>…/status</c> and leaves the <c>offline</c> will.</param>
+/// <param name="KeepsSession">
+/// Whether the broker keeps the session while the client is away (clean start off, <c>Mqtt:SessionExpiry</c>), so
+/// messages for it wait; otherwise each connection starts clean and nothing is queued for it.
+/// </param>
+public sealed record MqttClientProfile(string ClientId, IReadOnlyList<string> Subscriptions, bool AnnouncesStatus, bool KeepsSession = true)
+{
+    /// <summary>The job intake: <c>Mqtt:ClientId</c>, the job and cancel topics, the device status, and a kept session.</summary>
+    public static MqttClientProfile Intake(MqttOptions options, MqttTopics topics) =>
+        new(options.ResolvedClientId, [topics.Jobs, topics.ImageJobs, topics.AudioJobs, topics.CancelFilter], AnnouncesStatus: true);
 }

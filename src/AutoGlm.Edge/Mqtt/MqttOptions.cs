@@ -167,6 +167,24 @@ public sealed record MqttTopics(string Prefix)
     /// <summary>The default result topic of a job.</summary>
     public string Result(string jobId) => $"{Prefix}/results/{jobId}";
 
+    /// <summary>The subscription for every job's default result topic (not the streams).</summary>
+    public string ResultFilter => Prefix + "/results/+";
+
+    /// <summary>The job id of a default result topic, or null when <paramref name="topic"/> is not one.</summary>
+    public string? ResultJobId(string topic)
+    {
+        var head = Prefix + "/results/";
+        return topic.StartsWith(head, StringComparison.Ordinal) && topic.Length > head.Length && topic.IndexOf('/', head.Length) < 0
+            ? topic[head.Length..]
+            : null;
+    }
+
+    /// <summary>The command topic that makes sensor <paramref name="sensor"/> capture (<c>…/sensors/&lt;name&gt;/capture</c>).</summary>
+    public string SensorCapture(string sensor) => $"{Prefix}/sensors/{sensor}/capture";
+
+    /// <summary>The subscription for every sensor's command topic.</summary>
+    public string SensorCaptureFilter => Prefix + "/sensors/+/capture";
+
     /// <summary>Token deltas of a streaming job.</summary>
     public string Stream(string jobId) => $"{Prefix}/results/{jobId}/stream";
 

@@ -64,7 +64,7 @@ public static class FleetRenderer
 
         if (s["sensors"] is JsonObject sensors)
         {
-            root["Sensors"] = Pascal(sensors);
+            root["Sensors"] = SensorsSection(sensors);
         }
 
         foreach (var empty in root.Where(p => p.Value is JsonObject { Count: 0 }).Select(p => p.Key).ToList())
@@ -115,6 +115,72 @@ public static class FleetRenderer
         File.WriteAllText(json, EdgeJson(device));
         File.WriteAllText(dropIn, DropIn(device, manifestName));
         return [json, dropIn];
+    }
+
+    /// <summary>
+    /// The manifest's cameras, microphones and GPIO lines as the daemon's <c>Sensors:Devices</c> (docs/sensors.md): a
+    /// camera's <c>intervalSeconds</c> becomes an interval trigger; a GPIO line becomes a trigger of the camera it names
+    /// (or of every camera when it names none), a rising edge a motion sensor and a falling edge a button; every sensor
+    /// also captures on its MQTT command topic, so a microphone with nothing else can still be asked for a clip.
+    /// </summary>
+    private static JsonObject SensorsSection(JsonObject sensors)
+    {
+        var devices = new JsonArray();
+        var gpio = sensors["gpio"] as JsonArray ?? [];
+        foreach (var camera in sensors["cameras"] as JsonArray ?? [])
+        {
+            var name = camera!["name"]!.GetValue<string>();
+            var triggers = new JsonArray();
+            if (camera["intervalSeconds"]?.GetValue<int>() is { } seconds)
+            {
+                triggers.Add(new JsonObject { ["Kind"] = "interval", ["Every"] = TimeSpan.FromSeconds(seconds).ToString("c", System.Globalization.CultureInfo.InvariantCulture) });
+            }
+
+            foreach (var line in gpio.Where(g => g?["camera"]?.GetValue<string>() is not { } target || target == name))
+            {
+                var falling = line!["edge"]?.GetValue<string>() == "falling";
+                triggers.Add(new JsonObject
+                {
+                    ["Kind"] = falling ? "button" : "motion",
+                    ["Name"] = line["name"]!.GetValue<string>(),
+                    ["Pin"] = line["line"]!.GetValue<int>(),
+                });
+            }
+
+            triggers.Add(new JsonObject { ["Kind"] = "mqtt" });
+            devices.Add(Sensor(camera, "camera", triggers));
+        }
+
+        foreach (var microphone in sensors["microphones"] as JsonArray ?? [])
+        {
+            var device = Sensor(microphone!, "microphone", [new JsonObject { ["Kind"] = "mqtt" }]);
+            if (microphone!["seconds"] is { } seconds)
+            {
+                device["ClipSeconds"] = seconds.DeepClone();
+            }
+
+            devices.Add(device);
+        }
+
+        var section = new JsonObject { ["Devices"] = devices };
+        if (gpio.FirstOrDefault()?["chip"]?.GetValue<string>() is { } chip && int.TryParse(chip["/dev/gpiochip".Length..], out var number))
+        {
+            section["GpioChip"] = number;
+        }
+
+        return section;
+    }
+
+    private static JsonObject Sensor(JsonNode source, string kind, JsonArray triggers)
+    {
+        var sensor = new JsonObject { ["Name"] = source["name"]!.DeepClone(), ["Kind"] = kind, ["Device"] = source["device"]!.DeepClone() };
+        if (source["prompt"] is { } prompt)
+        {
+            sensor["Prompt"] = prompt.DeepClone();
+        }
+
+        sensor["Triggers"] = triggers;
+        return sensor;
     }
 
     private static JsonObject Section(JsonObject root, string name)

@@ -85,6 +85,17 @@ public static class FleetResolver
             }
         }
 
+        var chips = (resolved["sensors.gpio"] as JsonArray ?? []).Select(g => g?["chip"]?.GetValue<string>()).Distinct().ToList();
+        if (chips.Count > 1)
+        {
+            yield return at.Error($"device '{id}': sensors.gpio uses {string.Join(" and ", chips)}; the daemon reads one GPIO chip (Sensors:GpioChip)");
+        }
+
+        if ((resolved["sensors.gpio"] as JsonArray ?? []).Count > 0 && cameras.Count == 0)
+        {
+            yield return at.Error($"device '{id}': sensors.gpio lines trigger cameras, but sensors.cameras is empty");
+        }
+
         foreach (var list in new[] { "cameras", "microphones", "gpio" })
         {
             var duplicate = (resolved[$"sensors.{list}"] as JsonArray ?? []).Select(x => x?["name"]?.GetValue<string>()).GroupBy(n => n).FirstOrDefault(g => g.Count() > 1);

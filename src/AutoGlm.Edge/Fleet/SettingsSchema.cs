@@ -76,7 +76,7 @@ internal static partial class SettingsSchema
                 ["name"] = new StringSpec(NameProblem),
                 ["chip"] = new StringSpec(v => v.StartsWith("/dev/gpiochip", StringComparison.Ordinal) ? null : "must be a GPIO chip such as /dev/gpiochip0"),
                 ["line"] = new IntSpec(0, 1023),
-                ["edge"] = new EnumSpec("rising", "falling", "both"),
+                ["edge"] = new EnumSpec("rising", "falling"),
                 ["camera"] = new StringSpec(NameProblem),
                 ["prompt"] = new StringSpec(),
             }, required: ["name", "chip", "line"])),

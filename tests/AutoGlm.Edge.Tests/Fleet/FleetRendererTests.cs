@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using AutoGlm.Edge.Fleet;
 using AutoGlm.Edge.Tests.Support;
+using Microsoft.Extensions.Configuration;
 
 namespace AutoGlm.Edge.Tests.Fleet;
 
@@ -67,12 +68,43 @@ public class FleetRendererTests
             var written = FleetRenderer.Write(Resolve("pi-door"), "fleet.yaml", directory);
 
             Assert.Equal([Path.Combine(directory, "edge.json"), Path.Combine(directory, "autoglm-edge.service.d", FleetRenderer.DropInFileName)], written);
-            Assert.Equal("door", JsonNode.Parse(File.ReadAllText(written[0]))!["Sensors"]!["Cameras"]![0]!["Name"]!.GetValue<string>());
+            Assert.Equal("door", JsonNode.Parse(File.ReadAllText(written[0]))!["Sensors"]!["Devices"]![0]!["Name"]!.GetValue<string>());
         }
         finally
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    [Fact]
+    public void EdgeJson_Sensors_AreTheDaemonsSensorsSection_AndPassItsValidation()
+    {
+        var json = FleetRenderer.EdgeJson(Resolve("pi-door"));
+        var configuration = new ConfigurationBuilder()
+            .AddJsonStream(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json)))
+            .Build();
+        var options = new AutoGlm.Edge.Sensors.SensorsOptions();
+        configuration.GetSection("Sensors").Bind(options);
+
+        var result = new AutoGlm.Edge.Sensors.SensorsOptionsValidator(configuration).Validate(null, options);
+
+        Assert.True(result.Succeeded, result.FailureMessage);
+        var door = Assert.Single(options.Devices);
+        Assert.Equal(("door", "camera", "/dev/video0", "Is anyone waiting at the door?"), (door.Name, door.Kind, door.Device, door.Prompt));
+        Assert.Equal(["interval", "motion", "mqtt"], door.Triggers.Select(t => t.Kind));
+        Assert.Equal(TimeSpan.FromSeconds(30), door.Triggers[0].Every);
+        Assert.Equal(("bell", 17), (door.Triggers[1].Name, door.Triggers[1].Pin!.Value));
+        Assert.Equal(0, options.GpioChip);
+    }
+
+    [Fact]
+    public void EdgeJson_Microphone_CapturesOnItsCommandTopic()
+    {
+        var json = JsonNode.Parse(FleetRenderer.EdgeJson(Resolve("pi-kitchen")))!;
+
+        var counter = json["Sensors"]!["Devices"]![0]!;
+        Assert.Equal(("counter", "microphone", "hw:1,0", 5), (counter["Name"]!.GetValue<string>(), counter["Kind"]!.GetValue<string>(), counter["Device"]!.GetValue<string>(), counter["ClipSeconds"]!.GetValue<int>()));
+        Assert.Equal("mqtt", counter["Triggers"]![0]!["Kind"]!.GetValue<string>());
     }
 
     [Fact]

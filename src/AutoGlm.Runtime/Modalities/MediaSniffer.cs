@@ -59,10 +59,14 @@ public static class MediaSniffer
         return (null, $"is not a WAV file ({Describe(data)})");
     }
 
-    private static bool IsJpeg(ReadOnlySpan<byte> data) =>
-        data.Length >= 6
-        && (data[3] is >= 0xC0 and <= 0xFE) // the first segment after SOI is a real marker (APPn, DQT, SOF, …)
-        && data[^2] == 0xFF && data[^1] == 0xD9;
+    private static bool IsJpeg(ReadOnlySpan<byte> data)
+    {
+        // Some webcams pad their MJPEG frames with zeros after the end-of-image marker.
+        var end = data.TrimEnd((byte)0);
+        return end.Length >= 6
+            && (data[3] is >= 0xC0 and <= 0xFE) // the first segment after SOI is a real marker (APPn, DQT, SOF, …)
+            && end[^2] == 0xFF && end[^1] == 0xD9;
+    }
 
     private static bool IsPng(ReadOnlySpan<byte> data) =>
         data.Length >= 8 + 25 + 12

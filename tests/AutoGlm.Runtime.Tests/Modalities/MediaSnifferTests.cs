@@ -23,4 +23,13 @@ public sealed class MediaSnifferTests
         Assert.Null(type);
         Assert.Contains("not a complete JPEG", problem, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void SniffImage_JpegPaddedWithZerosAfterItsEnd_IsAJpeg()
+    {
+        var frame = AutoGlm.Tests.Media.TestMedia.Checkerboard(32, 2, SkiaSharp.SKEncodedImageFormat.Jpeg);
+
+        Assert.Equal(("image/jpeg", (string?)null), MediaSniffer.SniffImage([.. frame, 0, 0, 0, 0]));
+        Assert.Equal(2, new ImagePreprocessor(new AutoGlm.Runtime.Packages.VisionAdapterInfo { Model = "v.onnx", ImageSize = 32, TokensPerTile = 4 }, new MediaLimits()).Prepare(frame.Concat(new byte[16]).ToArray()).Size / 16);
+    }
 }

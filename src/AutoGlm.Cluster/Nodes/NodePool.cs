@@ -14,11 +14,17 @@ public sealed partial class NodePool : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _loop;
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Creates the pool.</summary>
     public NodePool(ClusterOptions options, string defaultModel, TimeProvider time, ILogger logger)
     {
         Nodes = [.. options.Nodes.Select(n => new RemoteNode(n, defaultModel, options))];
+        foreach (var node in Nodes)
+        {
+            node.Changed += OnChanged;
+        }
+
         _interval = options.HealthCheckInterval;
         _time = time;
         _logger = logger;
@@ -32,12 +38,16 @@ public sealed partial class NodePool : IAsyncDisposable
     public void Start() => _loop ??= Task.Run(() => LoopAsync(_stopping.Token));
 
     /// <summary>The available node with the fewest outstanding requests per unit of weight, skipping <paramref name="exclude"/>; null when none.</summary>
-    public RemoteNode? Pick(IReadOnlyCollection<RemoteNode>? exclude = null)
+    public RemoteNode? Pick(IReadOnlyCollection<RemoteNode>? exclude = null) =>
+        Pick(exclude is null ? null : node => !exclude.Contains(node));
+
+    /// <summary>The available node with the fewest outstanding requests per unit of weight among those <paramref name="eligible"/> accepts; null when none.</summary>
+    public RemoteNode? Pick(Func<RemoteNode, bool>? eligible)
     {
         RemoteNode? best = null;
         foreach (var node in Nodes)
         {
-            if (node.IsAvailable && (exclude is null || !exclude.Contains(node)) && (best is null || node.Load < best.Load))
+            if (node.IsAvailable && (eligible is null || eligible(node)) && (best is null || node.Load < best.Load))
             {
                 best = node;
             }
@@ -45,6 +55,36 @@ public sealed partial class NodePool : IAsyncDisposable
 
         return best;
     }
+
+    /// <summary>
+    /// Waits until <see cref="Pick(Func{RemoteNode, bool}?)"/> finds a node (re-checked after every health check and
+    /// breaker change); null when <paramref name="timeout"/> passes first.
+    /// </summary>
+    public async Task<RemoteNode?> WaitForNodeAsync(Func<RemoteNode, bool>? eligible, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var bound = new CancellationTokenSource(timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(bound.Token, cancellationToken);
+        while (true)
+        {
+            // Read the signal before looking, so a change between the look and the wait is not missed.
+            var changed = Volatile.Read(ref _changed).Task;
+            if (Pick(eligible) is { } node)
+            {
+                return node;
+            }
+
+            try
+            {
+                await changed.WaitAsync(linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (bound.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                return null;
+            }
+        }
+    }
+
+    private void OnChanged() => Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     /// <summary>Checks every node once, now.</summary>
     public async Task CheckAllAsync(CancellationToken cancellationToken)

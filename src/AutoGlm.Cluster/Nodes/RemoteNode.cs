@@ -13,6 +13,7 @@ public sealed class RemoteNode : IDisposable
     private int _outstanding;
     private int _failures;
     private int _failedChecks;
+    private long _healthGeneration;
     private volatile bool _healthy = true;
     private readonly int _failuresToOpen;
     private readonly int _failedChecksToMarkDown;
@@ -72,6 +73,12 @@ public sealed class RemoteNode : IDisposable
     /// <summary>Load score: outstanding requests (this one included) per unit of weight; lower is picked first.</summary>
     public double Load => (Outstanding + 1) / Weight;
 
+    /// <summary>How many health checks have passed: a node that failed a request is tried for it again only once this has moved.</summary>
+    public long HealthGeneration => Interlocked.Read(ref _healthGeneration);
+
+    /// <summary>Raised after every health check and every change of availability (the pool wakes requests waiting for a node).</summary>
+    public event Action? Changed;
+
     /// <summary>Counts a request in; dispose the result when it ends.</summary>
     public IDisposable Enter()
     {
@@ -96,11 +103,14 @@ public sealed class RemoteNode : IDisposable
             Volatile.Write(ref _failedChecks, 0);
             Volatile.Write(ref _failures, 0);
             _healthy = true;
+            Interlocked.Increment(ref _healthGeneration);
         }
         else if (Interlocked.Increment(ref _failedChecks) >= _failedChecksToMarkDown)
         {
             _healthy = false;
         }
+
+        Changed?.Invoke();
     }
 
     public void Dispose() => (ChatClient as IDisposable)?.Dispose();

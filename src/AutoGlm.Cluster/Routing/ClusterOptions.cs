@@ -36,11 +36,23 @@ public sealed class ClusterOptions
     public int DefaultMaxTokens { get; set; } = 256;
 
     /// <summary>
-    /// What a remote failure before the first token does: <c>local</c> (default) runs the request locally;
-    /// <c>fail</c> ends it with <c>remote_unavailable</c>. A failure after the first token always ends the request
-    /// with <c>remote_interrupted</c> (never a silent truncation).
+    /// What a request that should go remote does when no heavy node can take it (none available when it is routed, or
+    /// every one failed before the first token): <c>local</c> (default) runs it on the local engine; <c>queue</c> waits up
+    /// to <see cref="QueueTimeoutMs"/> for a node to pass its health check, then ends it with <c>remote_unavailable</c>;
+    /// <c>fail</c> ends it with <c>remote_unavailable</c> at once.
     /// </summary>
-    public string OnRemoteFailure { get; set; } = "local";
+    public string WhenNoNode { get; set; } = NoNodePolicies.Local;
+
+    /// <summary>How long <c>WhenNoNode=queue</c> waits for a node. Default 30 000 ms.</summary>
+    public int QueueTimeoutMs { get; set; } = 30_000;
+
+    /// <summary>
+    /// What a remote failure after the first token does: <c>fail</c> (default) ends the request with
+    /// <c>remote_interrupted</c>, naming how much was received; <c>restart-local</c> runs the whole request again on the
+    /// local engine, after an update that tells streaming callers to discard what they had (see docs/cluster.md).
+    /// Never a silent truncation.
+    /// </summary>
+    public string MidStreamFailure { get; set; } = MidStreamPolicies.Fail;
 
     /// <summary>How often each node's <c>/health/ready</c> is polled. Default 5 s.</summary>
     public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
@@ -91,6 +103,27 @@ public static class RoutingPolicies
     public static IReadOnlyList<string> All { get; } = [LocalOnly, RemoteFirst, CostThreshold];
 }
 
+/// <summary>The names of the <see cref="ClusterOptions.WhenNoNode"/> policies.</summary>
+public static class NoNodePolicies
+{
+    public const string Local = "local";
+    public const string Queue = "queue";
+    public const string Fail = "fail";
+
+    /// <summary>Every policy name.</summary>
+    public static IReadOnlyList<string> All { get; } = [Local, Queue, Fail];
+}
+
+/// <summary>The names of the <see cref="ClusterOptions.MidStreamFailure"/> policies.</summary>
+public static class MidStreamPolicies
+{
+    public const string Fail = "fail";
+    public const string RestartLocal = "restart-local";
+
+    /// <summary>Every policy name.</summary>
+    public static IReadOnlyList<string> All { get; } = [Fail, RestartLocal];
+}
+
 /// <summary>Validates <see cref="ClusterOptions"/>, reporting every problem at once by its configuration key.</summary>
 public sealed class ClusterOptionsValidator : IValidateOptions<ClusterOptions>
 {
@@ -114,9 +147,19 @@ public sealed class ClusterOptionsValidator : IValidateOptions<ClusterOptions>
             yield return $"{S}:Policy must be one of {string.Join(", ", RoutingPolicies.All)} (got '{options.Policy}')";
         }
 
-        if (options.OnRemoteFailure is not ("local" or "fail"))
+        if (!NoNodePolicies.All.Contains(options.WhenNoNode))
         {
-            yield return $"{S}:OnRemoteFailure must be local or fail (got '{options.OnRemoteFailure}')";
+            yield return $"{S}:WhenNoNode must be one of {string.Join(", ", NoNodePolicies.All)} (got '{options.WhenNoNode}')";
+        }
+
+        if (options.QueueTimeoutMs < 1)
+        {
+            yield return $"{S}:QueueTimeoutMs must be at least 1 (got {options.QueueTimeoutMs})";
+        }
+
+        if (!MidStreamPolicies.All.Contains(options.MidStreamFailure))
+        {
+            yield return $"{S}:MidStreamFailure must be one of {string.Join(", ", MidStreamPolicies.All)} (got '{options.MidStreamFailure}')";
         }
 
         if (options.MaxLocalLatencyMs <= 0)

@@ -48,7 +48,7 @@ public sealed partial class ClusterHost : IHostedService, IAsyncDisposable
 
         var engine = _engine.Engine;
         _pool = new NodePool(_options, engine.Package.Manifest.Name, _time, _loggerFactory.CreateLogger<NodePool>());
-        _router = new RoutingChatClient(engine, _pool, _options, _loggerFactory.CreateLogger<RoutingChatClient>());
+        _router = new RoutingChatClient(engine, _pool, _options, _loggerFactory.CreateLogger<RoutingChatClient>(), _time);
         _pool.Start();
         Log.Routing(_logger, _options.Policy, string.Join(", ", _pool.Nodes.Select(n => n.Url)));
         return Task.CompletedTask;

@@ -17,7 +17,9 @@ public sealed class ClusterOptionsTests
         {
             Role = "gpu",
             Policy = "cheapest",
-            OnRemoteFailure = "queue",
+            WhenNoNode = "wait",
+            QueueTimeoutMs = 0,
+            MidStreamFailure = "retry",
             MaxLocalLatencyMs = 0,
             Nodes = [new NodeOptions { Url = "gpu-node:8000", Weight = 0 }],
         };
@@ -25,7 +27,7 @@ public sealed class ClusterOptionsTests
         var result = new ClusterOptionsValidator().Validate(null, options);
 
         Assert.True(result.Failed);
-        foreach (var key in new[] { "Cluster:Role", "Cluster:Policy", "Cluster:OnRemoteFailure", "Cluster:MaxLocalLatencyMs", "Cluster:Nodes:0:Url", "Cluster:Nodes:0:Weight" })
+        foreach (var key in new[] { "Cluster:Role", "Cluster:Policy", "Cluster:WhenNoNode", "Cluster:QueueTimeoutMs", "Cluster:MidStreamFailure", "Cluster:MaxLocalLatencyMs", "Cluster:Nodes:0:Url", "Cluster:Nodes:0:Weight" })
         {
             Assert.Contains(key, result.FailureMessage, StringComparison.Ordinal);
         }

@@ -19,10 +19,21 @@ public sealed partial class NodePool : IAsyncDisposable
     /// <summary>Creates the pool.</summary>
     public NodePool(ClusterOptions options, string defaultModel, TimeProvider time, ILogger logger)
     {
-        Nodes = [.. options.Nodes.Select(n => new RemoteNode(n, defaultModel, options))];
+        Nodes = [.. options.Nodes.Select(n => new RemoteNode(n, defaultModel, options, time))];
         foreach (var node in Nodes)
         {
             node.Changed += OnChanged;
+            node.BreakerChanged += (open, duration) =>
+            {
+                if (open)
+                {
+                    Log.BreakerOpened(logger, node.Url, duration.TotalSeconds);
+                }
+                else
+                {
+                    Log.BreakerClosed(logger, node.Url);
+                }
+            };
         }
 
         _interval = options.HealthCheckInterval;
@@ -178,5 +189,11 @@ public sealed partial class NodePool : IAsyncDisposable
 
         [LoggerMessage(6103, LogLevel.Debug, "Health checks stopped")]
         public static partial void HealthStopped(ILogger logger);
+
+        [LoggerMessage(6104, LogLevel.Warning, "Heavy node {Url}: circuit breaker open after repeated failures; it takes no traffic for {Seconds} s")]
+        public static partial void BreakerOpened(ILogger logger, Uri url, double seconds);
+
+        [LoggerMessage(6105, LogLevel.Information, "Heavy node {Url}: circuit breaker closed; it takes traffic again")]
+        public static partial void BreakerClosed(ILogger logger, Uri url);
     }
 }

@@ -66,8 +66,29 @@ public sealed class ClusterOptions
     /// <summary>How long one remote request may take before it counts as failed. Default 120 s.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(120);
 
-    /// <summary>Consecutive failures after which a node takes no traffic until a health check passes. Default 3.</summary>
+    /// <summary>
+    /// Retries of one node after a transient failure (connection refused, 5xx, 408, 429, attempt timeout), only ever
+    /// before its answer begins; then the router fails over. Default 2.
+    /// </summary>
+    public int Retries { get; set; } = 2;
+
+    /// <summary>Delay before the first retry, doubled for each next one, with jitter. Default 200 ms.</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>How long one attempt may wait for the node's response headers (sent with its first token, after prefill). Default 60 s.</summary>
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Failed attempts within <see cref="BreakerSamplingDuration"/> (at <see cref="BreakerFailureRatio"/> or worse) that open a node's circuit breaker. Default 3.</summary>
     public int FailuresToOpen { get; set; } = 3;
+
+    /// <summary>Share of failed attempts within <see cref="BreakerSamplingDuration"/> at which the breaker opens. Default 0.5.</summary>
+    public double BreakerFailureRatio { get; set; } = 0.5;
+
+    /// <summary>The window the breaker counts attempts in. Default 30 s.</summary>
+    public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long an open breaker keeps a node out; then one request tries it. Default 15 s.</summary>
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>The heavy nodes this edge may send requests to.</summary>
     public List<NodeOptions> Nodes { get; set; } = [];
@@ -207,9 +228,39 @@ public sealed class ClusterOptionsValidator : IValidateOptions<ClusterOptions>
             yield return $"{S}:FailedChecksToMarkDown must be at least 1 (got {options.FailedChecksToMarkDown})";
         }
 
-        if (options.FailuresToOpen < 1)
+        if (options.FailuresToOpen < 2)
         {
-            yield return $"{S}:FailuresToOpen must be at least 1 (got {options.FailuresToOpen})";
+            yield return $"{S}:FailuresToOpen must be at least 2 (got {options.FailuresToOpen})";
+        }
+
+        if (options.Retries is < 0 or > 10)
+        {
+            yield return $"{S}:Retries must be 0 to 10 (got {options.Retries})";
+        }
+
+        if (options.RetryDelay <= TimeSpan.Zero)
+        {
+            yield return $"{S}:RetryDelay must be positive (got {options.RetryDelay})";
+        }
+
+        if (options.AttemptTimeout < TimeSpan.FromMilliseconds(10) || options.AttemptTimeout > TimeSpan.FromDays(1))
+        {
+            yield return $"{S}:AttemptTimeout must be between 10 ms and 1 day (got {options.AttemptTimeout})";
+        }
+
+        if (options.BreakerFailureRatio is <= 0 or > 1)
+        {
+            yield return $"{S}:BreakerFailureRatio must be above 0 and at most 1 (got {options.BreakerFailureRatio})";
+        }
+
+        if (options.BreakerSamplingDuration < TimeSpan.FromMilliseconds(500))
+        {
+            yield return $"{S}:BreakerSamplingDuration must be at least 500 ms (got {options.BreakerSamplingDuration})";
+        }
+
+        if (options.BreakDuration < TimeSpan.FromMilliseconds(500))
+        {
+            yield return $"{S}:BreakDuration must be at least 500 ms (got {options.BreakDuration})";
         }
 
         if (options.Policy == RoutingPolicies.RemoteFirst && options.Nodes.Count == 0 && !options.IsHeavy)

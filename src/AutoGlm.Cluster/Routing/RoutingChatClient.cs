@@ -159,13 +159,12 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
 
                     if (interrupted is null && finished)
                     {
-                        node.OnSuccess();
                         yield return Stamp(node.Name, reason);
                         yield break;
                     }
 
                     // The OpenAI client ends a stream quietly when the connection drops; every complete answer names its finish reason.
-                    node.OnFailure();
+                    // (The breaker never sees a failure after the headers; the health check takes a dead node out.)
                     string what;
                     if (interrupted is not null)
                     {
@@ -190,7 +189,6 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
                     break;
                 }
 
-                node.OnFailure();
                 tried[node] = node.HealthGeneration;
                 Log.RemoteFailed(_logger, node.Url, failure);
                 var failed = $"heavy node {node.Url.Authority} failed before the first token ({Describe(failure)})";

@@ -24,6 +24,7 @@ public sealed class MidStreamFailureTests : IAsyncLifetime
 
     private readonly TaskCompletionSource _firstUpdateSeen = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private WebApplication _app = null!;
+    private int _truncateCalls;
     private string _root = null!;
 
     public async Task InitializeAsync()
@@ -34,6 +35,7 @@ public sealed class MidStreamFailureTests : IAsyncLifetime
         _app = builder.Build();
         _app.MapPost("/truncate/v1/chat/completions", async context =>
         {
+            Interlocked.Increment(ref _truncateCalls);
             context.Response.ContentType = "text/event-stream";
             await context.Response.WriteAsync(FirstChunk);
         });
@@ -75,6 +77,9 @@ public sealed class MidStreamFailureTests : IAsyncLifetime
         Assert.Equal(pool.Nodes[0].Name, Assert.Single(received, u => u.AdditionalProperties?.ContainsKey(RoutingChatClient.ServedByProperty) == true).AdditionalProperties![RoutingChatClient.ServedByProperty]);
         Assert.DoesNotContain(received, RoutingChatClient.IsRestart);
         Assert.Equal(0, pool.Nodes[0].Outstanding);
+
+        // An answer that has begun is never retried (the resilience pipeline ends with the response headers).
+        Assert.Equal(mode == "truncate" ? 1 : 0, _truncateCalls);
     }
 
     [Theory]

@@ -234,9 +234,8 @@ public sealed class RoutingChatClientTests
             }
         }
 
-        heavy.OnFailure();
-        heavy.OnFailure();
-        heavy.OnFailure();
+        heavy.OnHealth(false);
+        heavy.OnHealth(false);
         Assert.False(heavy.IsAvailable);
         Assert.Same(light, pool.Pick());
         heavy.OnHealth(true);

@@ -1,12 +1,20 @@
+using System.ClientModel;
 using AutoGlm.Runtime;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
+using OpenAI;
 
 namespace AutoGlm.Edge.Hosting;
 
-/// <summary>Loads the model when the host starts (before systemd hears READY=1) and owns the engine.</summary>
-/// <remarks>Other services reach the engine through <see cref="Engine"/> or the registered <see cref="IChatClient"/>.</remarks>
+/// <summary>
+/// Loads the model when the host starts (before systemd hears READY=1) and owns the engine; with
+/// <c>Runtime:Backend=openai</c> it loads nothing and owns the OpenAI chat client that reaches the backend engine instead.
+/// </summary>
+/// <remarks>
+/// Other services reach what answers through <see cref="ChatClient"/> (or the registered <see cref="IChatClient"/>),
+/// and the local engine, when there is one, through <see cref="LocalEngine"/>.
+/// </remarks>
 public sealed partial class EngineHost : IHostedService, IDisposable
 {
     private readonly RuntimeOptions _runtime;
@@ -15,6 +23,7 @@ public sealed partial class EngineHost : IHostedService, IDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private LocalEngine? _engine;
+    private IChatClient? _backend;
 
     public EngineHost(IOptions<RuntimeOptions> runtime, IOptions<EngineOptions> engineOptions, StateLocation state, ILoggerFactory loggerFactory)
     {
@@ -25,15 +34,46 @@ public sealed partial class EngineHost : IHostedService, IDisposable
         _logger = loggerFactory.CreateLogger<EngineHost>();
     }
 
-    /// <summary>Whether the model is loaded and serving.</summary>
-    public bool IsReady => _engine is not null;
+    /// <summary>Whether the model is loaded and serving (or the OpenAI backend's client is made).</summary>
+    public bool IsReady => _engine is not null || _backend is not null;
 
     /// <summary>The loaded engine.</summary>
+    /// <exception cref="RuntimeException"><see cref="RuntimeErrorCode.ModelUnavailable"/> before the model is loaded, or always with <c>Runtime:Backend=openai</c>.</exception>
+    public LocalEngine Engine => _engine ?? throw new RuntimeException(
+        RuntimeErrorCode.ModelUnavailable,
+        _runtime.IsOpenAi ? "Runtime:Backend is openai: this daemon runs no model of its own" : "the model is still loading");
+
+    /// <summary>The local engine; null before it is loaded and with <c>Runtime:Backend=openai</c>.</summary>
+    public LocalEngine? LocalEngine => _engine;
+
+    /// <summary>What answers requests: the local engine, or the OpenAI backend's chat client.</summary>
     /// <exception cref="RuntimeException"><see cref="RuntimeErrorCode.ModelUnavailable"/> before the model is loaded.</exception>
-    public LocalEngine Engine => _engine ?? throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, "the model is still loading");
+    public IChatClient ChatClient => (IChatClient?)_engine ?? _backend ?? Engine;
+
+    /// <summary>The model id requests name and <c>/v1/models</c> lists: the package's name, or <c>Runtime:OpenAi:Model</c>.</summary>
+    public string ModelId => _runtime.IsOpenAi ? _runtime.OpenAi.Model! : Engine.Package.Manifest.Name;
+
+    /// <summary>What runs the model: the execution provider (<c>cpu</c>, <c>cuda</c>, <c>tensorrt</c>), or <c>openai</c>.</summary>
+    public string Provider => _runtime.IsOpenAi ? RuntimeBackends.OpenAi : Engine.ExecutionProvider;
+
+    /// <summary>What results report in <c>served_by</c> when this daemon answers: <c>local:&lt;model&gt;@&lt;provider&gt;</c>.</summary>
+    public string ServedBy => $"local:{ModelId}@{Provider}";
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        if (_runtime.IsOpenAi)
+        {
+            var backend = _runtime.OpenAi;
+            var clientOptions = new OpenAIClientOptions { Endpoint = new Uri(backend.Url!.TrimEnd('/')), NetworkTimeout = backend.Timeout };
+
+            // The OpenAI client insists on a credential; an engine started without --api-key ignores this one.
+            _backend = new OpenAIClient(new ApiKeyCredential(string.IsNullOrEmpty(backend.ApiKey) ? "no-key" : backend.ApiKey), clientOptions)
+                .GetChatClient(backend.Model)
+                .AsIChatClient();
+            Log.Fronting(_logger, clientOptions.Endpoint, backend.Model!);
+            return Task.CompletedTask;
+        }
+
         var path = string.IsNullOrWhiteSpace(_runtime.ModelPath)
             ? StatePaths.EnsureBuiltInModel(_state.Directory, message => Log.Building(_logger, message))
             : _runtime.ModelPath;
@@ -45,12 +85,19 @@ public sealed partial class EngineHost : IHostedService, IDisposable
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     // Idempotent: the container disposes this instance twice (as itself and as the hosted service its factory returned).
-    public void Dispose() => Interlocked.Exchange(ref _engine, null)?.Dispose();
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _engine, null)?.Dispose();
+        (Interlocked.Exchange(ref _backend, null) as IDisposable)?.Dispose();
+    }
 
     private static partial class Log
     {
         [LoggerMessage(1101, LogLevel.Information, "Built-in model: {Message}")]
         public static partial void Building(ILogger logger, string message);
+
+        [LoggerMessage(1102, LogLevel.Information, "Runtime:Backend openai: serving model {Model} through the OpenAI-compatible engine at {Url}; no local model is loaded")]
+        public static partial void Fronting(ILogger logger, Uri url, string model);
     }
 }
 

@@ -23,7 +23,12 @@ internal sealed class EngineProgressProbe(EngineHost engine) : IProgressProbe
             return false;
         }
 
-        var local = engine.Engine;
+        if (engine.LocalEngine is not { } local)
+        {
+            // Runtime:Backend=openai: no inference loop here; the backend engine has its own supervision.
+            return true;
+        }
+
         var busy = local.ActiveSequences > 0 || local.QueueDepth > 0;
         return !busy || local.SinceLastProgress < limit;
     }

@@ -88,7 +88,7 @@ public sealed partial class ChatCompletionsEndpoint
             return;
         }
 
-        var modelId = _engineHost.Engine.Package.Manifest.Name;
+        var modelId = _engineHost.ModelId;
         if (!string.IsNullOrEmpty(request!.Model) && request.Model != modelId)
         {
             await ApiError.NotFound($"model '{request.Model}' is not served here; this server runs '{modelId}' (GET /v1/models)", "model_not_found").WriteAsync(context.Response).ConfigureAwait(false);
@@ -119,7 +119,7 @@ public sealed partial class ChatCompletionsEndpoint
                 return;
             }
 
-            var identity = new CompletionIdentity("chatcmpl-" + Guid.NewGuid().ToString("N"), _time.GetUtcNow().ToUnixTimeSeconds(), modelId, "autoglm-" + _engineHost.Engine.ExecutionProvider);
+            var identity = new CompletionIdentity("chatcmpl-" + Guid.NewGuid().ToString("N"), _time.GetUtcNow().ToUnixTimeSeconds(), modelId, "autoglm-" + _engineHost.Provider);
             var run = new Run(context, request, identity, arrived, audit);
             try
             {

@@ -16,8 +16,7 @@ internal static class StatusEndpoints
             return;
         }
 
-        var engine = host.Engine;
-        var manifest = engine.Package.Manifest;
+        var engine = host.LocalEngine;
         context.Response.ContentType = "application/json";
         await using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
         {
@@ -25,15 +24,23 @@ internal static class StatusEndpoints
             json.WriteString("object", "list");
             json.WriteStartArray("data");
             json.WriteStartObject();
-            json.WriteString("id", manifest.Name);
+            json.WriteString("id", host.ModelId);
             json.WriteString("object", "model");
-            json.WriteNumber("created", new DateTimeOffset(File.GetLastWriteTimeUtc(Path.Combine(engine.Package.Directory, "manifest.json"))).ToUnixTimeSeconds());
+            if (engine is not null)
+            {
+                json.WriteNumber("created", new DateTimeOffset(File.GetLastWriteTimeUtc(Path.Combine(engine.Package.Directory, "manifest.json"))).ToUnixTimeSeconds());
+            }
+
             json.WriteString("owned_by", "autoglm-edge");
-            json.WriteNumber("context_length", engine.ContextLength);
+            if (engine is not null)
+            {
+                json.WriteNumber("context_length", engine.ContextLength);
+            }
+
             json.WriteStartArray("modalities");
             json.WriteStringValue("text");
             json.WriteEndArray();
-            json.WriteString("execution_provider", engine.ExecutionProvider);
+            json.WriteString("execution_provider", host.Provider);
             json.WriteEndObject();
             json.WriteEndArray();
             json.WriteEndObject();

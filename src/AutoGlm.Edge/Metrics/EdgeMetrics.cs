@@ -45,7 +45,7 @@ public sealed class EdgeMetrics
         meter.CreateObservableGauge("loaded_adapters", () => Observe(engineHost, _ => 0), description: "Vision and audio adapters loaded (none exist yet).");
         meter.CreateObservableGauge(
             "execution_provider",
-            () => engineHost.IsReady ? [new Measurement<int>(1, new KeyValuePair<string, object?>("provider", engineHost.Engine.ExecutionProvider))] : Array.Empty<Measurement<int>>(),
+            () => engineHost.IsReady ? [new Measurement<int>(1, new KeyValuePair<string, object?>("provider", engineHost.Provider))] : Array.Empty<Measurement<int>>(),
             description: "Always 1, labelled with the execution provider that runs the model (info-style).");
     }
 
@@ -80,5 +80,5 @@ public sealed class EdgeMetrics
     }
 
     private static IEnumerable<Measurement<int>> Observe(EngineHost host, Func<AutoGlm.Runtime.Generation.LocalEngine, int> read) =>
-        host.IsReady ? [new Measurement<int>(read(host.Engine))] : [];
+        host.LocalEngine is { } engine ? [new Measurement<int>(read(engine))] : [];
 }

@@ -125,16 +125,20 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
         Log.Stopped(_logger, _queue.Count);
     }
 
-    private string ServedBy() => $"local:{_engine.Engine.Package.Manifest.Name}@{_engine.Engine.ExecutionProvider}";
+    private string ServedBy() => _engine.ServedBy;
 
     private byte[] StatusDocument() => ResultJson.Write(writer =>
     {
         writer.WriteString("state", "online");
         writer.WriteString("device_id", _options.ResolvedDeviceId);
         writer.WriteString("version", typeof(MqttService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0");
-        writer.WriteString("model", _engine.Engine.Package.Manifest.Name);
-        writer.WriteString("execution_provider", _engine.Engine.ExecutionProvider);
-        writer.WriteNumber("context_length", _engine.Engine.ContextLength);
+        writer.WriteString("model", _engine.ModelId);
+        writer.WriteString("execution_provider", _engine.Provider);
+        if (_engine.LocalEngine is { } local)
+        {
+            writer.WriteNumber("context_length", local.ContextLength);
+        }
+
         writer.WriteStartArray("adapters");
         writer.WriteEndArray();
         writer.WriteString("started_at", _startedAt);
@@ -142,7 +146,7 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
 
     private byte[] StatsDocument()
     {
-        var (prefill, decode) = _engine.Engine.MeasuredSpeed;
+        var (prefill, decode) = _engine.LocalEngine?.MeasuredSpeed ?? (0, 0);
         using var process = Process.GetCurrentProcess();
         return ResultJson.Write(writer =>
         {

@@ -1,4 +1,5 @@
 using System.ClientModel;
+using AutoGlm.Cluster.Replicas;
 using AutoGlm.Runtime;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
@@ -24,6 +25,8 @@ public sealed partial class EngineHost : IHostedService, IDisposable
     private readonly ILogger _logger;
     private LocalEngine? _engine;
     private IChatClient? _backend;
+    private LocalEngine[] _replicas = [];
+    private ReplicaDispatcher? _dispatcher;
 
     public EngineHost(IOptions<RuntimeOptions> runtime, IOptions<EngineOptions> engineOptions, StateLocation state, ILoggerFactory loggerFactory)
     {
@@ -43,12 +46,18 @@ public sealed partial class EngineHost : IHostedService, IDisposable
         RuntimeErrorCode.ModelUnavailable,
         _runtime.IsOpenAi ? "Runtime:Backend is openai: this daemon runs no model of its own" : "the model is still loading");
 
-    /// <summary>The local engine; null before it is loaded and with <c>Runtime:Backend=openai</c>.</summary>
+    /// <summary>The local engine (with several <c>Runtime:Devices</c>, the first replica); null before it is loaded and with <c>Runtime:Backend=openai</c>.</summary>
     public LocalEngine? LocalEngine => _engine;
 
-    /// <summary>What answers requests: the local engine, or the OpenAI backend's chat client.</summary>
+    /// <summary>Every local engine: the replicas with several <c>Runtime:Devices</c>, else the one engine (none with <c>Runtime:Backend=openai</c>).</summary>
+    public IReadOnlyList<LocalEngine> LocalEngines => _replicas.Length > 0 ? _replicas : _engine is { } engine ? [engine] : [];
+
+    /// <summary>With several <c>Runtime:Devices</c>, the dispatcher over their replicas; else null.</summary>
+    public ReplicaDispatcher? Replicas => _dispatcher;
+
+    /// <summary>What answers requests: the local engine, the dispatcher over its replicas, or the OpenAI backend's chat client.</summary>
     /// <exception cref="RuntimeException"><see cref="RuntimeErrorCode.ModelUnavailable"/> before the model is loaded.</exception>
-    public IChatClient ChatClient => (IChatClient?)_engine ?? _backend ?? Engine;
+    public IChatClient ChatClient => (IChatClient?)_dispatcher ?? (IChatClient?)_engine ?? _backend ?? Engine;
 
     /// <summary>The model id requests name and <c>/v1/models</c> lists: the package's name, or <c>Runtime:OpenAi:Model</c>.</summary>
     public string ModelId => _runtime.IsOpenAi ? _runtime.OpenAi.Model! : Engine.Package.Manifest.Name;
@@ -78,7 +87,31 @@ public sealed partial class EngineHost : IHostedService, IDisposable
             ? StatePaths.EnsureBuiltInModel(_state.Directory, message => Log.Building(_logger, message))
             : _runtime.ModelPath;
         var options = _engineOptions with { TensorRtCacheDirectory = _engineOptions.TensorRtCacheDirectory ?? Path.Combine(_state.CacheDirectory, "tensorrt") };
-        _engine = LocalEngine.Load(path, options, _loggerFactory);
+        if (_runtime.Devices.Count <= 1)
+        {
+            _engine = LocalEngine.Load(path, _runtime.Devices.Count == 1 ? options with { DeviceId = _runtime.Devices[0] } : options, _loggerFactory);
+            return Task.CompletedTask;
+        }
+
+        // One engine (its own ONNX session, KV cache and inference thread) per device, behind one dispatcher.
+        var replicas = new List<LocalEngine>();
+        try
+        {
+            foreach (var device in _runtime.Devices)
+            {
+                replicas.Add(LocalEngine.Load(path, options with { DeviceId = device }, _loggerFactory));
+            }
+        }
+        catch
+        {
+            replicas.ForEach(r => r.Dispose());
+            throw;
+        }
+
+        _replicas = [.. replicas];
+        _dispatcher = new ReplicaDispatcher(_replicas.Select((r, i) => ($"{r.ExecutionProvider}:{_runtime.Devices[i]}", (IChatClient)r)));
+        _engine = _replicas[0];
+        Log.Replicas(_logger, _replicas.Length, string.Join(", ", _dispatcher.Replicas.Select(r => r.Name)));
         return Task.CompletedTask;
     }
 
@@ -87,6 +120,12 @@ public sealed partial class EngineHost : IHostedService, IDisposable
     // Idempotent: the container disposes this instance twice (as itself and as the hosted service its factory returned).
     public void Dispose()
     {
+        _dispatcher = null;
+        foreach (var replica in Interlocked.Exchange(ref _replicas, []))
+        {
+            replica.Dispose();
+        }
+
         Interlocked.Exchange(ref _engine, null)?.Dispose();
         (Interlocked.Exchange(ref _backend, null) as IDisposable)?.Dispose();
     }
@@ -98,6 +137,9 @@ public sealed partial class EngineHost : IHostedService, IDisposable
 
         [LoggerMessage(1102, LogLevel.Information, "Runtime:Backend openai: serving model {Model} through the OpenAI-compatible engine at {Url}; no local model is loaded")]
         public static partial void Fronting(ILogger logger, Uri url, string model);
+
+        [LoggerMessage(1103, LogLevel.Information, "Loaded {Count} engine replicas ({Replicas}); each request goes to the one with the fewest outstanding requests")]
+        public static partial void Replicas(ILogger logger, int count, string replicas);
     }
 }
 

@@ -18,6 +18,14 @@ public sealed class RuntimeOptions
     /// </summary>
     public string Backend { get; set; } = RuntimeBackends.Onnx;
 
+    /// <summary>
+    /// The devices (GPU ids) to run the model on: one engine replica, with its own session and KV cache, per device,
+    /// behind one dispatcher that sends each request to the replica with the fewest outstanding requests. Default
+    /// empty: one engine on <c>Runtime:DeviceId</c>. On the CPU provider replicas share the same cores and only make
+    /// sense for tests.
+    /// </summary>
+    public List<int> Devices { get; set; } = [];
+
     /// <summary>The OpenAI-compatible engine behind <c>Backend=openai</c> (<c>Runtime:OpenAi</c>).</summary>
     public OpenAiBackendOptions OpenAi { get; set; } = new();
 
@@ -91,7 +99,17 @@ internal sealed class RuntimeOptionsValidator : IValidateOptions<RuntimeOptions>
                 yield return $"Runtime:OpenAi:Timeout must be positive (got {options.OpenAi.Timeout})";
             }
         }
-        else if (!string.IsNullOrWhiteSpace(options.ModelPath) && !Directory.Exists(options.ModelPath))
+        if (options.Devices.Any(d => d < 0) || options.Devices.Distinct().Count() != options.Devices.Count)
+        {
+            yield return $"Runtime:Devices must be distinct device ids, none negative (got [{string.Join(", ", options.Devices)}])";
+        }
+
+        if (options.IsOpenAi && options.Devices.Count > 0)
+        {
+            yield return "Runtime:Devices has no meaning with Runtime:Backend=openai (the backend engine places the model itself); remove it";
+        }
+
+        if (!options.IsOpenAi && !string.IsNullOrWhiteSpace(options.ModelPath) && !Directory.Exists(options.ModelPath))
         {
             yield return $"Runtime:ModelPath '{options.ModelPath}' is not a folder";
         }

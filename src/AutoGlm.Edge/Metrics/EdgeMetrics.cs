@@ -42,6 +42,14 @@ public sealed class EdgeMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SpeedBuckets });
         meter.CreateObservableGauge("queue_depth", () => Observe(engineHost, e => e.QueueDepth), description: "Requests waiting for a slot in the engine.");
         meter.CreateObservableGauge("active_sequences", () => Observe(engineHost, e => e.ActiveSequences), description: "Sequences holding an engine slot.");
+        meter.CreateObservableGauge(
+            "replica_outstanding",
+            () => engineHost.Replicas?.Replicas.Select(r => new Measurement<int>(r.Outstanding, new KeyValuePair<string, object?>("replica", r.Name))) ?? [],
+            description: "Requests in flight on each engine replica (Runtime:Devices with several devices).");
+        meter.CreateObservableCounter(
+            "replica_requests",
+            () => engineHost.Replicas?.Replicas.Select(r => new Measurement<long>(r.Served, new KeyValuePair<string, object?>("replica", r.Name))) ?? [],
+            description: "Requests given to each engine replica since start.");
         meter.CreateObservableGauge("loaded_adapters", () => Observe(engineHost, _ => 0), description: "Vision and audio adapters loaded (none exist yet).");
         meter.CreateObservableGauge(
             "execution_provider",
@@ -80,5 +88,5 @@ public sealed class EdgeMetrics
     }
 
     private static IEnumerable<Measurement<int>> Observe(EngineHost host, Func<AutoGlm.Runtime.Generation.LocalEngine, int> read) =>
-        host.LocalEngine is { } engine ? [new Measurement<int>(read(engine))] : [];
+        host.LocalEngines.Count > 0 ? [new Measurement<int>(host.LocalEngines.Sum(read))] : [];
 }

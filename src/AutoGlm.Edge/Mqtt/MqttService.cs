@@ -162,6 +162,21 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
             writer.WriteNumber("prefill_tokens_per_second", Math.Round(prefill, 2));
             writer.WriteNumber("memory_bytes", process.WorkingSet64);
             writer.WriteNumber("managed_memory_bytes", GC.GetTotalMemory(forceFullCollection: false));
+            if (_engine.Replicas is { } dispatcher)
+            {
+                writer.WriteStartArray("replicas");
+                foreach (var replica in dispatcher.Replicas)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("name", replica.Name);
+                    writer.WriteNumber("outstanding", replica.Outstanding);
+                    writer.WriteNumber("requests", replica.Served);
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndArray();
+            }
+
             writer.WriteNumber("uptime_s", Math.Round((_time.GetUtcNow() - _startedAt).TotalSeconds, 1));
         });
     }

@@ -10,6 +10,7 @@ public sealed partial class NodePool : IAsyncDisposable
 {
     private readonly HttpClient _http;
     private readonly TimeSpan _interval;
+    private readonly TimeSpan _checkTimeout;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
@@ -40,6 +41,7 @@ public sealed partial class NodePool : IAsyncDisposable
         _time = time;
         _logger = logger;
         _http = new HttpClient { Timeout = options.HealthCheckTimeout };
+        _checkTimeout = options.HealthCheckTimeout;
     }
 
     /// <summary>The nodes, in configuration order.</summary>
@@ -107,6 +109,24 @@ public sealed partial class NodePool : IAsyncDisposable
     {
         bool ready;
         string detail;
+        if (node.Bridge is { } bridge)
+        {
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            bound.CancelAfter(_checkTimeout);
+            try
+            {
+                ready = await bridge.CheckAsync(bound.Token).ConfigureAwait(false);
+                detail = ready ? "online" : "its retained status is not online";
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                (ready, detail) = (false, "the broker did not answer in time");
+            }
+
+            Record(node, ready, detail);
+            return;
+        }
+
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, node.HealthUrl);
@@ -130,6 +150,11 @@ public sealed partial class NodePool : IAsyncDisposable
             detail = "timed out";
         }
 
+        Record(node, ready, detail);
+    }
+
+    private void Record(RemoteNode node, bool ready, string detail)
+    {
         var was = node.IsAvailable;
         node.OnHealth(ready);
         if (was != node.IsAvailable)

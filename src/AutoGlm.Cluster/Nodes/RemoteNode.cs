@@ -25,7 +25,7 @@ public sealed class RemoteNode : IDisposable
     private volatile bool _healthy = true;
     private readonly int _failedChecksToMarkDown;
     private readonly TimeProvider _time;
-    private readonly HttpClient _http;
+    private readonly HttpClient? _http;
 
     /// <summary>Creates a node from its options.</summary>
     /// <param name="options">The node's URL, key, model and weight.</param>
@@ -34,11 +34,24 @@ public sealed class RemoteNode : IDisposable
     /// <param name="time">The clock of the breaker and its retries; default the system's.</param>
     public RemoteNode(NodeOptions options, string defaultModel, ClusterOptions cluster, TimeProvider? time = null)
     {
-        Url = new Uri(options.Url.TrimEnd('/') + "/");
         Weight = options.Weight;
         ApiKey = string.IsNullOrEmpty(options.ApiKey) ? null : options.ApiKey;
         _failedChecksToMarkDown = cluster.FailedChecksToMarkDown;
         _time = time ?? TimeProvider.System;
+        if (options.IsMqtt)
+        {
+            var topic = options.Mqtt.Topic.TrimEnd('/');
+            Url = new Uri($"mqtt://{options.Mqtt.Host}:{options.Mqtt.Port}/{topic}/");
+            Label = topic;
+            Name = "remote:mqtt:" + topic;
+            Bridge = new MqttNodeChatClient(options.Mqtt, cluster.RequestTimeout);
+            ChatClient = Bridge;
+            return;
+        }
+
+        Url = new Uri(options.Url.TrimEnd('/') + "/");
+        Label = Url.Authority;
+        Name = "remote:" + Url.Authority;
         _http = new HttpClient(new ResilienceHandler(BuildPipeline(cluster)) { InnerHandler = new SocketsHttpHandler() })
         {
             // The OpenAI client's NetworkTimeout bounds the whole request; the pipeline bounds each attempt.
@@ -65,8 +78,14 @@ public sealed class RemoteNode : IDisposable
     /// <summary>The node's base URL, ending in <c>/</c>.</summary>
     public Uri Url { get; }
 
-    /// <summary>Its <c>/health/ready</c> URL (the base URL less its <c>/v1</c>).</summary>
-    public Uri HealthUrl { get; }
+    /// <summary>Its <c>/health/ready</c> URL (the base URL less its <c>/v1</c>); null for a bridge node.</summary>
+    public Uri? HealthUrl { get; }
+
+    /// <summary>The MQTT bridge that reaches it, when it is reached through a broker (its health is its retained status).</summary>
+    public MqttNodeChatClient? Bridge { get; }
+
+    /// <summary>How messages name it: <c>host:port</c>, or the bridge node's topic prefix.</summary>
+    public string Label { get; }
 
     /// <summary>The bearer key sent to it, if any.</summary>
     public string? ApiKey { get; }
@@ -77,8 +96,8 @@ public sealed class RemoteNode : IDisposable
     /// <summary>The OpenAI-compatible chat client that reaches it.</summary>
     public IChatClient ChatClient { get; }
 
-    /// <summary>What results report in <c>served_by</c> when this node answers.</summary>
-    public string Name => "remote:" + Url.Authority;
+    /// <summary>What results report in <c>served_by</c> when this node answers: <c>remote:host:port</c> or <c>remote:mqtt:&lt;topic&gt;</c>.</summary>
+    public string Name { get; }
 
     /// <summary>Requests sent to it and not finished.</summary>
     public int Outstanding => Volatile.Read(ref _outstanding);
@@ -132,7 +151,7 @@ public sealed class RemoteNode : IDisposable
     public void Dispose()
     {
         (ChatClient as IDisposable)?.Dispose();
-        _http.Dispose();
+        _http?.Dispose();
     }
 
     // Outermost first: retry, then the breaker (each attempt counts), then the attempt's timeout.

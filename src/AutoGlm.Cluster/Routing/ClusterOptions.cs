@@ -111,6 +111,34 @@ public sealed class NodeOptions
 
     /// <summary>Share of traffic relative to other nodes: outstanding requests are divided by it. Default 1.</summary>
     public double Weight { get; set; } = 1;
+
+    /// <summary>
+    /// The MQTT bridge (<c>Cluster:Nodes:N:Mqtt</c>): with <see cref="MqttNodeOptions.Topic"/> set, the node is reached
+    /// through a broker instead of HTTP, and <see cref="Url"/> stays empty.
+    /// </summary>
+    public MqttNodeOptions Mqtt { get; set; } = new();
+
+    /// <summary>Whether the node is reached through the broker.</summary>
+    public bool IsMqtt => !string.IsNullOrEmpty(Mqtt.Topic);
+}
+
+/// <summary>A heavy node reached through an MQTT broker (<c>Cluster:Nodes:N:Mqtt</c>), for sites where only the broker is reachable.</summary>
+public sealed class MqttNodeOptions
+{
+    /// <summary>The heavy device's topic prefix (its <c>Mqtt:TopicPrefix</c>, by default <c>autoglm/&lt;device-id&gt;</c>). Empty: not a bridge node.</summary>
+    public string Topic { get; set; } = "";
+
+    /// <summary>The broker's host. Default 127.0.0.1.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>The broker's port. Default 1883.</summary>
+    public int Port { get; set; } = 1883;
+
+    /// <summary>The broker user name; empty for none.</summary>
+    public string? Username { get; set; }
+
+    /// <summary>The broker password; a secret reference (<c>env:</c>, <c>file:</c>) like every password.</summary>
+    public string? Password { get; set; }
 }
 
 /// <summary>The names of the routing policies.</summary>
@@ -271,7 +299,24 @@ public sealed class ClusterOptionsValidator : IValidateOptions<ClusterOptions>
         for (var i = 0; i < options.Nodes.Count; i++)
         {
             var node = options.Nodes[i];
-            if (!Uri.TryCreate(node.Url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            if (node.IsMqtt)
+            {
+                if (!string.IsNullOrEmpty(node.Url))
+                {
+                    yield return $"{S}:Nodes:{i}:Url and {S}:Nodes:{i}:Mqtt:Topic exclude each other: a node is reached over HTTP or through the broker";
+                }
+
+                if (node.Mqtt.Topic.IndexOfAny(['+', '#']) >= 0)
+                {
+                    yield return $"{S}:Nodes:{i}:Mqtt:Topic must be the heavy device's topic prefix, without wildcards (got '{node.Mqtt.Topic}')";
+                }
+
+                if (string.IsNullOrWhiteSpace(node.Mqtt.Host) || node.Mqtt.Port is < 1 or > 65535)
+                {
+                    yield return $"{S}:Nodes:{i}:Mqtt:Host and {S}:Nodes:{i}:Mqtt:Port must name the broker (got '{node.Mqtt.Host}:{node.Mqtt.Port}')";
+                }
+            }
+            else if (!Uri.TryCreate(node.Url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             {
                 yield return $"{S}:Nodes:{i}:Url must be an absolute http or https URL such as http://gpu-node:8000/v1 (got '{node.Url}')";
             }

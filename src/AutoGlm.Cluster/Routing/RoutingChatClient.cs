@@ -169,12 +169,12 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
                     if (interrupted is not null)
                     {
                         Log.RemoteInterrupted(_logger, node.Url, count, interrupted);
-                        what = $"heavy node {node.Url.Authority} failed after {count} updates ({Describe(interrupted)})";
+                        what = $"heavy node {node.Label} failed after {count} updates ({Describe(interrupted)})";
                     }
                     else
                     {
                         Log.RemoteTruncated(_logger, node.Url, count);
-                        what = $"heavy node {node.Url.Authority} ended its stream after {count} updates without a finish reason (connection lost?)";
+                        what = $"heavy node {node.Label} ended its stream after {count} updates without a finish reason (connection lost?)";
                     }
 
                     if (_options.MidStreamFailure != MidStreamPolicies.RestartLocal)
@@ -191,7 +191,7 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
 
                 tried[node] = node.HealthGeneration;
                 Log.RemoteFailed(_logger, node.Url, failure);
-                var failed = $"heavy node {node.Url.Authority} failed before the first token ({Describe(failure)})";
+                var failed = $"heavy node {node.Label} failed before the first token ({Describe(failure)})";
                 var next = PickUntried(tried);
                 if (next is not null)
                 {

@@ -34,6 +34,26 @@ public sealed class ClusterOptionsTests
     }
 
     [Fact]
+    public void Validate_MqttNodeWithUrlAndWildcard_NamesBothKeys()
+    {
+        var options = new ClusterOptions
+        {
+            Nodes =
+            [
+                new NodeOptions { Mqtt = new MqttNodeOptions { Topic = "autoglm/gpu-node" } },
+                new NodeOptions { Url = "http://gpu:8000/v1", Mqtt = new MqttNodeOptions { Topic = "autoglm/+", Port = 0 } },
+            ],
+        };
+
+        var result = new ClusterOptionsValidator().Validate(null, options);
+
+        Assert.DoesNotContain("Cluster:Nodes:0", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Cluster:Nodes:1:Url and Cluster:Nodes:1:Mqtt:Topic exclude each other", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Cluster:Nodes:1:Mqtt:Topic must be", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Cluster:Nodes:1:Mqtt:Port", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Validate_RemoteFirstWithoutNodes_Fails()
     {
         var result = new ClusterOptionsValidator().Validate(null, new ClusterOptions { Policy = RoutingPolicies.RemoteFirst });

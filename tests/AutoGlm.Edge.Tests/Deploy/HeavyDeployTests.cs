@@ -58,6 +58,26 @@ public sealed class HeavyDeployTests : IDisposable
         Assert.StartsWith("env:", configuration["Http:ApiKeys:0"], StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void FleetManifest_HeavyNode_RendersBackendOpenAiThatBindsAndValidates()
+    {
+        var validation = AutoGlm.Edge.Fleet.FleetValidation.Of(File.ReadAllText(RepoPaths.Of("deploy", "heavy", "fleet.yaml")));
+        Assert.True(validation.IsValid, string.Join("\n", validation.Errors));
+        var manifest = validation.Manifest!;
+        var device = AutoGlm.Edge.Fleet.FleetResolver.Resolve(manifest, manifest.Device("gpu-node")!);
+
+        var json = AutoGlm.Edge.Fleet.FleetRenderer.EdgeJson(device);
+        var configuration = new ConfigurationBuilder().AddJsonStream(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json))).Build();
+        var runtime = configuration.GetSection(RuntimeOptions.Section).Get<RuntimeOptions>()!;
+
+        Assert.Contains("\"OpenAi\": {", json, StringComparison.Ordinal);
+        Assert.True(runtime.IsOpenAi);
+        Assert.Equal("http://127.0.0.1:8001/v1", runtime.OpenAi.Url);
+        Assert.Equal("env:AUTOGLM_VLLM_KEY", runtime.OpenAi.ApiKey);
+        Assert.True(new RuntimeOptionsValidator().Validate(null, runtime).Succeeded);
+        Assert.Equal("heavy", configuration["Cluster:Role"]);
+    }
+
     private string Stage(string name, string shipped, string binary)
     {
         var stub = Path.Combine(_directory, Path.GetFileName(binary));

@@ -25,6 +25,8 @@ public sealed partial class EngineHost : IHostedService, IDisposable
     private readonly ILogger _logger;
     private LocalEngine? _engine;
     private IChatClient? _backend;
+    private HttpClient? _backendHealth;
+    private Uri? _backendHealthUrl;
     private LocalEngine[] _replicas = [];
     private ReplicaDispatcher? _dispatcher;
 
@@ -73,12 +75,28 @@ public sealed partial class EngineHost : IHostedService, IDisposable
         if (_runtime.IsOpenAi)
         {
             var backend = _runtime.OpenAi;
-            var clientOptions = new OpenAIClientOptions { Endpoint = new Uri(backend.Url!.TrimEnd('/')), NetworkTimeout = backend.Timeout };
+            var clientOptions = new OpenAIClientOptions
+            {
+                Endpoint = new Uri(backend.Url!.TrimEnd('/')),
+                NetworkTimeout = backend.Timeout,
+
+                // One retry: the engine is on loopback, and a caller (an edge) retries and fails over on its side.
+                RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(maxRetries: 1),
+            };
 
             // The OpenAI client insists on a credential; an engine started without --api-key ignores this one.
             _backend = new OpenAIClient(new ApiKeyCredential(string.IsNullOrEmpty(backend.ApiKey) ? "no-key" : backend.ApiKey), clientOptions)
                 .GetChatClient(backend.Model)
                 .AsIChatClient();
+            var root = backend.Url!.TrimEnd('/');
+            root = root.EndsWith("/v1", StringComparison.Ordinal) ? root[..^3] : root;
+            _backendHealthUrl = new Uri(root + backend.HealthPath);
+            _backendHealth = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+            if (!string.IsNullOrEmpty(backend.ApiKey))
+            {
+                _backendHealth.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", backend.ApiKey);
+            }
+
             Log.Fronting(_logger, clientOptions.Endpoint, backend.Model!);
             return Task.CompletedTask;
         }
@@ -117,6 +135,40 @@ public sealed partial class EngineHost : IHostedService, IDisposable
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>Whether <paramref name="exception"/> is the OpenAI backend engine failing (unreachable, or an error status), as opposed to a bug.</summary>
+    public static bool IsBackendFailure(Exception exception) => exception switch
+    {
+        HttpRequestException or ClientResultException => true,
+        AggregateException all => all.InnerExceptions.Count > 0 && all.InnerExceptions.All(IsBackendFailure),
+        _ => false,
+    };
+
+    /// <summary>
+    /// Whether requests can be served now: the model is loaded, or (<c>Runtime:Backend=openai</c>) the backend engine's
+    /// readiness path answers 2xx within 2 s.
+    /// </summary>
+    public async Task<bool> IsServingAsync(CancellationToken cancellationToken)
+    {
+        if (_backendHealth is not { } http || _backendHealthUrl is null)
+        {
+            return IsReady;
+        }
+
+        try
+        {
+            using var response = await http.GetAsync(_backendHealthUrl, cancellationToken).ConfigureAwait(false);
+            return response.IsSuccessStatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
     // Idempotent: the container disposes this instance twice (as itself and as the hosted service its factory returned).
     public void Dispose()
     {
@@ -128,6 +180,7 @@ public sealed partial class EngineHost : IHostedService, IDisposable
 
         Interlocked.Exchange(ref _engine, null)?.Dispose();
         (Interlocked.Exchange(ref _backend, null) as IDisposable)?.Dispose();
+        Interlocked.Exchange(ref _backendHealth, null)?.Dispose();
     }
 
     private static partial class Log

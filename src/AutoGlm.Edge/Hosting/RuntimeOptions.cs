@@ -52,6 +52,12 @@ public sealed class OpenAiBackendOptions
     /// <summary>The model id it serves (vLLM <c>--served-model-name</c>); also what this daemon's <c>/v1/models</c> lists. Required with <c>Backend=openai</c>.</summary>
     public string? Model { get; set; }
 
+    /// <summary>
+    /// Its readiness path, relative to the server root (the URL less <c>/v1</c>): this daemon's <c>/health/ready</c>
+    /// answers 200 only while it does. Default <c>/health</c> (vLLM's).
+    /// </summary>
+    public string HealthPath { get; set; } = "/health";
+
     /// <summary>Network timeout of one request to it. Default 10 min.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(10);
 }
@@ -92,6 +98,11 @@ internal sealed class RuntimeOptionsValidator : IValidateOptions<RuntimeOptions>
             if (string.IsNullOrWhiteSpace(options.OpenAi.Model))
             {
                 yield return "Runtime:OpenAi:Model must name the model the engine serves (vLLM --served-model-name) when Runtime:Backend is openai";
+            }
+
+            if (string.IsNullOrWhiteSpace(options.OpenAi.HealthPath) || !options.OpenAi.HealthPath.StartsWith('/'))
+            {
+                yield return $"Runtime:OpenAi:HealthPath must be a path starting with / such as /health (got '{options.OpenAi.HealthPath}')";
             }
 
             if (options.OpenAi.Timeout <= TimeSpan.Zero)

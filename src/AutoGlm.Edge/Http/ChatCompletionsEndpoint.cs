@@ -145,6 +145,13 @@ public sealed partial class ChatCompletionsEndpoint
                 await new ApiError(StatusCodes.Status503ServiceUnavailable, "server_error", ex.WireCode, ex.Message) { RetryAfterSeconds = 5 }
                     .WriteAsync(context.Response).ConfigureAwait(false);
             }
+            catch (Exception ex) when (!context.Response.HasStarted && EngineHost.IsBackendFailure(ex))
+            {
+                // Runtime:Backend=openai: the engine behind this daemon is down or refused the request.
+                Log.EngineRefused(_logger, identity.Id, "model_unavailable", ex.Message);
+                await new ApiError(StatusCodes.Status503ServiceUnavailable, "server_error", "model_unavailable", $"the backend engine (Runtime:OpenAi) failed: {ex.Message}") { RetryAfterSeconds = 5 }
+                    .WriteAsync(context.Response).ConfigureAwait(false);
+            }
             catch (RuntimeException ex) when (!context.Response.HasStarted)
             {
                 var error = ApiError.FromRuntime(ex);

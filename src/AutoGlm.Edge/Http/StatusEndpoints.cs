@@ -52,8 +52,8 @@ internal static class StatusEndpoints
     /// <summary>200 while the process runs.</summary>
     public static IResult Live() => Results.Text("live\n");
 
-    /// <summary>200 once the model is loaded, 503 before.</summary>
-    public static IResult Ready(EngineHost host) => host.IsReady
+    /// <summary>200 once the model is loaded (with <c>Runtime:Backend=openai</c>: while the backend engine is ready), 503 otherwise.</summary>
+    public static async Task<IResult> ReadyAsync(EngineHost host, CancellationToken cancellationToken) => await host.IsServingAsync(cancellationToken).ConfigureAwait(false)
         ? Results.Text("ready\n")
-        : Results.Text("loading\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+        : Results.Text(host.IsReady ? "backend not ready\n" : "loading\n", statusCode: StatusCodes.Status503ServiceUnavailable);
 }

@@ -334,6 +334,12 @@ public sealed partial class JobRunner : IAsyncDisposable
             Fail(request.Id, code, ex.Message);
             return;
         }
+        catch (Exception ex) when (Hosting.EngineHost.IsBackendFailure(ex))
+        {
+            // Runtime:Backend=openai: the engine behind this daemon is down or refused the job.
+            Fail(request.Id, ErrorCodes.ModelUnavailable, $"the backend engine (Runtime:OpenAi) failed: {ex.Message}");
+            return;
+        }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             Log.EngineFailed(_logger, request.Id, ex);

@@ -42,6 +42,9 @@ public sealed class OpenAiBackendTests : IAsyncLifetime
             $"Runtime:OpenAi:Url=http://127.0.0.1:{_engineHttpPort.ToString(CultureInfo.InvariantCulture)}/v1",
             $"Runtime:OpenAi:ApiKey={Key}",
             $"Runtime:OpenAi:Model={EdgeServer.ModelId}",
+
+            // vLLM's readiness is /health; the daemon standing in for it has /health/ready.
+            "Runtime:OpenAi:HealthPath=/health/ready",
             $"Mqtt:Port={_frontMqttPort.ToString(CultureInfo.InvariantCulture)}",
             $"Mqtt:DeviceId={_deviceId}");
     }
@@ -94,6 +97,25 @@ public sealed class OpenAiBackendTests : IAsyncLifetime
         Assert.True(result.ErrorCode is null, result.Text);
         Assert.NotEmpty(result.Json.GetProperty("text").GetString()!);
         Assert.Equal($"local:{EdgeServer.ModelId}@openai", result.Json.GetProperty("served_by").GetString());
+        _front.Logs.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task Ready_BackendEngineKilled_NotReadyAndRequestsAnswer503()
+    {
+        using var client = _front.CreateClient();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri("health/ready", UriKind.Relative))).StatusCode);
+
+        await _engine.KillAsync();
+        using var ready = await client.GetAsync(new Uri("health/ready", UriKind.Relative));
+        using var response = await client.PostAsync(
+            new Uri("v1/chat/completions", UriKind.Relative),
+            new StringContent("""{"messages":[{"role":"user","content":"Hello"}],"max_tokens":3}""", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        Assert.Equal("backend not ready\n", await ready.Content.ReadAsStringAsync());
+        Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable, string.Join("\n", _front.Logs.Entries));
+        Assert.Contains("model_unavailable", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         _front.Logs.AssertNoErrors();
     }
 

@@ -10,19 +10,38 @@ public sealed partial class NodePool : IAsyncDisposable
 {
     private readonly HttpClient _http;
     private readonly TimeSpan _interval;
+    private readonly TimeSpan _checkTimeout;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _loop;
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Creates the pool.</summary>
     public NodePool(ClusterOptions options, string defaultModel, TimeProvider time, ILogger logger)
     {
-        Nodes = [.. options.Nodes.Select(n => new RemoteNode(n, defaultModel, options))];
+        Nodes = [.. options.Nodes.Select(n => new RemoteNode(n, defaultModel, options, time))];
+        foreach (var node in Nodes)
+        {
+            node.Changed += OnChanged;
+            node.BreakerChanged += (open, duration) =>
+            {
+                if (open)
+                {
+                    Log.BreakerOpened(logger, node.Url, duration.TotalSeconds);
+                }
+                else
+                {
+                    Log.BreakerClosed(logger, node.Url);
+                }
+            };
+        }
+
         _interval = options.HealthCheckInterval;
         _time = time;
         _logger = logger;
         _http = new HttpClient { Timeout = options.HealthCheckTimeout };
+        _checkTimeout = options.HealthCheckTimeout;
     }
 
     /// <summary>The nodes, in configuration order.</summary>
@@ -32,12 +51,16 @@ public sealed partial class NodePool : IAsyncDisposable
     public void Start() => _loop ??= Task.Run(() => LoopAsync(_stopping.Token));
 
     /// <summary>The available node with the fewest outstanding requests per unit of weight, skipping <paramref name="exclude"/>; null when none.</summary>
-    public RemoteNode? Pick(IReadOnlyCollection<RemoteNode>? exclude = null)
+    public RemoteNode? Pick(IReadOnlyCollection<RemoteNode>? exclude = null) =>
+        Pick(exclude is null ? null : node => !exclude.Contains(node));
+
+    /// <summary>The available node with the fewest outstanding requests per unit of weight among those <paramref name="eligible"/> accepts; null when none.</summary>
+    public RemoteNode? Pick(Func<RemoteNode, bool>? eligible)
     {
         RemoteNode? best = null;
         foreach (var node in Nodes)
         {
-            if (node.IsAvailable && (exclude is null || !exclude.Contains(node)) && (best is null || node.Load < best.Load))
+            if (node.IsAvailable && (eligible is null || eligible(node)) && (best is null || node.Load < best.Load))
             {
                 best = node;
             }
@@ -45,6 +68,36 @@ public sealed partial class NodePool : IAsyncDisposable
 
         return best;
     }
+
+    /// <summary>
+    /// Waits until <see cref="Pick(Func{RemoteNode, bool}?)"/> finds a node (re-checked after every health check and
+    /// breaker change); null when <paramref name="timeout"/> passes first.
+    /// </summary>
+    public async Task<RemoteNode?> WaitForNodeAsync(Func<RemoteNode, bool>? eligible, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var bound = new CancellationTokenSource(timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(bound.Token, cancellationToken);
+        while (true)
+        {
+            // Read the signal before looking, so a change between the look and the wait is not missed.
+            var changed = Volatile.Read(ref _changed).Task;
+            if (Pick(eligible) is { } node)
+            {
+                return node;
+            }
+
+            try
+            {
+                await changed.WaitAsync(linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (bound.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                return null;
+            }
+        }
+    }
+
+    private void OnChanged() => Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     /// <summary>Checks every node once, now.</summary>
     public async Task CheckAllAsync(CancellationToken cancellationToken)
@@ -56,6 +109,24 @@ public sealed partial class NodePool : IAsyncDisposable
     {
         bool ready;
         string detail;
+        if (node.Bridge is { } bridge)
+        {
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            bound.CancelAfter(_checkTimeout);
+            try
+            {
+                ready = await bridge.CheckAsync(bound.Token).ConfigureAwait(false);
+                detail = ready ? "online" : "its retained status is not online";
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                (ready, detail) = (false, "the broker did not answer in time");
+            }
+
+            Record(node, ready, detail);
+            return;
+        }
+
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, node.HealthUrl);
@@ -79,6 +150,11 @@ public sealed partial class NodePool : IAsyncDisposable
             detail = "timed out";
         }
 
+        Record(node, ready, detail);
+    }
+
+    private void Record(RemoteNode node, bool ready, string detail)
+    {
         var was = node.IsAvailable;
         node.OnHealth(ready);
         if (was != node.IsAvailable)
@@ -138,5 +214,11 @@ public sealed partial class NodePool : IAsyncDisposable
 
         [LoggerMessage(6103, LogLevel.Debug, "Health checks stopped")]
         public static partial void HealthStopped(ILogger logger);
+
+        [LoggerMessage(6104, LogLevel.Warning, "Heavy node {Url}: circuit breaker open after repeated failures; it takes no traffic for {Seconds} s")]
+        public static partial void BreakerOpened(ILogger logger, Uri url, double seconds);
+
+        [LoggerMessage(6105, LogLevel.Information, "Heavy node {Url}: circuit breaker closed; it takes traffic again")]
+        public static partial void BreakerClosed(ILogger logger, Uri url);
     }
 }

@@ -36,11 +36,23 @@ public sealed class ClusterOptions
     public int DefaultMaxTokens { get; set; } = 256;
 
     /// <summary>
-    /// What a remote failure before the first token does: <c>local</c> (default) runs the request locally;
-    /// <c>fail</c> ends it with <c>remote_unavailable</c>. A failure after the first token always ends the request
-    /// with <c>remote_interrupted</c> (never a silent truncation).
+    /// What a request that should go remote does when no heavy node can take it (none available when it is routed, or
+    /// every one failed before the first token): <c>local</c> (default) runs it on the local engine; <c>queue</c> waits up
+    /// to <see cref="QueueTimeoutMs"/> for a node to pass its health check, then ends it with <c>remote_unavailable</c>;
+    /// <c>fail</c> ends it with <c>remote_unavailable</c> at once.
     /// </summary>
-    public string OnRemoteFailure { get; set; } = "local";
+    public string WhenNoNode { get; set; } = NoNodePolicies.Local;
+
+    /// <summary>How long <c>WhenNoNode=queue</c> waits for a node. Default 30 000 ms.</summary>
+    public int QueueTimeoutMs { get; set; } = 30_000;
+
+    /// <summary>
+    /// What a remote failure after the first token does: <c>fail</c> (default) ends the request with
+    /// <c>remote_interrupted</c>, naming how much was received; <c>restart-local</c> runs the whole request again on the
+    /// local engine, after an update that tells streaming callers to discard what they had (see docs/cluster.md).
+    /// Never a silent truncation.
+    /// </summary>
+    public string MidStreamFailure { get; set; } = MidStreamPolicies.Fail;
 
     /// <summary>How often each node's <c>/health/ready</c> is polled. Default 5 s.</summary>
     public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
@@ -54,8 +66,29 @@ public sealed class ClusterOptions
     /// <summary>How long one remote request may take before it counts as failed. Default 120 s.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(120);
 
-    /// <summary>Consecutive failures after which a node takes no traffic until a health check passes. Default 3.</summary>
+    /// <summary>
+    /// Retries of one node after a transient failure (connection refused, 5xx, 408, 429, attempt timeout), only ever
+    /// before its answer begins; then the router fails over. Default 2.
+    /// </summary>
+    public int Retries { get; set; } = 2;
+
+    /// <summary>Delay before the first retry, doubled for each next one, with jitter. Default 200 ms.</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>How long one attempt may wait for the node's response headers (sent with its first token, after prefill). Default 60 s.</summary>
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Failed attempts within <see cref="BreakerSamplingDuration"/> (at <see cref="BreakerFailureRatio"/> or worse) that open a node's circuit breaker. Default 3.</summary>
     public int FailuresToOpen { get; set; } = 3;
+
+    /// <summary>Share of failed attempts within <see cref="BreakerSamplingDuration"/> at which the breaker opens. Default 0.5.</summary>
+    public double BreakerFailureRatio { get; set; } = 0.5;
+
+    /// <summary>The window the breaker counts attempts in. Default 30 s.</summary>
+    public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long an open breaker keeps a node out; then one request tries it. Default 15 s.</summary>
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>The heavy nodes this edge may send requests to.</summary>
     public List<NodeOptions> Nodes { get; set; } = [];
@@ -78,6 +111,34 @@ public sealed class NodeOptions
 
     /// <summary>Share of traffic relative to other nodes: outstanding requests are divided by it. Default 1.</summary>
     public double Weight { get; set; } = 1;
+
+    /// <summary>
+    /// The MQTT bridge (<c>Cluster:Nodes:N:Mqtt</c>): with <see cref="MqttNodeOptions.Topic"/> set, the node is reached
+    /// through a broker instead of HTTP, and <see cref="Url"/> stays empty.
+    /// </summary>
+    public MqttNodeOptions Mqtt { get; set; } = new();
+
+    /// <summary>Whether the node is reached through the broker.</summary>
+    public bool IsMqtt => !string.IsNullOrEmpty(Mqtt.Topic);
+}
+
+/// <summary>A heavy node reached through an MQTT broker (<c>Cluster:Nodes:N:Mqtt</c>), for sites where only the broker is reachable.</summary>
+public sealed class MqttNodeOptions
+{
+    /// <summary>The heavy device's topic prefix (its <c>Mqtt:TopicPrefix</c>, by default <c>autoglm/&lt;device-id&gt;</c>). Empty: not a bridge node.</summary>
+    public string Topic { get; set; } = "";
+
+    /// <summary>The broker's host. Default 127.0.0.1.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>The broker's port. Default 1883.</summary>
+    public int Port { get; set; } = 1883;
+
+    /// <summary>The broker user name; empty for none.</summary>
+    public string? Username { get; set; }
+
+    /// <summary>The broker password; a secret reference (<c>env:</c>, <c>file:</c>) like every password.</summary>
+    public string? Password { get; set; }
 }
 
 /// <summary>The names of the routing policies.</summary>
@@ -89,6 +150,27 @@ public static class RoutingPolicies
 
     /// <summary>Every policy name.</summary>
     public static IReadOnlyList<string> All { get; } = [LocalOnly, RemoteFirst, CostThreshold];
+}
+
+/// <summary>The names of the <see cref="ClusterOptions.WhenNoNode"/> policies.</summary>
+public static class NoNodePolicies
+{
+    public const string Local = "local";
+    public const string Queue = "queue";
+    public const string Fail = "fail";
+
+    /// <summary>Every policy name.</summary>
+    public static IReadOnlyList<string> All { get; } = [Local, Queue, Fail];
+}
+
+/// <summary>The names of the <see cref="ClusterOptions.MidStreamFailure"/> policies.</summary>
+public static class MidStreamPolicies
+{
+    public const string Fail = "fail";
+    public const string RestartLocal = "restart-local";
+
+    /// <summary>Every policy name.</summary>
+    public static IReadOnlyList<string> All { get; } = [Fail, RestartLocal];
 }
 
 /// <summary>Validates <see cref="ClusterOptions"/>, reporting every problem at once by its configuration key.</summary>
@@ -114,9 +196,19 @@ public sealed class ClusterOptionsValidator : IValidateOptions<ClusterOptions>
             yield return $"{S}:Policy must be one of {string.Join(", ", RoutingPolicies.All)} (got '{options.Policy}')";
         }
 
-        if (options.OnRemoteFailure is not ("local" or "fail"))
+        if (!NoNodePolicies.All.Contains(options.WhenNoNode))
         {
-            yield return $"{S}:OnRemoteFailure must be local or fail (got '{options.OnRemoteFailure}')";
+            yield return $"{S}:WhenNoNode must be one of {string.Join(", ", NoNodePolicies.All)} (got '{options.WhenNoNode}')";
+        }
+
+        if (options.QueueTimeoutMs < 1)
+        {
+            yield return $"{S}:QueueTimeoutMs must be at least 1 (got {options.QueueTimeoutMs})";
+        }
+
+        if (!MidStreamPolicies.All.Contains(options.MidStreamFailure))
+        {
+            yield return $"{S}:MidStreamFailure must be one of {string.Join(", ", MidStreamPolicies.All)} (got '{options.MidStreamFailure}')";
         }
 
         if (options.MaxLocalLatencyMs <= 0)
@@ -164,9 +256,39 @@ public sealed class ClusterOptionsValidator : IValidateOptions<ClusterOptions>
             yield return $"{S}:FailedChecksToMarkDown must be at least 1 (got {options.FailedChecksToMarkDown})";
         }
 
-        if (options.FailuresToOpen < 1)
+        if (options.FailuresToOpen < 2)
         {
-            yield return $"{S}:FailuresToOpen must be at least 1 (got {options.FailuresToOpen})";
+            yield return $"{S}:FailuresToOpen must be at least 2 (got {options.FailuresToOpen})";
+        }
+
+        if (options.Retries is < 0 or > 10)
+        {
+            yield return $"{S}:Retries must be 0 to 10 (got {options.Retries})";
+        }
+
+        if (options.RetryDelay <= TimeSpan.Zero)
+        {
+            yield return $"{S}:RetryDelay must be positive (got {options.RetryDelay})";
+        }
+
+        if (options.AttemptTimeout < TimeSpan.FromMilliseconds(10) || options.AttemptTimeout > TimeSpan.FromDays(1))
+        {
+            yield return $"{S}:AttemptTimeout must be between 10 ms and 1 day (got {options.AttemptTimeout})";
+        }
+
+        if (options.BreakerFailureRatio is <= 0 or > 1)
+        {
+            yield return $"{S}:BreakerFailureRatio must be above 0 and at most 1 (got {options.BreakerFailureRatio})";
+        }
+
+        if (options.BreakerSamplingDuration < TimeSpan.FromMilliseconds(500))
+        {
+            yield return $"{S}:BreakerSamplingDuration must be at least 500 ms (got {options.BreakerSamplingDuration})";
+        }
+
+        if (options.BreakDuration < TimeSpan.FromMilliseconds(500))
+        {
+            yield return $"{S}:BreakDuration must be at least 500 ms (got {options.BreakDuration})";
         }
 
         if (options.Policy == RoutingPolicies.RemoteFirst && options.Nodes.Count == 0 && !options.IsHeavy)
@@ -177,7 +299,24 @@ public sealed class ClusterOptionsValidator : IValidateOptions<ClusterOptions>
         for (var i = 0; i < options.Nodes.Count; i++)
         {
             var node = options.Nodes[i];
-            if (!Uri.TryCreate(node.Url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            if (node.IsMqtt)
+            {
+                if (!string.IsNullOrEmpty(node.Url))
+                {
+                    yield return $"{S}:Nodes:{i}:Url and {S}:Nodes:{i}:Mqtt:Topic exclude each other: a node is reached over HTTP or through the broker";
+                }
+
+                if (node.Mqtt.Topic.IndexOfAny(['+', '#']) >= 0)
+                {
+                    yield return $"{S}:Nodes:{i}:Mqtt:Topic must be the heavy device's topic prefix, without wildcards (got '{node.Mqtt.Topic}')";
+                }
+
+                if (string.IsNullOrWhiteSpace(node.Mqtt.Host) || node.Mqtt.Port is < 1 or > 65535)
+                {
+                    yield return $"{S}:Nodes:{i}:Mqtt:Host and {S}:Nodes:{i}:Mqtt:Port must name the broker (got '{node.Mqtt.Host}:{node.Mqtt.Port}')";
+                }
+            }
+            else if (!Uri.TryCreate(node.Url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             {
                 yield return $"{S}:Nodes:{i}:Url must be an absolute http or https URL such as http://gpu-node:8000/v1 (got '{node.Url}')";
             }

@@ -4,11 +4,15 @@ using Microsoft.Extensions.AI;
 namespace AutoGlm.Cluster.Routing;
 
 /// <summary>What a request would cost on the local engine.</summary>
-/// <param name="PromptTokens">Prompt tokens after templating, media counted at <see cref="ClusterOptions.MediaTokens"/> each.</param>
+/// <param name="PromptTokens">
+/// Prompt tokens after templating: with a local engine, images and clips count the rows its adapters will make (read
+/// from their headers); without one, <see cref="ClusterOptions.MediaTokens"/> each.
+/// </param>
 /// <param name="MaxTokens">Answer tokens at most.</param>
 /// <param name="MediaItems">Images and audio clips in the request.</param>
 /// <param name="PredictedLocalMs">Predicted local latency: prefill plus decode at the measured (or default) speeds.</param>
-public sealed record CostEstimate(int PromptTokens, int MaxTokens, int MediaItems, double PredictedLocalMs);
+/// <param name="LocalLacks">The adapter (<c>vision</c>, <c>audio</c>) the local model package would need for this request and does not have; null when it has what it needs.</param>
+public sealed record CostEstimate(int PromptTokens, int MaxTokens, int MediaItems, double PredictedLocalMs, string? LocalLacks = null);
 
 /// <summary>Estimates a request's local cost from the engine's tokenizer and measured speeds.</summary>
 /// <remarks>Thread-safe. Without a <see cref="LocalEngine"/> (another <see cref="IChatClient"/>) prompt tokens are counted as characters / 4.</remarks>
@@ -37,15 +41,28 @@ public sealed class CostEstimator
     /// <summary>Estimates one request.</summary>
     public CostEstimate Estimate(IReadOnlyList<ChatMessage> messages, ChatOptions? options)
     {
-        var media = messages.SelectMany(m => m.Contents).Count(c => c is DataContent or UriContent);
-        var textOnly = media == 0 ? messages : messages.Select(m => new ChatMessage(m.Role, m.Contents.Where(c => c is not (DataContent or UriContent)).ToList())).ToList();
-        var prompt = _engine is not null
-            ? _engine.RenderPrompt(textOnly, options).Count
-            : messages.Sum(m => m.Text.Length) / 4 + 8;
-        prompt += media * _options.MediaTokens;
+        var contents = messages.SelectMany(m => m.Contents).Where(c => c is DataContent or UriContent).ToList();
+        int prompt;
+        string? lacks = null;
+        if (_engine is not null)
+        {
+            var adapters = _engine.Package.Manifest.Adapters;
+            lacks = contents.OfType<DataContent>().Any(d => d.HasTopLevelMediaType("image")) && adapters?.Vision is null ? "vision"
+                : contents.OfType<DataContent>().Any(d => d.HasTopLevelMediaType("audio")) && adapters?.Audio is null ? "audio"
+                : null;
+            var readable = contents.Count == 0 || lacks is not null
+                ? messages.Select(m => new ChatMessage(m.Role, m.Contents.Where(c => c is not (DataContent or UriContent)).ToList())).ToList()
+                : messages;
+            prompt = _engine.RenderPrompt(readable, options).Count + (readable == messages ? 0 : contents.Count * _options.MediaTokens);
+        }
+        else
+        {
+            prompt = messages.Sum(m => m.Text.Length) / 4 + 8 + contents.Count * _options.MediaTokens;
+        }
+
         var maxTokens = options?.MaxOutputTokens ?? _options.DefaultMaxTokens;
         var (prefill, decode) = Speeds;
         var ms = (prompt / prefill + maxTokens / decode) * 1000;
-        return new CostEstimate(prompt, maxTokens, media, ms);
+        return new CostEstimate(prompt, maxTokens, contents.Count, ms, lacks);
     }
 }

@@ -16,11 +16,14 @@ namespace AutoGlm.Cluster.Routing;
 /// </summary>
 /// <remarks>
 /// Thread-safe. A request's <see cref="ChatOptions.AdditionalProperties"/> may carry <c>route</c> = <c>auto</c>,
-/// <c>local</c> or <c>remote</c>. The last update of every answer carries <c>served_by</c> (<c>local:…</c> or
-/// <c>remote:host:port</c>) and <c>route_reason</c> in its <see cref="ChatResponseUpdate.AdditionalProperties"/>.
-/// A remote failure before the first update tries the next available node, then the local engine (or ends with
-/// <see cref="ClusterErrorCode.RemoteUnavailable"/> when <see cref="ClusterOptions.OnRemoteFailure"/> is <c>fail</c>);
-/// a failure after it ends the answer with <see cref="ClusterErrorCode.RemoteInterrupted"/>.
+/// <c>local</c> or <c>remote</c>. Once the router knows where an answer runs (with its first update, after any
+/// failover) it yields an update carrying <c>served_by</c> (<c>local:…</c> or <c>remote:host:port</c>) and
+/// <c>route_reason</c> in its <see cref="ChatResponseUpdate.AdditionalProperties"/>, and the last update of every
+/// answer carries them again.
+/// A remote failure before the first update tries the next available node, then acts by
+/// <see cref="ClusterOptions.WhenNoNode"/> (local engine, wait for a node, or <see cref="ClusterErrorCode.RemoteUnavailable"/>);
+/// a failure after it acts by <see cref="ClusterOptions.MidStreamFailure"/>: <see cref="ClusterErrorCode.RemoteInterrupted"/>,
+/// or an update marked <see cref="RestartedProperty"/> followed by the whole answer from the local engine.
 /// Owns neither the inner client nor the <see cref="NodePool"/>.
 /// </remarks>
 public sealed partial class RoutingChatClient : DelegatingChatClient
@@ -37,18 +40,29 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
     /// <summary>The answer property saying why it ran there.</summary>
     public const string RouteReasonProperty = "route_reason";
 
+    /// <summary>
+    /// The property of the update that marks a restart (<see cref="MidStreamPolicies.RestartLocal"/>): every update before it
+    /// came from a node that failed mid-answer and is void; the whole answer follows again from the local engine.
+    /// </summary>
+    public const string RestartedProperty = "route_restarted";
+
+    /// <summary>How <see cref="RouteReasonProperty"/> begins when a failed remote answer was restarted on the local engine.</summary>
+    public const string RestartedLocallyReason = "restarted_locally_after_remote_failure";
+
     private readonly NodePool _pool;
     private readonly ClusterOptions _options;
     private readonly CostEstimator _estimator;
     private readonly string _localName;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
 
     /// <summary>Creates the router.</summary>
     /// <param name="local">The local engine (usually a <see cref="LocalEngine"/>; its tokenizer and speeds feed the estimate).</param>
     /// <param name="pool">The heavy nodes.</param>
     /// <param name="options">The policy and thresholds.</param>
     /// <param name="logger">Where routing decisions are logged (at Debug).</param>
-    public RoutingChatClient(IChatClient local, NodePool pool, ClusterOptions options, ILogger? logger = null)
+    /// <param name="time">The clock for queueing (<see cref="ClusterOptions.WhenNoNode"/> <c>queue</c>); default the system's.</param>
+    public RoutingChatClient(IChatClient local, NodePool pool, ClusterOptions options, ILogger? logger = null, TimeProvider? time = null)
         : base(local)
     {
         _pool = pool;
@@ -57,13 +71,31 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
         _estimator = new CostEstimator(engine, options);
         _localName = engine is not null ? $"local:{engine.Package.Manifest.Name}@{engine.ExecutionProvider}" : "local";
         _logger = logger ?? NullLogger.Instance;
+        _time = time ?? TimeProvider.System;
     }
 
     /// <summary>The estimator the cost-threshold policy uses.</summary>
     public CostEstimator Estimator => _estimator;
 
-    public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
-        await GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken).ConfigureAwait(false);
+    public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        // A restart discards what the failed node said: the response is the restarted answer only.
+        var updates = new List<ChatResponseUpdate>();
+        await foreach (var update in GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
+        {
+            if (IsRestart(update))
+            {
+                updates.Clear();
+            }
+
+            updates.Add(update);
+        }
+
+        return updates.ToChatResponse();
+    }
+
+    /// <summary>Whether <paramref name="update"/> is the marker that a failed remote answer is being restarted locally: whatever came before it is void.</summary>
+    public static bool IsRestart(ChatResponseUpdate update) => update.AdditionalProperties?.ContainsKey(RestartedProperty) == true;
 
     public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
         IEnumerable<ChatMessage> messages,
@@ -71,9 +103,17 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
-        var (node, reason) = Decide(list, options);
+        var decision = Decide(list, options);
+        var (node, reason) = decision;
         var forwarded = WithoutRoute(options);
-        var tried = new List<RemoteNode>();
+
+        // Nodes that failed this request, with their health generation then: each is tried again only after a passing health check.
+        var tried = new Dictionary<RemoteNode, long>();
+        if (node is null && decision.WantsRemote)
+        {
+            (node, reason) = await WhenNoNodeAsync($"{reason}, but no heavy node is available", tried, cancellationToken).ConfigureAwait(false);
+        }
+
         while (node is not null)
         {
             using var lease = node.Enter();
@@ -95,8 +135,12 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
                 if (failure is null)
                 {
                     Log.Routed(_logger, node.Name, reason);
+
+                    // Where it runs is known now (no failover after the first update): front doors can say so before the first token.
+                    yield return Stamp(node.Name, reason);
                     var count = 0;
                     var finished = false;
+                    Exception? interrupted = null;
                     for (var more = any; more;)
                     {
                         finished |= updates.Current.FinishReason is not null;
@@ -108,60 +152,86 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
                         }
                         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
                         {
-                            node.OnFailure();
-                            Log.RemoteInterrupted(_logger, node.Url, count, ex);
-                            throw new ClusterException(
-                                ClusterErrorCode.RemoteInterrupted,
-                                $"heavy node {node.Url.Authority} failed after {count} updates ({Describe(ex)}); the answer is incomplete",
-                                ex);
+                            interrupted = ex;
+                            break;
                         }
                     }
 
-                    // The OpenAI client ends a stream quietly when the connection drops; every complete answer names its finish reason.
-                    if (!finished)
+                    if (interrupted is null && finished)
                     {
-                        node.OnFailure();
-                        Log.RemoteTruncated(_logger, node.Url, count);
-                        throw new ClusterException(
-                            ClusterErrorCode.RemoteInterrupted,
-                            $"heavy node {node.Url.Authority} ended its stream after {count} updates without a finish reason (connection lost?); the answer is incomplete");
+                        yield return Stamp(node.Name, reason);
+                        yield break;
                     }
 
-                    node.OnSuccess();
-                    yield return Stamp(node.Name, reason);
-                    yield break;
+                    // The OpenAI client ends a stream quietly when the connection drops; every complete answer names its finish reason.
+                    // (The breaker never sees a failure after the headers; the health check takes a dead node out.)
+                    string what;
+                    if (interrupted is not null)
+                    {
+                        Log.RemoteInterrupted(_logger, node.Url, count, interrupted);
+                        what = $"heavy node {node.Label} failed after {count} updates ({Describe(interrupted)})";
+                    }
+                    else
+                    {
+                        Log.RemoteTruncated(_logger, node.Url, count);
+                        what = $"heavy node {node.Label} ended its stream after {count} updates without a finish reason (connection lost?)";
+                    }
+
+                    if (_options.MidStreamFailure != MidStreamPolicies.RestartLocal)
+                    {
+                        throw new ClusterException(ClusterErrorCode.RemoteInterrupted, $"{what}; the answer is incomplete", interrupted);
+                    }
+
+                    reason = $"{RestartedLocallyReason}: {what}; first routed by {reason}";
+                    Log.RestartingLocally(_logger, node.Url, count);
+                    yield return Restart(reason);
+                    node = null;
+                    break;
                 }
 
-                node.OnFailure();
-                tried.Add(node);
+                tried[node] = node.HealthGeneration;
                 Log.RemoteFailed(_logger, node.Url, failure);
-                var failed = $"heavy node {node.Url.Authority} failed before the first token ({Describe(failure)})";
-                node = _pool.Pick(tried);
-                reason = node is not null
-                    ? $"{failed}; failed over to {node.Name}"
-                    : _options.OnRemoteFailure == "local"
-                        ? $"{failed}; fell back to local"
-                        : throw new ClusterException(ClusterErrorCode.RemoteUnavailable, $"{failed}, and Cluster:OnRemoteFailure is fail");
+                var failed = $"heavy node {node.Label} failed before the first token ({Describe(failure)})";
+                var next = PickUntried(tried);
+                if (next is not null)
+                {
+                    (node, reason) = (next, $"{failed}; failed over to {next.Name}");
+                }
+                else
+                {
+                    (node, reason) = await WhenNoNodeAsync(failed, tried, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
 
         Log.Routed(_logger, _localName, reason);
-        await foreach (var update in base.GetStreamingResponseAsync(list, forwarded, cancellationToken).ConfigureAwait(false))
+        var local = base.GetStreamingResponseAsync(list, forwarded, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        await using (local.ConfigureAwait(false))
         {
-            yield return update;
+            // A refusal (overloaded, too long) surfaces before anything is said, so front doors can still answer with its status.
+            var more = await local.MoveNextAsync().ConfigureAwait(false);
+            yield return Stamp(_localName, reason);
+            while (more)
+            {
+                yield return local.Current;
+                more = await local.MoveNextAsync().ConfigureAwait(false);
+            }
         }
 
         yield return Stamp(_localName, reason);
     }
 
-    /// <summary>Picks where a request runs: a node (null for local) and why.</summary>
-    /// <exception cref="ClusterException">A remote engine is required and none is available, by <see cref="ClusterOptions.OnRemoteFailure"/>.</exception>
-    public (RemoteNode? Node, string Reason) Decide(IReadOnlyList<ChatMessage> messages, ChatOptions? options)
+    /// <summary>Picks where a request runs by route and policy: a node (null for local), why, and whether it should have gone remote.</summary>
+    /// <remarks>
+    /// Does not wait or throw for a missing node: when <see cref="RouteDecision.WantsRemote"/> and no node is available,
+    /// <see cref="ClusterOptions.WhenNoNode"/> decides while the request runs.
+    /// </remarks>
+    public RouteDecision Decide(IReadOnlyList<ChatMessage> messages, ChatOptions? options)
     {
         var route = RouteOf(options);
         if (route == "local")
         {
-            return (null, "route local requested");
+            return new(null, "route local requested", false);
         }
 
         string why;
@@ -171,7 +241,7 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
         }
         else if (_options.Policy == RoutingPolicies.LocalOnly)
         {
-            return (null, "policy local-only");
+            return new(null, "policy local-only", false);
         }
         else if (_options.Policy == RoutingPolicies.RemoteFirst)
         {
@@ -180,7 +250,11 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
         else
         {
             var cost = _estimator.Estimate(messages, options);
-            if (DeadlineOf(options) is { } deadline && cost.PredictedLocalMs > deadline)
+            if (cost.LocalLacks is { } adapter)
+            {
+                why = $"cost-threshold: the local model has no {adapter} adapter";
+            }
+            else if (DeadlineOf(options) is { } deadline && cost.PredictedLocalMs > deadline)
             {
                 why = Format($"cost-threshold: predicted local latency {cost.PredictedLocalMs:F0} ms > deadline {deadline:F0} ms");
             }
@@ -194,20 +268,35 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
             }
             else
             {
-                return (null, Format($"cost-threshold: predicted local latency {cost.PredictedLocalMs:F0} ms within {_options.MaxLocalLatencyMs:F0} ms"));
+                return new(null, Format($"cost-threshold: predicted local latency {cost.PredictedLocalMs:F0} ms within {_options.MaxLocalLatencyMs:F0} ms"), false);
             }
         }
 
-        var node = _pool.Pick();
-        if (node is not null)
-        {
-            return (node, why);
-        }
-
-        return _options.OnRemoteFailure == "local"
-            ? (null, $"{why}, but no heavy node is available; ran locally")
-            : throw new ClusterException(ClusterErrorCode.RemoteUnavailable, $"{why}, but no heavy node is available and Cluster:OnRemoteFailure is fail");
+        return new(_pool.Pick(), why, true);
     }
+
+    // No node can take the request now: run locally, wait for one, or fail, by Cluster:WhenNoNode.
+    private async Task<(RemoteNode? Node, string Reason)> WhenNoNodeAsync(string why, Dictionary<RemoteNode, long> tried, CancellationToken cancellationToken)
+    {
+        switch (_options.WhenNoNode)
+        {
+            case NoNodePolicies.Local:
+                return (null, tried.Count > 0 ? $"{why}; fell back to local" : $"{why}; ran locally");
+            case NoNodePolicies.Queue:
+                var timeout = TimeSpan.FromMilliseconds(_options.QueueTimeoutMs);
+                var started = _time.GetTimestamp();
+                Log.Queued(_logger, _options.QueueTimeoutMs);
+                var node = await _pool.WaitForNodeAsync(n => !tried.TryGetValue(n, out var generation) || n.HealthGeneration != generation, timeout, cancellationToken).ConfigureAwait(false);
+                var waited = _time.GetElapsedTime(started).TotalMilliseconds;
+                return node is not null
+                    ? (node, Format($"{why}; queued {waited:F0} ms until {node.Name} was ready"))
+                    : throw new ClusterException(ClusterErrorCode.RemoteUnavailable, $"{why}, and none became ready within Cluster:QueueTimeoutMs ({_options.QueueTimeoutMs} ms)");
+            default:
+                throw new ClusterException(ClusterErrorCode.RemoteUnavailable, $"{why}, and Cluster:WhenNoNode is fail");
+        }
+    }
+
+    private RemoteNode? PickUntried(Dictionary<RemoteNode, long> tried) => _pool.Pick([.. tried.Keys]);
 
     public override object? GetService(Type serviceType, object? serviceKey = null) =>
         serviceKey is null && serviceType == typeof(NodePool) ? _pool : base.GetService(serviceType, serviceKey);
@@ -215,6 +304,17 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
     private static string Format(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
     private static string Describe(Exception ex) => ex is TaskCanceledException ? "timed out" : ex.Message;
+
+    private ChatResponseUpdate Restart(string reason) => new()
+    {
+        Role = ChatRole.Assistant,
+        AdditionalProperties = new AdditionalPropertiesDictionary
+        {
+            [RestartedProperty] = true,
+            [ServedByProperty] = _localName,
+            [RouteReasonProperty] = reason,
+        },
+    };
 
     private static ChatResponseUpdate Stamp(string servedBy, string reason) => new()
     {
@@ -278,10 +378,26 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
         [LoggerMessage(6002, LogLevel.Warning, "Heavy node {Url} failed before the first token")]
         public static partial void RemoteFailed(ILogger logger, Uri url, Exception exception);
 
-        [LoggerMessage(6003, LogLevel.Error, "Heavy node {Url} failed mid-answer after {Updates} updates; the request ends with remote_interrupted")]
+        [LoggerMessage(6003, LogLevel.Error, "Heavy node {Url} failed mid-answer after {Updates} updates; the answer is incomplete")]
         public static partial void RemoteInterrupted(ILogger logger, Uri url, int updates, Exception exception);
 
-        [LoggerMessage(6004, LogLevel.Error, "Heavy node {Url} ended its stream after {Updates} updates without a finish reason; the request ends with remote_interrupted")]
+        [LoggerMessage(6004, LogLevel.Error, "Heavy node {Url} ended its stream after {Updates} updates without a finish reason; the answer is incomplete")]
         public static partial void RemoteTruncated(ILogger logger, Uri url, int updates);
+
+        [LoggerMessage(6005, LogLevel.Warning, "Restarting the request on the local engine after heavy node {Url} failed mid-answer ({Updates} updates received)")]
+        public static partial void RestartingLocally(ILogger logger, Uri url, int updates);
+
+        [LoggerMessage(6006, LogLevel.Information, "No heavy node is ready; the request waits up to {TimeoutMs} ms for one")]
+        public static partial void Queued(ILogger logger, int timeoutMs);
     }
+}
+
+/// <summary>Where the router sends a request, before it runs.</summary>
+/// <param name="Node">The node to try first; null for the local engine (or, with <paramref name="WantsRemote"/>, none available).</param>
+/// <param name="Reason">Why, as results report it in <c>route_reason</c>.</param>
+/// <param name="WantsRemote">Whether route or policy asked for a heavy node.</param>
+public sealed record RouteDecision(RemoteNode? Node, string Reason, bool WantsRemote)
+{
+    /// <summary>The node and the reason.</summary>
+    public void Deconstruct(out RemoteNode? node, out string reason) => (node, reason) = (Node, Reason);
 }

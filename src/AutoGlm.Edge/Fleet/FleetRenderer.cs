@@ -212,7 +212,7 @@ public static class FleetRenderer
         {
             foreach (var (key, value) in source)
             {
-                to[PascalName(key)] = value?.DeepClone();
+                to[PascalName(key)] = value is null ? null : Pascal(value);
             }
         }
     }

@@ -39,6 +39,14 @@ internal static partial class SettingsSchema
             ["maxQueueLength"] = new IntSpec(0, 100_000),
             ["intraOpThreads"] = new IntSpec(0, 1024),
             ["maxSequenceLength"] = new IntSpec(0, 1 << 20),
+            ["devices"] = new ListSpec(new IntSpec(0, 63)),
+            ["backend"] = new EnumSpec("onnx", "openai"),
+            ["openAi"] = new ObjectSpec(new()
+            {
+                ["url"] = new StringSpec(HttpUrlProblem),
+                ["apiKey"] = new SecretSpec(),
+                ["model"] = new StringSpec(),
+            }, required: ["url", "model"]),
         }),
         ["http"] = new ObjectSpec(new()
         {

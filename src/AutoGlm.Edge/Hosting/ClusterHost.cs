@@ -31,7 +31,7 @@ public sealed partial class ClusterHost : IHostedService, IAsyncDisposable
     }
 
     /// <summary>The router when this edge has heavy nodes, else the local engine.</summary>
-    public IChatClient ChatClient => (IChatClient?)_router ?? _engine.Engine;
+    public IChatClient ChatClient => (IChatClient?)_router ?? _engine.ChatClient;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -46,9 +46,8 @@ public sealed partial class ClusterHost : IHostedService, IAsyncDisposable
             return Task.CompletedTask;
         }
 
-        var engine = _engine.Engine;
-        _pool = new NodePool(_options, engine.Package.Manifest.Name, _time, _loggerFactory.CreateLogger<NodePool>());
-        _router = new RoutingChatClient(engine, _pool, _options, _loggerFactory.CreateLogger<RoutingChatClient>());
+        _pool = new NodePool(_options, _engine.ModelId, _time, _loggerFactory.CreateLogger<NodePool>());
+        _router = new RoutingChatClient(_engine.ChatClient, _pool, _options, _loggerFactory.CreateLogger<RoutingChatClient>(), _time);
         _pool.Start();
         Log.Routing(_logger, _options.Policy, string.Join(", ", _pool.Nodes.Select(n => n.Url)));
         return Task.CompletedTask;

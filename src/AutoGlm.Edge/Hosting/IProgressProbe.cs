@@ -23,8 +23,7 @@ internal sealed class EngineProgressProbe(EngineHost engine) : IProgressProbe
             return false;
         }
 
-        var local = engine.Engine;
-        var busy = local.ActiveSequences > 0 || local.QueueDepth > 0;
-        return !busy || local.SinceLastProgress < limit;
+        // Every replica's loop must move (Runtime:Backend=openai has none here: the backend engine has its own supervision).
+        return engine.LocalEngines.All(local => !(local.ActiveSequences > 0 || local.QueueDepth > 0) || local.SinceLastProgress < limit);
     }
 }

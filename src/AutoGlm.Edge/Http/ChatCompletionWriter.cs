@@ -34,14 +34,18 @@ internal static class ChatCompletionWriter
         json.WriteEndObject();
     }
 
-    /// <summary>One streamed delta (any of its parts may be absent), as an SSE <c>data:</c> line.</summary>
-    public static void WriteChunk(IBufferWriter<byte> output, CompletionIdentity id, bool withRole, string? content, string? reasoning, string? finishReason)
+    /// <summary>
+    /// One streamed delta (any of its parts may be absent), as an SSE <c>data:</c> line; with <paramref name="route"/>,
+    /// the chunk also carries top-level <c>served_by</c> and <c>route_reason</c> (fields OpenAI clients ignore).
+    /// </summary>
+    public static void WriteChunk(IBufferWriter<byte> output, CompletionIdentity id, bool withRole, string? content, string? reasoning, string? finishReason, RouteInfo? route = null)
     {
         output.Write("data: "u8);
         using (var json = new Utf8JsonWriter(output))
         {
             json.WriteStartObject();
             WriteHeader(json, id, "chat.completion.chunk");
+            WriteRoute(json, route);
             json.WriteStartArray("choices");
             json.WriteStartObject();
             json.WriteNumber("index", 0);
@@ -89,6 +93,28 @@ internal static class ChatCompletionWriter
         output.Write("\n\n"u8);
     }
 
+    /// <summary>
+    /// The restart chunk (<c>Cluster:MidStreamFailure=restart-local</c>): no choices, <c>"restarted":true</c> and the new
+    /// <c>served_by</c>/<c>route_reason</c>. The deltas before it came from a heavy node that failed mid-answer and are
+    /// void; the whole answer follows again from the local engine.
+    /// </summary>
+    public static void WriteRestartChunk(IBufferWriter<byte> output, CompletionIdentity id, RouteInfo route)
+    {
+        output.Write("data: "u8);
+        using (var json = new Utf8JsonWriter(output))
+        {
+            json.WriteStartObject();
+            WriteHeader(json, id, "chat.completion.chunk");
+            json.WriteStartArray("choices");
+            json.WriteEndArray();
+            json.WriteBoolean("restarted", true);
+            WriteRoute(json, route);
+            json.WriteEndObject();
+        }
+
+        output.Write("\n\n"u8);
+    }
+
     /// <summary>The SSE end marker.</summary>
     public static void WriteDone(IBufferWriter<byte> output) => output.Write("data: [DONE]\n\n"u8);
 
@@ -102,6 +128,15 @@ internal static class ChatCompletionWriter
         json.WriteNumber("created", id.Created);
         json.WriteString("model", id.Model);
         json.WriteString("system_fingerprint", id.Fingerprint);
+    }
+
+    private static void WriteRoute(Utf8JsonWriter json, RouteInfo? route)
+    {
+        if (route is not null)
+        {
+            json.WriteString("served_by", route.ServedBy);
+            json.WriteString("route_reason", route.Reason);
+        }
     }
 
     private static void WriteUsage(Utf8JsonWriter json, UsageDetails? usage)
@@ -118,3 +153,6 @@ internal static class ChatCompletionWriter
 
 /// <summary>What every object of one answer repeats: its id, creation time (Unix seconds), model and fingerprint.</summary>
 internal sealed record CompletionIdentity(string Id, long Created, string Model, string Fingerprint);
+
+/// <summary>Where an answer ran and why, as the router said it.</summary>
+internal sealed record RouteInfo(string ServedBy, string? Reason);

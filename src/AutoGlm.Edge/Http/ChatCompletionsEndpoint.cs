@@ -25,7 +25,7 @@ public sealed partial class ChatCompletionsEndpoint
     /// <summary>The route.</summary>
     public const string Route = "/v1/chat/completions";
 
-    /// <summary>Response header naming where a (non-streamed) answer ran, when the router decided it.</summary>
+    /// <summary>Response header naming where an answer runs, when the router decided it (streamed answers: where it started).</summary>
     public const string ServedByHeader = "X-AutoGlm-Served-By";
 
     /// <summary>Response header saying why the answer ran there.</summary>
@@ -88,7 +88,7 @@ public sealed partial class ChatCompletionsEndpoint
             return;
         }
 
-        var modelId = _engineHost.Engine.Package.Manifest.Name;
+        var modelId = _engineHost.ModelId;
         if (!string.IsNullOrEmpty(request!.Model) && request.Model != modelId)
         {
             await ApiError.NotFound($"model '{request.Model}' is not served here; this server runs '{modelId}' (GET /v1/models)", "model_not_found").WriteAsync(context.Response).ConfigureAwait(false);
@@ -119,7 +119,7 @@ public sealed partial class ChatCompletionsEndpoint
                 return;
             }
 
-            var identity = new CompletionIdentity("chatcmpl-" + Guid.NewGuid().ToString("N"), _time.GetUtcNow().ToUnixTimeSeconds(), modelId, "autoglm-" + _engineHost.Engine.ExecutionProvider);
+            var identity = new CompletionIdentity("chatcmpl-" + Guid.NewGuid().ToString("N"), _time.GetUtcNow().ToUnixTimeSeconds(), modelId, "autoglm-" + _engineHost.Provider);
             var run = new Run(context, request, identity, arrived, audit);
             try
             {
@@ -143,6 +143,13 @@ public sealed partial class ChatCompletionsEndpoint
             {
                 Log.EngineRefused(_logger, identity.Id, ex.WireCode, ex.Message);
                 await new ApiError(StatusCodes.Status503ServiceUnavailable, "server_error", ex.WireCode, ex.Message) { RetryAfterSeconds = 5 }
+                    .WriteAsync(context.Response).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!context.Response.HasStarted && EngineHost.IsBackendFailure(ex))
+            {
+                // Runtime:Backend=openai: the engine behind this daemon is down or refused the request.
+                Log.EngineRefused(_logger, identity.Id, "model_unavailable", ex.Message);
+                await new ApiError(StatusCodes.Status503ServiceUnavailable, "server_error", "model_unavailable", $"the backend engine (Runtime:OpenAi) failed: {ex.Message}") { RetryAfterSeconds = 5 }
                     .WriteAsync(context.Response).ConfigureAwait(false);
             }
             catch (RuntimeException ex) when (!context.Response.HasStarted)
@@ -188,6 +195,13 @@ public sealed partial class ChatCompletionsEndpoint
         for (var more = any; more; more = await updates.MoveNextAsync().ConfigureAwait(false))
         {
             var (text, thought) = run.Observe(updates.Current, this);
+            if (run.RestartedNow)
+            {
+                // The router restarted the request locally after a heavy node failed mid-answer: only the new answer counts.
+                content.Clear();
+                reasoning?.Clear();
+            }
+
             content.Append(text);
             reasoning?.Append(thought);
         }
@@ -200,12 +214,7 @@ public sealed partial class ChatCompletionsEndpoint
 
         var response = run.Context.Response;
         response.ContentType = "application/json";
-        if (run.ServedBy is not null)
-        {
-            response.Headers[ServedByHeader] = HeaderValue(run.ServedBy);
-            response.Headers[RouteReasonHeader] = HeaderValue(run.RouteReason ?? "");
-        }
-
+        SetRouteHeaders(run);
         ChatCompletionWriter.WriteCompletion(response.BodyWriter, run.Identity, content.ToString(), run.Request.ReturnReasoning, reasoning?.ToString(), ChatCompletionWriter.FinishReasonName(run.FinishReason), run.Usage);
         await response.BodyWriter.FlushAsync(run.Context.RequestAborted).ConfigureAwait(false);
     }
@@ -217,19 +226,32 @@ public sealed partial class ChatCompletionsEndpoint
         response.Headers.CacheControl = "no-cache";
         run.Context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         var output = response.BodyWriter;
-        ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: true, content: "", reasoning: null, finishReason: null);
-        for (var more = any; more; more = await updates.MoveNextAsync().ConfigureAwait(false))
+
+        // The router says where the answer runs in an update before the first token, so the headers (sent with the
+        // first chunk) and the first chunk can name it.
+        var (text, thought) = any ? run.Observe(updates.Current, this) : ("", "");
+        SetRouteHeaders(run);
+        ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: true, content: "", reasoning: null, finishReason: null, run.Route);
+        for (var more = any; more;)
         {
-            var (text, thought) = run.Observe(updates.Current, this);
+            if (run.RestartedNow)
+            {
+                ChatCompletionWriter.WriteRestartChunk(output, run.Identity, run.Route!);
+                await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             if (text.Length > 0 || thought.Length > 0)
             {
                 ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: false, content: text.Length > 0 ? text : null, reasoning: run.Request.ReturnReasoning && thought.Length > 0 ? thought : null, finishReason: null);
                 await output.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
+
+            more = await updates.MoveNextAsync().ConfigureAwait(false);
+            (text, thought) = more ? run.Observe(updates.Current, this) : ("", "");
         }
 
         run.Finish(this);
-        ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: false, content: null, reasoning: null, finishReason: ChatCompletionWriter.FinishReasonName(run.FinishReason));
+        ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: false, content: null, reasoning: null, finishReason: ChatCompletionWriter.FinishReasonName(run.FinishReason), run.Route);
         if (run.Request.IncludeUsage)
         {
             ChatCompletionWriter.WriteUsageChunk(output, run.Identity, run.Usage);
@@ -237,6 +259,15 @@ public sealed partial class ChatCompletionsEndpoint
 
         ChatCompletionWriter.WriteDone(output);
         await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void SetRouteHeaders(Run run)
+    {
+        if (run.ServedBy is not null)
+        {
+            run.Context.Response.Headers[ServedByHeader] = HeaderValue(run.ServedBy);
+            run.Context.Response.Headers[RouteReasonHeader] = HeaderValue(run.RouteReason ?? "");
+        }
     }
 
     // Header values must be visible ASCII; a reason may quote an exception message.
@@ -262,9 +293,21 @@ public sealed partial class ChatCompletionsEndpoint
         public string? ServedBy { get; private set; }
         public string? RouteReason { get; private set; }
 
+        /// <summary>Where the answer runs and why, once the router has said so.</summary>
+        public RouteInfo? Route => ServedBy is null ? null : new RouteInfo(ServedBy, RouteReason);
+
+        /// <summary>Whether the update last observed was the router's restart marker: everything before it is void.</summary>
+        public bool RestartedNow { get; private set; }
+
         /// <summary>Takes in one update; returns its answer text and its reasoning text.</summary>
         public (string Text, string Reasoning) Observe(ChatResponseUpdate update, ChatCompletionsEndpoint owner)
         {
+            RestartedNow = RoutingChatClient.IsRestart(update);
+            if (RestartedNow)
+            {
+                (FinishReason, Usage, Timings) = (null, null, null);
+            }
+
             string text = "", reasoning = "";
             foreach (var content in update.Contents)
             {

@@ -16,8 +16,7 @@ internal static class StatusEndpoints
             return;
         }
 
-        var engine = host.Engine;
-        var manifest = engine.Package.Manifest;
+        var engine = host.LocalEngine;
         context.Response.ContentType = "application/json";
         await using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
         {
@@ -25,15 +24,23 @@ internal static class StatusEndpoints
             json.WriteString("object", "list");
             json.WriteStartArray("data");
             json.WriteStartObject();
-            json.WriteString("id", manifest.Name);
+            json.WriteString("id", host.ModelId);
             json.WriteString("object", "model");
-            json.WriteNumber("created", new DateTimeOffset(File.GetLastWriteTimeUtc(Path.Combine(engine.Package.Directory, "manifest.json"))).ToUnixTimeSeconds());
+            if (engine is not null)
+            {
+                json.WriteNumber("created", new DateTimeOffset(File.GetLastWriteTimeUtc(Path.Combine(engine.Package.Directory, "manifest.json"))).ToUnixTimeSeconds());
+            }
+
             json.WriteString("owned_by", "autoglm-edge");
-            json.WriteNumber("context_length", engine.ContextLength);
+            if (engine is not null)
+            {
+                json.WriteNumber("context_length", engine.ContextLength);
+            }
+
             json.WriteStartArray("modalities");
             json.WriteStringValue("text");
             json.WriteEndArray();
-            json.WriteString("execution_provider", engine.ExecutionProvider);
+            json.WriteString("execution_provider", host.Provider);
             json.WriteEndObject();
             json.WriteEndArray();
             json.WriteEndObject();
@@ -45,8 +52,8 @@ internal static class StatusEndpoints
     /// <summary>200 while the process runs.</summary>
     public static IResult Live() => Results.Text("live\n");
 
-    /// <summary>200 once the model is loaded, 503 before.</summary>
-    public static IResult Ready(EngineHost host) => host.IsReady
+    /// <summary>200 once the model is loaded (with <c>Runtime:Backend=openai</c>: while the backend engine is ready), 503 otherwise.</summary>
+    public static async Task<IResult> ReadyAsync(EngineHost host, CancellationToken cancellationToken) => await host.IsServingAsync(cancellationToken).ConfigureAwait(false)
         ? Results.Text("ready\n")
-        : Results.Text("loading\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+        : Results.Text(host.IsReady ? "backend not ready\n" : "loading\n", statusCode: StatusCodes.Status503ServiceUnavailable);
 }

@@ -48,13 +48,21 @@ public sealed class EdgeMetrics
         _sensorJobsPublished = meter.CreateCounter<long>("sensor_jobs_published", description: "Jobs the sensors published to the device's jobs topics, by sensor.");
         meter.CreateObservableGauge("queue_depth", () => Observe(engineHost, e => e.QueueDepth), description: "Requests waiting for a slot in the engine.");
         meter.CreateObservableGauge("active_sequences", () => Observe(engineHost, e => e.ActiveSequences), description: "Sequences holding an engine slot.");
+        meter.CreateObservableGauge(
+            "replica_outstanding",
+            () => engineHost.Replicas?.Replicas.Select(r => new Measurement<int>(r.Outstanding, new KeyValuePair<string, object?>("replica", r.Name))) ?? [],
+            description: "Requests in flight on each engine replica (Runtime:Devices with several devices).");
+        meter.CreateObservableCounter(
+            "replica_requests",
+            () => engineHost.Replicas?.Replicas.Select(r => new Measurement<long>(r.Served, new KeyValuePair<string, object?>("replica", r.Name))) ?? [],
+            description: "Requests given to each engine replica since start.");
         meter.CreateObservableGauge("loaded_adapters", () => Observe(engineHost, e => e.Adapters.Count(a => a.Loaded)), description: "Vision and audio adapters loaded now.");
         meter.CreateObservableGauge("adapter_loaded", () => ObserveAdapters(engineHost, a => a.Loaded ? 1 : 0), description: "1 while the adapter's ONNX session is in memory, else 0; by adapter.");
         meter.CreateObservableGauge("adapter_memory_bytes", () => ObserveAdapters(engineHost, a => a.MemoryBytes), description: "Weight bytes an adapter holds while loaded (its ONNX file); by adapter.");
         meter.CreateObservableCounter("adapter_loads", () => ObserveAdapters(engineHost, a => a.Loads), description: "Times an adapter was loaded (first use, or use after an idle unload); by adapter.");
         meter.CreateObservableGauge(
             "execution_provider",
-            () => engineHost.IsReady ? [new Measurement<int>(1, new KeyValuePair<string, object?>("provider", engineHost.Engine.ExecutionProvider))] : Array.Empty<Measurement<int>>(),
+            () => engineHost.IsReady ? [new Measurement<int>(1, new KeyValuePair<string, object?>("provider", engineHost.Provider))] : Array.Empty<Measurement<int>>(),
             description: "Always 1, labelled with the execution provider that runs the model (info-style).");
     }
 
@@ -100,11 +108,13 @@ public sealed class EdgeMetrics
     /// <summary>Counts one job published by <paramref name="sensor"/>.</summary>
     public void RecordSensorJob(string sensor) => _sensorJobsPublished.Add(1, new KeyValuePair<string, object?>("sensor", sensor));
 
+    /// <summary>One measurement per adapter, summed over the engine replicas (none with <c>Runtime:Backend=openai</c>).</summary>
     private static IEnumerable<Measurement<long>> ObserveAdapters(EngineHost host, Func<AutoGlm.Runtime.Modalities.AdapterStatus, long> read) =>
-        host.IsReady
-            ? host.Engine.Adapters.Select(a => new Measurement<long>(read(a), new KeyValuePair<string, object?>("adapter", a.Name)))
-            : [];
+        host.LocalEngines
+            .SelectMany(e => e.Adapters)
+            .GroupBy(a => a.Name)
+            .Select(g => new Measurement<long>(g.Sum(read), new KeyValuePair<string, object?>("adapter", g.Key)));
 
     private static IEnumerable<Measurement<int>> Observe(EngineHost host, Func<AutoGlm.Runtime.Generation.LocalEngine, int> read) =>
-        host.IsReady ? [new Measurement<int>(read(host.Engine))] : [];
+        host.LocalEngines.Count > 0 ? [new Measurement<int>(host.LocalEngines.Sum(read))] : [];
 }

@@ -33,5 +33,8 @@ public sealed partial class JobRunner
 
         [LoggerMessage(4110, LogLevel.Debug, "Dispatch loop stopped")]
         public static partial void DispatchStopped(ILogger logger);
+
+        [LoggerMessage(4111, LogLevel.Information, "Job {JobId}: the heavy node failed mid-answer; the job runs again on the local engine (Cluster:MidStreamFailure=restart-local)")]
+        public static partial void Restarted(ILogger logger, string jobId);
     }
 }

@@ -242,6 +242,20 @@ public sealed partial class JobRunner : IAsyncDisposable
             Log.Prompt(_logger, request.Id, request.Messages[^1].Content);
             await foreach (var update in client.GetStreamingResponseAsync(ToMessages(request), options, running.Token).ConfigureAwait(false))
             {
+                if (RoutingChatClient.IsRestart(update))
+                {
+                    // A heavy node failed mid-answer and the router restarts the job locally: what it said is void.
+                    text.Clear();
+                    reasoning = null;
+                    (finish, usage, timings) = (null, null, null);
+                    Log.Restarted(_logger, request.Id);
+                    if (request.Stream)
+                    {
+                        var why = update.AdditionalProperties!.TryGetValue(RoutingChatClient.RouteReasonProperty, out var restartReason) ? restartReason as string : null;
+                        await StreamAsync(ResultJson.StreamRestart(request.Id, seq++, why), request.Id, running.Token).ConfigureAwait(false);
+                    }
+                }
+
                 foreach (var content in update.Contents)
                 {
                     switch (content)
@@ -320,6 +334,12 @@ public sealed partial class JobRunner : IAsyncDisposable
             }
 
             Fail(request.Id, code, ex.Message);
+            return;
+        }
+        catch (Exception ex) when (Hosting.EngineHost.IsBackendFailure(ex))
+        {
+            // Runtime:Backend=openai: the engine behind this daemon is down or refused the job.
+            Fail(request.Id, ErrorCodes.ModelUnavailable, $"the backend engine (Runtime:OpenAi) failed: {ex.Message}");
             return;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Reflection;
 using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Journal;
+using AutoGlm.Runtime.Modalities;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Options;
@@ -126,29 +127,41 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
         Log.Stopped(_logger, _queue.Count);
     }
 
-    private string ServedBy() => $"local:{_engine.Engine.Package.Manifest.Name}@{_engine.Engine.ExecutionProvider}";
+    private string ServedBy() => _engine.ServedBy;
 
     private byte[] StatusDocument() => ResultJson.Write(writer =>
     {
         writer.WriteString("state", "online");
         writer.WriteString("device_id", _options.ResolvedDeviceId);
         writer.WriteString("version", typeof(MqttService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0");
-        writer.WriteString("model", _engine.Engine.Package.Manifest.Name);
-        writer.WriteString("execution_provider", _engine.Engine.ExecutionProvider);
-        writer.WriteNumber("context_length", _engine.Engine.ContextLength);
+        writer.WriteString("model", _engine.ModelId);
+        writer.WriteString("execution_provider", _engine.Provider);
+        if (_engine.LocalEngine is { } local)
+        {
+            writer.WriteNumber("context_length", local.ContextLength);
+        }
+
         _adaptersInStatus = LoadedAdapters();
         WriteAdapters(writer);
         writer.WriteString("started_at", _startedAt);
     });
 
+    /// <summary>
+    /// The package's adapters over every engine replica: loaded on any, bytes, loads and encodes summed, last use the
+    /// latest. Empty with <c>Runtime:Backend=openai</c> (the backend's own adapters are its business).
+    /// </summary>
+    private List<AdapterStatus> Adapters() =>
+        [.. _engine.LocalEngines.SelectMany(e => e.Adapters).GroupBy(a => a.Name).Select(g => new AdapterStatus(
+            g.Key, g.Any(a => a.Loaded), g.Sum(a => a.MemoryBytes), g.Sum(a => a.Loads), g.Sum(a => a.Encodes), g.Max(a => a.LastUsed)))];
+
     /// <summary>Which adapters are loaded, as a short key (to see when the retained status needs publishing again).</summary>
-    private string LoadedAdapters() => string.Join(',', _engine.Engine.Adapters.Where(a => a.Loaded).Select(a => a.Name));
+    private string LoadedAdapters() => string.Join(',', Adapters().Where(a => a.Loaded).Select(a => a.Name));
 
     /// <summary>The package's adapters: whether each is loaded, what it holds, how often it was used.</summary>
     private void WriteAdapters(System.Text.Json.Utf8JsonWriter writer)
     {
         writer.WriteStartArray("adapters");
-        foreach (var adapter in _engine.Engine.Adapters)
+        foreach (var adapter in Adapters())
         {
             writer.WriteStartObject();
             writer.WriteString("name", adapter.Name);
@@ -169,7 +182,7 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
 
     private byte[] StatsDocument()
     {
-        var (prefill, decode) = _engine.Engine.MeasuredSpeed;
+        var (prefill, decode) = _engine.LocalEngine?.MeasuredSpeed ?? (0, 0);
         using var process = Process.GetCurrentProcess();
         return ResultJson.Write(writer =>
         {
@@ -185,6 +198,21 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
             writer.WriteNumber("prefill_tokens_per_second", Math.Round(prefill, 2));
             writer.WriteNumber("memory_bytes", process.WorkingSet64);
             writer.WriteNumber("managed_memory_bytes", GC.GetTotalMemory(forceFullCollection: false));
+            if (_engine.Replicas is { } dispatcher)
+            {
+                writer.WriteStartArray("replicas");
+                foreach (var replica in dispatcher.Replicas)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("name", replica.Name);
+                    writer.WriteNumber("outstanding", replica.Outstanding);
+                    writer.WriteNumber("requests", replica.Served);
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndArray();
+            }
+
             writer.WriteNumber("uptime_s", Math.Round((_time.GetUtcNow() - _startedAt).TotalSeconds, 1));
             WriteAdapters(writer);
         });

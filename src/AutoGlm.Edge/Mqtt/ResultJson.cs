@@ -67,6 +67,18 @@ public static class ResultJson
         writer.WriteString(isReasoning ? "reasoning" : "text", text);
     });
 
+    /// <summary>
+    /// A restart on the stream topic, <c>{"id":…,"seq":n,"restart":true,"route_reason":…}</c>: the deltas before it came
+    /// from a heavy node that failed mid-answer and are void; the whole answer follows again from the local engine.
+    /// </summary>
+    public static byte[] StreamRestart(string id, int seq, string? routeReason) => Write(writer =>
+    {
+        writer.WriteString("id", id);
+        writer.WriteNumber("seq", seq);
+        writer.WriteBoolean("restart", true);
+        writer.WriteString("route_reason", routeReason);
+    });
+
     /// <summary>The last message on the stream topic: <c>{"id":…,"seq":n,"done":true}</c>.</summary>
     public static byte[] StreamEnd(string id, int seq) => Write(writer =>
     {

@@ -17,7 +17,9 @@ public sealed class ClusterOptionsTests
         {
             Role = "gpu",
             Policy = "cheapest",
-            OnRemoteFailure = "queue",
+            WhenNoNode = "wait",
+            QueueTimeoutMs = 0,
+            MidStreamFailure = "retry",
             MaxLocalLatencyMs = 0,
             Nodes = [new NodeOptions { Url = "gpu-node:8000", Weight = 0 }],
         };
@@ -25,10 +27,30 @@ public sealed class ClusterOptionsTests
         var result = new ClusterOptionsValidator().Validate(null, options);
 
         Assert.True(result.Failed);
-        foreach (var key in new[] { "Cluster:Role", "Cluster:Policy", "Cluster:OnRemoteFailure", "Cluster:MaxLocalLatencyMs", "Cluster:Nodes:0:Url", "Cluster:Nodes:0:Weight" })
+        foreach (var key in new[] { "Cluster:Role", "Cluster:Policy", "Cluster:WhenNoNode", "Cluster:QueueTimeoutMs", "Cluster:MidStreamFailure", "Cluster:MaxLocalLatencyMs", "Cluster:Nodes:0:Url", "Cluster:Nodes:0:Weight" })
         {
             Assert.Contains(key, result.FailureMessage, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public void Validate_MqttNodeWithUrlAndWildcard_NamesBothKeys()
+    {
+        var options = new ClusterOptions
+        {
+            Nodes =
+            [
+                new NodeOptions { Mqtt = new MqttNodeOptions { Topic = "autoglm/gpu-node" } },
+                new NodeOptions { Url = "http://gpu:8000/v1", Mqtt = new MqttNodeOptions { Topic = "autoglm/+", Port = 0 } },
+            ],
+        };
+
+        var result = new ClusterOptionsValidator().Validate(null, options);
+
+        Assert.DoesNotContain("Cluster:Nodes:0", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Cluster:Nodes:1:Url and Cluster:Nodes:1:Mqtt:Topic exclude each other", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Cluster:Nodes:1:Mqtt:Topic must be", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Cluster:Nodes:1:Mqtt:Port", result.FailureMessage, StringComparison.Ordinal);
     }
 
     [Fact]

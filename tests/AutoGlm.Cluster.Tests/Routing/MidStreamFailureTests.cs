@@ -24,6 +24,7 @@ public sealed class MidStreamFailureTests : IAsyncLifetime
 
     private readonly TaskCompletionSource _firstUpdateSeen = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private WebApplication _app = null!;
+    private int _truncateCalls;
     private string _root = null!;
 
     public async Task InitializeAsync()
@@ -34,6 +35,7 @@ public sealed class MidStreamFailureTests : IAsyncLifetime
         _app = builder.Build();
         _app.MapPost("/truncate/v1/chat/completions", async context =>
         {
+            Interlocked.Increment(ref _truncateCalls);
             context.Response.ContentType = "text/event-stream";
             await context.Response.WriteAsync(FirstChunk);
         });
@@ -71,9 +73,60 @@ public sealed class MidStreamFailureTests : IAsyncLifetime
         Assert.Equal(ClusterErrorCode.RemoteInterrupted, error.Code);
         Assert.Contains("the answer is incomplete", error.Message, StringComparison.Ordinal);
         Assert.Equal("Hel", string.Concat(received.Select(u => u.Text)));
-        Assert.DoesNotContain(received, u => u.AdditionalProperties?.ContainsKey(RoutingChatClient.ServedByProperty) == true);
+        // Only the update that said where it started names the node: no answer-complete stamp follows a failure.
+        Assert.Equal(pool.Nodes[0].Name, Assert.Single(received, u => u.AdditionalProperties?.ContainsKey(RoutingChatClient.ServedByProperty) == true).AdditionalProperties![RoutingChatClient.ServedByProperty]);
+        Assert.DoesNotContain(received, RoutingChatClient.IsRestart);
+        Assert.Equal(0, pool.Nodes[0].Outstanding);
+
+        // An answer that has begun is never retried (the resilience pipeline ends with the response headers).
+        Assert.Equal(mode == "truncate" ? 1 : 0, _truncateCalls);
+    }
+
+    [Theory]
+    [InlineData("truncate")]
+    [InlineData("abort")]
+    public async Task GetStreamingResponseAsync_NodeFailsMidStreamAndRestartLocal_RestartMarkerThenWholeLocalAnswer(string mode)
+    {
+        var options = new ClusterOptions { Policy = RoutingPolicies.RemoteFirst, MidStreamFailure = MidStreamPolicies.RestartLocal, Nodes = [new NodeOptions { Url = $"{_root}/{mode}/v1" }] };
+        await using var pool = new NodePool(options, "m", TimeProvider.System, NullLogger.Instance);
+        var router = new RoutingChatClient(TinyModel.Engine, pool, options);
+        var received = new List<ChatResponseUpdate>();
+
+        await foreach (var update in router.GetStreamingResponseAsync(Hello, Options()))
+        {
+            received.Add(update);
+            _firstUpdateSeen.TrySetResult();
+        }
+
+        var restart = received.FindIndex(RoutingChatClient.IsRestart);
+        Assert.True(restart > 0, "no restart marker after the node's first update");
+        Assert.Equal("Hel", string.Concat(received.Take(restart).Select(u => u.Text)));
+        var expected = await TinyModel.Engine.GetResponseAsync(Hello, Options());
+        Assert.Equal(expected.Text, string.Concat(received.Skip(restart).Select(u => u.Text)));
+        var last = received[^1].AdditionalProperties!;
+        Assert.StartsWith("local:", (string)last[RoutingChatClient.ServedByProperty]!, StringComparison.Ordinal);
+        var reason = (string)last[RoutingChatClient.RouteReasonProperty]!;
+        Assert.StartsWith(RoutingChatClient.RestartedLocallyReason + ": heavy node", reason, StringComparison.Ordinal);
+        Assert.EndsWith("first routed by policy remote-first", reason, StringComparison.Ordinal);
         Assert.Equal(0, pool.Nodes[0].Outstanding);
     }
+
+    [Fact]
+    public async Task GetResponseAsync_NodeFailsMidStreamAndRestartLocal_TextIsTheLocalAnswerOnly()
+    {
+        var options = new ClusterOptions { Policy = RoutingPolicies.RemoteFirst, MidStreamFailure = MidStreamPolicies.RestartLocal, Nodes = [new NodeOptions { Url = $"{_root}/truncate/v1" }] };
+        await using var pool = new NodePool(options, "m", TimeProvider.System, NullLogger.Instance);
+        var router = new RoutingChatClient(TinyModel.Engine, pool, options);
+
+        var response = await router.GetResponseAsync(Hello, Options());
+
+        Assert.Equal((await TinyModel.Engine.GetResponseAsync(Hello, Options())).Text, response.Text);
+        Assert.StartsWith(RoutingChatClient.RestartedLocallyReason, (string)response.AdditionalProperties![RoutingChatClient.RouteReasonProperty]!, StringComparison.Ordinal);
+    }
+
+    private static readonly ChatMessage[] Hello = [new(ChatRole.User, "hello")];
+
+    private static ChatOptions Options() => new() { MaxOutputTokens = 8, Temperature = 0, Seed = 1 };
 
     public async Task DisposeAsync()
     {

@@ -121,7 +121,7 @@ public sealed class RoutingChatClientTests
     [Fact]
     public async Task GetResponseAsync_NodeDownAndFailPolicy_ThrowsRemoteUnavailable()
     {
-        var options = new ClusterOptions { Policy = RoutingPolicies.RemoteFirst, OnRemoteFailure = "fail", Nodes = [new NodeOptions { Url = $"http://127.0.0.1:{TinyModel.FreePort()}/v1" }] };
+        var options = new ClusterOptions { Policy = RoutingPolicies.RemoteFirst, WhenNoNode = NoNodePolicies.Fail, Nodes = [new NodeOptions { Url = $"http://127.0.0.1:{TinyModel.FreePort()}/v1" }] };
         await using var pool = Pool(options);
         var router = new RoutingChatClient(TinyModel.Engine, pool, options);
 
@@ -129,6 +129,71 @@ public sealed class RoutingChatClientTests
 
         Assert.Equal(ClusterErrorCode.RemoteUnavailable, error.Code);
         Assert.Equal("remote_unavailable", error.WireCode);
+    }
+
+    [Fact]
+    public async Task GetResponseAsync_NoNodeAndQueuePolicyTimesOut_ThrowsRemoteUnavailable()
+    {
+        var options = new ClusterOptions
+        {
+            Policy = RoutingPolicies.RemoteFirst,
+            WhenNoNode = NoNodePolicies.Queue,
+            QueueTimeoutMs = 300,
+            FailedChecksToMarkDown = 1,
+            Nodes = [new NodeOptions { Url = $"http://127.0.0.1:{TinyModel.FreePort()}/v1" }],
+        };
+        await using var pool = Pool(options);
+        await pool.CheckAllAsync(CancellationToken.None);
+        Assert.False(pool.Nodes[0].IsAvailable);
+        var router = new RoutingChatClient(TinyModel.Engine, pool, options);
+
+        var error = await Assert.ThrowsAsync<ClusterException>(() => router.GetResponseAsync(Hello, Options(4)));
+
+        Assert.Equal(ClusterErrorCode.RemoteUnavailable, error.Code);
+        Assert.Contains("none became ready within Cluster:QueueTimeoutMs (300 ms)", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GetResponseAsync_NodeRefusesAndQueuePolicy_WaitsForTheNodeToComeUp()
+    {
+        var port = TinyModel.FreePort();
+        var options = new ClusterOptions
+        {
+            Policy = RoutingPolicies.RemoteFirst,
+            WhenNoNode = NoNodePolicies.Queue,
+            QueueTimeoutMs = 120_000,
+            HealthCheckInterval = TimeSpan.FromMilliseconds(100),
+            Nodes = [new NodeOptions { Url = $"http://127.0.0.1:{port}/v1" }],
+        };
+        await using var pool = Pool(options);
+        var log = new EventLogger();
+        var router = new RoutingChatClient(TinyModel.Engine, pool, options, log);
+
+        // The node still counts as available (no failed checks yet), so the request tries it, is refused, and queues.
+        var answer = router.GetResponseAsync(Hello, Options(4));
+        await WaitUntilAsync(() => log.Saw(6006) || answer.IsCompleted, "the request to be refused and queue");
+        Assert.False(answer.IsCompleted);
+        pool.Start();
+        await using var heavy = await HeavyServer.StartAsync($"Http:Urls=http://127.0.0.1:{port}");
+        var response = await answer.WaitAsync(TimeSpan.FromSeconds(120));
+
+        Assert.Equal(pool.Nodes[0].Name, ServedBy(response));
+        Assert.Contains("failed before the first token", Reason(response), StringComparison.Ordinal);
+        Assert.Contains($"until {pool.Nodes[0].Name} was ready", Reason(response), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GetResponseAsync_NoNodeAndLocalPolicy_RanLocally()
+    {
+        var options = new ClusterOptions { Policy = RoutingPolicies.RemoteFirst, FailedChecksToMarkDown = 1, Nodes = [new NodeOptions { Url = $"http://127.0.0.1:{TinyModel.FreePort()}/v1" }] };
+        await using var pool = Pool(options);
+        await pool.CheckAllAsync(CancellationToken.None);
+        var router = new RoutingChatClient(TinyModel.Engine, pool, options);
+
+        var response = await router.GetResponseAsync(Hello, Options(4));
+
+        Assert.StartsWith("local:", ServedBy(response), StringComparison.Ordinal);
+        Assert.Equal("policy remote-first, but no heavy node is available; ran locally", Reason(response));
     }
 
     [Fact]
@@ -169,9 +234,8 @@ public sealed class RoutingChatClientTests
             }
         }
 
-        heavy.OnFailure();
-        heavy.OnFailure();
-        heavy.OnFailure();
+        heavy.OnHealth(false);
+        heavy.OnHealth(false);
         Assert.False(heavy.IsAvailable);
         Assert.Same(light, pool.Pick());
         heavy.OnHealth(true);
@@ -185,6 +249,16 @@ public sealed class RoutingChatClientTests
 
         Assert.Equal(new Uri("http://gpu-node:8000/health/ready"), node.HealthUrl);
         Assert.Equal("remote:gpu-node:8000", node.Name);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (!condition())
+        {
+            Assert.False(bound.IsCancellationRequested, $"timed out waiting for {what}");
+            await Task.Delay(20, CancellationToken.None);
+        }
     }
 
     private static NodePool Pool(ClusterOptions options) =>

@@ -85,3 +85,20 @@ public sealed class HeavyServer : IAsyncDisposable
         await _app.DisposeAsync();
     }
 }
+
+/// <summary>A logger that keeps the event ids it was given (thread-safe), so a test can wait for a step it cannot observe otherwise.</summary>
+public sealed class EventLogger : ILogger
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<int> _events = new();
+
+    /// <summary>Whether an event with <paramref name="id"/> was logged.</summary>
+    public bool Saw(int id) => _events.Contains(id);
+
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => true;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        _events.Enqueue(eventId.Id);
+}

@@ -41,6 +41,44 @@ public sealed class HttpRouteTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ChatCompletions_StreamedRouteRemote_HeadersAndChunksNameHeavyNode()
+    {
+        using var response = await PostAsync(_edge, "\"route\":\"remote\",\"stream\":true,");
+        var body = await response.Content.ReadAsStringAsync();
+        var chunks = body.Split("\n\n", StringSplitOptions.RemoveEmptyEntries)
+            .Where(e => e.StartsWith("data: {", StringComparison.Ordinal))
+            .Select(e => System.Text.Json.JsonDocument.Parse(e[6..]).RootElement)
+            .ToList();
+
+        var remote = $"remote:{_heavy.BaseAddress.Authority}";
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(remote, Header(response, ChatCompletionsEndpoint.ServedByHeader));
+        Assert.Equal("route remote requested", Header(response, ChatCompletionsEndpoint.RouteReasonHeader));
+        Assert.Equal(remote, chunks[0].GetProperty("served_by").GetString());
+        var finish = chunks.Single(c => c.GetProperty("choices")[0].GetProperty("finish_reason").ValueKind == System.Text.Json.JsonValueKind.String);
+        Assert.Equal(remote, finish.GetProperty("served_by").GetString());
+        Assert.Equal("route remote requested", finish.GetProperty("route_reason").GetString());
+        Assert.EndsWith("data: [DONE]\n\n", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CompleteChatStreaming_OfficialClientThroughRouter_ReadsAnswerDespiteRouteFields()
+    {
+        var client = new OpenAI.Chat.ChatClient(EdgeServer.ModelId, new System.ClientModel.ApiKeyCredential("loopback"), new OpenAI.OpenAIClientOptions { Endpoint = new Uri(_edge.BaseAddress, "v1") });
+        var text = new StringBuilder();
+        OpenAI.Chat.ChatFinishReason? finish = null;
+
+        await foreach (var update in client.CompleteChatStreamingAsync([new OpenAI.Chat.UserChatMessage("Hello")], new OpenAI.Chat.ChatCompletionOptions { MaxOutputTokenCount = 3 }))
+        {
+            text.Append(string.Concat(update.ContentUpdate.Select(p => p.Text)));
+            finish = update.FinishReason ?? finish;
+        }
+
+        Assert.NotEqual(0, text.Length);
+        Assert.Equal(OpenAI.Chat.ChatFinishReason.Length, finish);
+    }
+
+    [Fact]
     public async Task ChatCompletions_BadRoute_Returns400NamingRoute()
     {
         using var response = await PostAsync(_edge, "\"route\":\"sideways\",");

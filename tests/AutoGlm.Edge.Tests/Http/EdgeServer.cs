@@ -32,14 +32,13 @@ public sealed class EdgeServer : IAsyncDisposable
         Logs = logs;
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         BaseAddress = new Uri(address.TrimEnd('/') + "/");
-        Engine = app.Services.GetRequiredService<EngineHost>().Engine;
     }
 
     /// <summary>Where the server listens, ending in <c>/</c>.</summary>
     public Uri BaseAddress { get; }
 
     /// <summary>The engine behind the API, to watch its queue.</summary>
-    public LocalEngine Engine { get; }
+    public LocalEngine Engine => _app.Services.GetRequiredService<EngineHost>().Engine;
 
     public CapturedLogs Logs { get; }
 

@@ -1,0 +1,341 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using AutoGlm.Cluster.Routing;
+using Microsoft.Extensions.AI;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace AutoGlm.Cluster.Nodes;
+
+/// <summary>
+/// A heavy node reached through an MQTT broker only (<c>Cluster:Nodes:N:Mqtt</c>): each request is published as a JSON
+/// job on the node's <c>…/jobs</c> topic with an MQTT 5 response topic, and its result is read back from there.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Thread-safe; one broker connection for every request. The node is healthy while its retained <c>…/status</c> says
+/// <c>online</c> (its last will says <c>offline</c>). The answer comes back whole, as the node's journaled result: the
+/// node's stream deltas are QoS 0 and may be lost, so they are not used. A result never arrives when the node dies
+/// before answering (the node runs the job again when it restarts): <see cref="ClusterOptions.RequestTimeout"/> ends
+/// the wait, and as nothing was answered the router fails over.
+/// </para>
+/// <para>Owns its MQTT client.</para>
+/// </remarks>
+public sealed class MqttNodeChatClient : IChatClient
+{
+    private readonly IMqttClient _client;
+    private readonly MqttNodeOptions _options;
+    private readonly string _topic;
+    private readonly string _replyRoot;
+    private readonly TimeSpan _timeout;
+    private readonly SemaphoreSlim _connecting = new(1, 1);
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<byte[]>> _pending = new(StringComparer.Ordinal);
+    private volatile bool _online;
+
+    /// <summary>Creates the client; it connects on first use.</summary>
+    /// <param name="options">The broker and the node's topic prefix.</param>
+    /// <param name="requestTimeout">How long a request waits for its result.</param>
+    public MqttNodeChatClient(MqttNodeOptions options, TimeSpan requestTimeout)
+    {
+        _options = options;
+        _topic = options.Topic.TrimEnd('/');
+        _timeout = requestTimeout;
+        var clientId = "autoglm-bridge-" + Guid.NewGuid().ToString("N")[..12];
+        _replyRoot = $"autoglm-bridge/{clientId}";
+        _client = new MqttClientFactory().CreateMqttClient();
+        _client.ApplicationMessageReceivedAsync += OnMessageAsync;
+        _client.DisconnectedAsync += _ =>
+        {
+            _online = false;
+            foreach (var id in _pending.Keys)
+            {
+                if (_pending.TryRemove(id, out var waiting))
+                {
+                    waiting.TrySetException(new ClusterException(ClusterErrorCode.RemoteUnavailable, $"lost the broker connection before heavy node {_topic} answered"));
+                }
+            }
+
+            return Task.CompletedTask;
+        };
+        ClientId = clientId;
+    }
+
+    /// <summary>This client's MQTT client id.</summary>
+    public string ClientId { get; }
+
+    /// <summary>Whether the broker is connected and the node's retained status says it is online.</summary>
+    public bool IsOnline => _client.IsConnected && _online;
+
+    /// <summary>Connects when needed and says whether the node is online (the health check of a bridge node).</summary>
+    public async Task<bool> CheckAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (MQTTnet.Exceptions.MqttCommunicationException)
+        {
+            return false;
+        }
+
+        return IsOnline;
+    }
+
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
+        var id = "bridge-" + Guid.NewGuid().ToString("N");
+        var result = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[id] = result;
+        try
+        {
+            var job = new MqttApplicationMessageBuilder()
+                .WithTopic(_topic + "/jobs")
+                .WithPayload(JobJson(id, messages, options))
+                .WithContentType("application/json")
+                .WithResponseTopic($"{_replyRoot}/{id}")
+                .WithCorrelationData(Encoding.UTF8.GetBytes(id))
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+                .Build();
+            var published = await _client.PublishAsync(job, cancellationToken).ConfigureAwait(false);
+            if (!published.IsSuccess)
+            {
+                // MQTT 5 says so when nobody subscribes: the node is not there, and nothing was sent to anyone.
+                throw new ClusterException(ClusterErrorCode.RemoteUnavailable, $"the broker refused the job for heavy node {_topic} ({published.ReasonCode})");
+            }
+
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            bound.CancelAfter(_timeout);
+            byte[] payload;
+            try
+            {
+                payload = await result.Task.WaitAsync(bound.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"heavy node {_topic} did not answer within Cluster:RequestTimeout ({_timeout})");
+            }
+
+            return ParseResult(payload);
+        }
+        finally
+        {
+            _pending.TryRemove(id, out _);
+        }
+    }
+
+    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages,
+        ChatOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var response = await GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
+        var contents = new List<AIContent>(response.Messages.SelectMany(m => m.Contents));
+        if (response.Usage is { } usage)
+        {
+            contents.Add(new UsageContent(usage));
+        }
+
+        yield return new ChatResponseUpdate(ChatRole.Assistant, contents) { FinishReason = response.FinishReason, ModelId = response.ModelId };
+    }
+
+    public object? GetService(Type serviceType, object? serviceKey = null) =>
+        serviceKey is null && serviceType.IsInstanceOfType(this) ? this : null;
+
+    public void Dispose()
+    {
+        if (_client.IsConnected)
+        {
+            _client.DisconnectAsync(new MqttClientDisconnectOptions()).GetAwaiter().GetResult();
+        }
+
+        _client.Dispose();
+        _connecting.Dispose();
+    }
+
+    private async Task EnsureConnectedAsync(CancellationToken cancellationToken)
+    {
+        if (_client.IsConnected)
+        {
+            return;
+        }
+
+        await _connecting.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_client.IsConnected)
+            {
+                return;
+            }
+
+            var builder = new MqttClientOptionsBuilder()
+                .WithTcpServer(_options.Host, _options.Port)
+                .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
+                .WithClientId(ClientId)
+                .WithCleanStart()
+                .WithTimeout(TimeSpan.FromSeconds(10));
+            if (!string.IsNullOrEmpty(_options.Username))
+            {
+                builder.WithCredentials(_options.Username, _options.Password ?? "");
+            }
+
+            _online = false;
+            await _client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+            var subscribe = new MqttClientSubscribeOptionsBuilder()
+                .WithTopicFilter(_topic + "/status", MqttQualityOfServiceLevel.AtLeastOnce)
+                .WithTopicFilter(_replyRoot + "/#", MqttQualityOfServiceLevel.AtLeastOnce)
+                .Build();
+            await _client.SubscribeAsync(subscribe, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _connecting.Release();
+        }
+    }
+
+    private Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs e)
+    {
+        var message = e.ApplicationMessage;
+        if (message.Topic == _topic + "/status")
+        {
+            _online = IsOnlineStatus(message.Payload.ToArray());
+        }
+        else if (message.Topic.StartsWith(_replyRoot + "/", StringComparison.Ordinal)
+            && _pending.TryRemove(message.Topic[(_replyRoot.Length + 1)..], out var waiting))
+        {
+            waiting.TrySetResult(message.Payload.ToArray());
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static bool IsOnlineStatus(byte[] payload)
+    {
+        if (payload.Length == 0 || payload[0] != (byte)'{')
+        {
+            return false;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(payload);
+            return document.RootElement.TryGetProperty("state", out var state) && state.ValueKind == JsonValueKind.String && state.GetString() == "online";
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private byte[] JobJson(string id, IEnumerable<ChatMessage> messages, ChatOptions? options)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("id", id);
+            json.WriteStartArray("messages");
+            DataContent? image = null, audio = null;
+            foreach (var message in messages)
+            {
+                json.WriteStartObject();
+                json.WriteString("role", message.Role == ChatRole.System ? "system" : message.Role == ChatRole.Assistant ? "assistant" : "user");
+                json.WriteString("content", message.Text);
+                json.WriteEndObject();
+                foreach (var data in message.Contents.OfType<DataContent>())
+                {
+                    if (data.HasTopLevelMediaType("image"))
+                    {
+                        image = data;
+                    }
+                    else if (data.HasTopLevelMediaType("audio"))
+                    {
+                        audio = data;
+                    }
+                }
+            }
+
+            json.WriteEndArray();
+            if (image is not null)
+            {
+                json.WriteString("image", image.Uri);
+            }
+
+            if (audio is not null)
+            {
+                json.WriteString("audio", audio.Uri);
+            }
+
+            if (options?.MaxOutputTokens is { } maxTokens)
+            {
+                json.WriteNumber("max_tokens", maxTokens);
+            }
+
+            if (options?.Temperature is { } temperature)
+            {
+                json.WriteNumber("temperature", temperature);
+            }
+
+            if (options?.TopP is { } topP)
+            {
+                json.WriteNumber("top_p", topP);
+            }
+
+            if (options?.Seed is { } seed)
+            {
+                json.WriteNumber("seed", seed);
+            }
+
+            if (options?.AdditionalProperties?.TryGetValue("enable_thinking", out var thinking) == true && thinking is bool enable)
+            {
+                json.WriteBoolean("enable_thinking", enable);
+            }
+
+            // The node runs it itself (a heavy node never forwards).
+            json.WriteString("route", "local");
+            json.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private ChatResponse ParseResult(byte[] payload)
+    {
+        using var document = JsonDocument.Parse(payload);
+        var root = document.RootElement;
+        if (root.TryGetProperty("error", out var error))
+        {
+            throw new ClusterException(
+                ClusterErrorCode.RemoteUnavailable,
+                $"heavy node {_topic} answered {error.GetProperty("code").GetString()}: {error.GetProperty("message").GetString()}");
+        }
+
+        var contents = new List<AIContent>();
+        if (root.TryGetProperty("reasoning", out var reasoning) && reasoning.ValueKind == JsonValueKind.String)
+        {
+            contents.Add(new TextReasoningContent(reasoning.GetString()));
+        }
+
+        contents.Add(new TextContent(root.GetProperty("text").GetString()));
+        var response = new ChatResponse(new ChatMessage(ChatRole.Assistant, contents))
+        {
+            FinishReason = root.TryGetProperty("finish_reason", out var finish) && finish.ValueKind == JsonValueKind.String
+                ? new ChatFinishReason(finish.GetString()!)
+                : ChatFinishReason.Stop,
+        };
+        if (root.TryGetProperty("usage", out var usage))
+        {
+            response.Usage = new UsageDetails
+            {
+                InputTokenCount = usage.GetProperty("prompt_tokens").GetInt64(),
+                OutputTokenCount = usage.GetProperty("completion_tokens").GetInt64(),
+                TotalTokenCount = usage.GetProperty("total_tokens").GetInt64(),
+            };
+        }
+
+        return response;
+    }
+}

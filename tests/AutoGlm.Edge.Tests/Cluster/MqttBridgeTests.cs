@@ -1,0 +1,103 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using AutoGlm.Edge.Http;
+using AutoGlm.Edge.Tests.Http;
+using AutoGlm.Edge.Tests.Support;
+
+namespace AutoGlm.Edge.Tests.Cluster;
+
+/// <summary>
+/// The MQTT bridge: a heavy daemon (a child process) and an edge daemon (in process) share one real Mosquitto and
+/// nothing else; the edge's only heavy node is <c>Cluster:Nodes:0:Mqtt:Topic</c> = the heavy device's prefix.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class MqttBridgeTests : IAsyncLifetime
+{
+    private readonly string _heavyId = "hb" + Guid.NewGuid().ToString("N")[..8];
+    private readonly string _edgeId = "eb" + Guid.NewGuid().ToString("N")[..8];
+    private MosquittoBroker _broker = null!;
+    private DaemonProcess _heavy = null!;
+    private EdgeServer _edge = null!;
+    private TestMqttClient _client = null!;
+
+    private string Port => _broker.Port.ToString(CultureInfo.InvariantCulture);
+
+    public async Task InitializeAsync()
+    {
+        _broker = await MosquittoBroker.StartAsync();
+        _heavy = new DaemonProcess(TestPaths.NewFolder("heavy"), new Dictionary<string, string>
+        {
+            ["Cluster__Role"] = "heavy",
+            ["Mqtt__Broker"] = "external",
+            ["Mqtt__Port"] = Port,
+            ["Mqtt__DeviceId"] = _heavyId,
+        });
+        await _heavy.StartAsync();
+        _edge = await EdgeServer.StartAsync(
+            "Cluster:Policy=local-only",
+            "Cluster:HealthCheckInterval=00:00:00.250",
+            $"Cluster:Nodes:0:Mqtt:Topic=autoglm/{_heavyId}",
+            $"Cluster:Nodes:0:Mqtt:Port={Port}",
+            "Cluster:Nodes:1:Mqtt:Topic=autoglm/no-such-device",
+            $"Cluster:Nodes:1:Mqtt:Port={Port}",
+            "Mqtt:Broker=external",
+            $"Mqtt:Port={Port}",
+            $"Mqtt:DeviceId={_edgeId}");
+        _client = await TestMqttClient.ConnectAsync(_broker.Port, persistent: false, $"autoglm/{_edgeId}/results/#", $"autoglm/{_heavyId}/jobs");
+    }
+
+    [Fact]
+    public async Task Job_RouteRemote_ServedByHeavyNodeThroughTheBroker()
+    {
+        var id = "br-" + Guid.NewGuid().ToString("N")[..8];
+
+        await _client.PublishAsync($"autoglm/{_edgeId}/jobs", $$"""{"id":"{{id}}","prompt":"Hello","max_tokens":4,"seed":1,"route":"remote"}""");
+        var result = await _client.WaitForTopicAsync($"autoglm/{_edgeId}/results/{id}", TimeSpan.FromSeconds(60));
+
+        Assert.True(result.ErrorCode is null, result.Text);
+        Assert.Equal($"remote:mqtt:autoglm/{_heavyId}", result.Json.GetProperty("served_by").GetString());
+        Assert.Equal("route remote requested", result.Json.GetProperty("route_reason").GetString());
+        Assert.NotEmpty(result.Json.GetProperty("text").GetString()!);
+        Assert.Equal(4, result.Json.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+
+        // The edge published it as a JSON job on the heavy device's own jobs topic, correlated to its id.
+        var job = Assert.Single(_client.Messages, m => m.Topic == $"autoglm/{_heavyId}/jobs");
+        Assert.StartsWith("bridge-", job.Json.GetProperty("id").GetString(), StringComparison.Ordinal);
+        Assert.Equal(job.Json.GetProperty("id").GetString(), job.CorrelationText);
+        _heavy.AssertNoUnexpectedErrors();
+        _edge.Logs.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task ChatCompletions_RouteRemote_ServedByHeavyNodeThroughTheBroker()
+    {
+        using var client = _edge.CreateClient();
+        using var response = await client.PostAsync(
+            new Uri("v1/chat/completions", UriKind.Relative),
+            new StringContent("""{"route":"remote","messages":[{"role":"user","content":"Hello"}],"max_tokens":3,"seed":1}""", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal($"remote:mqtt:autoglm/{_heavyId}", response.Headers.GetValues(ChatCompletionsEndpoint.ServedByHeader).Single());
+    }
+
+    [Fact]
+    public async Task Health_DeviceWithoutRetainedOnlineStatus_NodeTakesNoTraffic()
+    {
+        var pool = _edge.Services.GetService(typeof(AutoGlm.Edge.Hosting.ClusterHost)) is AutoGlm.Edge.Hosting.ClusterHost host
+            ? Microsoft.Extensions.AI.ChatClientExtensions.GetService<AutoGlm.Cluster.Nodes.NodePool>(host.ChatClient)
+            : null;
+        Assert.NotNull(pool);
+
+        await Poll.UntilAsync(() => pool.Nodes[0].IsAvailable && !pool.Nodes[1].IsAvailable, "the online heavy node up and the missing one down");
+        Assert.Same(pool.Nodes[0], pool.Pick());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _client.DisposeAsync();
+        await _edge.DisposeAsync();
+        await _heavy.DisposeAsync();
+        await _broker.DisposeAsync();
+    }
+}

@@ -70,7 +70,7 @@ public sealed class RemoteNode : IDisposable
         // The OpenAI client insists on a credential; a node that requires no key ignores this one.
         var credential = new ApiKeyCredential(ApiKey ?? "no-key");
         var model = string.IsNullOrEmpty(options.Model) ? defaultModel : options.Model;
-        ChatClient = new OpenAIClient(credential, clientOptions).GetChatClient(model).AsIChatClient();
+        ChatClient = new OpenAiExtraFieldsChatClient(new OpenAIClient(credential, clientOptions).GetChatClient(model).AsIChatClient());
         var root = Url.AbsolutePath.EndsWith("/v1/", StringComparison.Ordinal) ? new Uri(Url, "../") : Url;
         HealthUrl = new Uri(root, "health/ready");
     }

@@ -85,9 +85,10 @@ public sealed partial class EngineHost : IHostedService, IDisposable
             };
 
             // The OpenAI client insists on a credential; an engine started without --api-key ignores this one.
-            _backend = new OpenAIClient(new ApiKeyCredential(string.IsNullOrEmpty(backend.ApiKey) ? "no-key" : backend.ApiKey), clientOptions)
-                .GetChatClient(backend.Model)
-                .AsIChatClient();
+            _backend = new AutoGlm.Cluster.Nodes.OpenAiExtraFieldsChatClient(
+                new OpenAIClient(new ApiKeyCredential(string.IsNullOrEmpty(backend.ApiKey) ? "no-key" : backend.ApiKey), clientOptions)
+                    .GetChatClient(backend.Model)
+                    .AsIChatClient());
             var root = backend.Url!.TrimEnd('/');
             root = root.EndsWith("/v1", StringComparison.Ordinal) ? root[..^3] : root;
             _backendHealthUrl = new Uri(root + backend.HealthPath);

@@ -261,6 +261,39 @@ public sealed class RoutingChatClientTests
         }
     }
 
+    [Fact]
+    public async Task GetResponseAsync_RemoteWithThinkingPenaltyAndTopK_AnswersAsTheLocalEngineWould()
+    {
+        await using var heavy = await HeavyServer.StartAsync();
+        var options = new ClusterOptions { Policy = RoutingPolicies.LocalOnly, Nodes = [new NodeOptions { Url = heavy.Url }] };
+        await using var pool = Pool(options);
+        var router = new RoutingChatClient(TinyModel.Engine, pool, options);
+        ChatOptions Ask(string route, bool thinking) => new()
+        {
+            MaxOutputTokens = 24,
+            Temperature = 1,
+            Seed = 5,
+            TopK = 7,
+            AdditionalProperties = new()
+            {
+                [RoutingChatClient.RouteProperty] = route,
+                [AutoGlm.Runtime.Generation.LocalEngine.EnableThinkingProperty] = thinking,
+                [AutoGlm.Runtime.Generation.LocalEngine.RepetitionPenaltyProperty] = 1.4f,
+            },
+        };
+
+        var local = await router.GetResponseAsync(Hello, Ask("local", thinking: false));
+        var remote = await router.GetResponseAsync(Hello, Ask("remote", thinking: false));
+        var localThinking = await router.GetResponseAsync(Hello, Ask("local", thinking: true));
+        var remoteThinking = await router.GetResponseAsync(Hello, Ask("remote", thinking: true));
+
+        // The same model, seed and fields on both sides: the heavy node got enable_thinking, repetition_penalty and top_k.
+        Assert.Equal(pool.Nodes[0].Name, ServedBy(remote));
+        Assert.Equal(local.Text, remote.Text);
+        Assert.Equal(localThinking.Text, remoteThinking.Text);
+        Assert.NotEqual(local.Text, localThinking.Text);
+    }
+
     private static NodePool Pool(ClusterOptions options) =>
         new(options, TinyModel.Engine.Package.Manifest.Name, TimeProvider.System, NullLogger.Instance);
 

@@ -13,6 +13,9 @@ public static partial class EdgeHost
     /// <summary>Prefix of environment variables read as configuration (<c>AUTOGLM__Runtime__ExecutionProvider</c>).</summary>
     public const string EnvironmentPrefix = "AUTOGLM__";
 
+    /// <summary>Where a heavy node listens when <c>Http:Urls</c> is not set: every interface, port 8000.</summary>
+    public const string HeavyDefaultUrls = "http://0.0.0.0:8000";
+
     /// <summary>Creates the application builder with every configuration source in order.</summary>
     /// <param name="args">Configuration from the command line (<c>--Runtime:ExecutionProvider=cuda</c>); wins over everything.</param>
     public static WebApplicationBuilder CreateBuilder(string[] args)
@@ -26,6 +29,13 @@ public static partial class EdgeHost
         // appsettings.json (from CreateSlimBuilder), then /etc/autoglm/*.json, then AUTOGLM__ variables, then the command line.
         EdgeConfiguration.AddSources(builder.Configuration, args);
         SecretReferences.Resolve(builder.Configuration);
+
+        // A heavy node serves its edges over the LAN: unless told otherwise it listens on every interface, which the
+        // HTTP API only allows with Http:ApiKeys set (the start stops, naming the key, without them).
+        if (string.Equals(builder.Configuration["Cluster:Role"], "heavy", StringComparison.OrdinalIgnoreCase) && string.IsNullOrEmpty(builder.Configuration["Http:Urls"]))
+        {
+            builder.Configuration.AddInMemoryCollection([KeyValuePair.Create<string, string?>("Http:Urls", HeavyDefaultUrls)]);
+        }
 
         builder.Host.UseSystemd();
         var state = StatePaths.StateDirectory();

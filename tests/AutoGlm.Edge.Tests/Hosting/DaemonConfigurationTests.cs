@@ -25,6 +25,30 @@ public sealed class DaemonConfigurationTests
     }
 
     [Fact]
+    public async Task Start_HeavyRoleWithoutKeys_ListensOnTheLanByDefaultSoRefusesNamingTheKey()
+    {
+        await using var daemon = new DaemonProcess(TestPaths.NewFolder("state"), new Dictionary<string, string>
+        {
+            ["Cluster__Role"] = "heavy",
+            ["Http__Urls"] = "",
+        });
+
+        var exitCode = await daemon.RunToExitAsync();
+
+        Assert.Equal(2, exitCode);
+        var output = string.Join("\n", daemon.Lines);
+        Assert.Contains("Http:Urls binds http://0.0.0.0:8000, which is not loopback, but Http:ApiKeys is empty", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CreateBuilder_HeavyRole_DefaultsToEveryInterface_ButAnExplicitUrlWins()
+    {
+        Assert.Equal("http://0.0.0.0:8000", AutoGlm.Edge.Hosting.EdgeHost.CreateBuilder(["--Cluster:Role=heavy"]).Configuration["Http:Urls"]);
+        Assert.Equal("http://10.0.0.5:9000", AutoGlm.Edge.Hosting.EdgeHost.CreateBuilder(["--Cluster:Role=heavy", "--Http:Urls=http://10.0.0.5:9000"]).Configuration["Http:Urls"]);
+        Assert.Null(AutoGlm.Edge.Hosting.EdgeHost.CreateBuilder(["--Cluster:Role=edge"]).Configuration["Http:Urls"]);
+    }
+
+    [Fact]
     public async Task Start_UnderSystemdFolders_UsesStateAndConfigurationDirectoriesAndJournaldFormat()
     {
         var state = TestPaths.NewFolder("systemd-state");

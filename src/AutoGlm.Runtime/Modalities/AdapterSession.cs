@@ -128,7 +128,9 @@ internal sealed partial class AdapterSession : IDisposable
             IntraOpNumThreads = _options.IntraOpThreads > 0 ? _options.IntraOpThreads : Environment.ProcessorCount,
             InterOpNumThreads = 1,
         };
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", _options.AllowSpinning ? "1" : "0");
+        // Encoders run now and then; spinning threads left behind by one would compete with the decoder's own pool
+        // for the same cores during the prefill that follows.
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         ExecutionProviderSelector.Apply(options, _options.ExecutionProvider, _options.DeviceId, _options.TensorRtCacheDirectory, _logger);
         try
         {

@@ -139,7 +139,12 @@ public sealed partial class EngineHost : IHostedService, IDisposable
     /// <summary>Whether <paramref name="exception"/> is the OpenAI backend engine failing (unreachable, or an error status), as opposed to a bug.</summary>
     public static bool IsBackendFailure(Exception exception) => exception switch
     {
-        HttpRequestException or ClientResultException => true,
+        HttpRequestException or ClientResultException or TimeoutException => true,
+
+        // The OpenAI client's network timeout (Runtime:OpenAi:Timeout) surfaces as a cancellation, after its retries as
+        // several in an AggregateException. Both callers (JobRunner, the chat endpoint) catch their own cancellations
+        // (the caller's, the deadline's, shutdown) before they ask this, so a cancellation here is the backend's.
+        OperationCanceledException => true,
         AggregateException all => all.InnerExceptions.Count > 0 && all.InnerExceptions.All(IsBackendFailure),
         _ => false,
     };

@@ -348,6 +348,14 @@ public sealed partial class JobRunner : IAsyncDisposable
             Fail(request.Id, ErrorCodes.Internal, "the engine failed unexpectedly; the daemon logged the details");
             return;
         }
+        catch (OperationCanceledException ex)
+        {
+            // Not the job's cancel, deadline or shutdown: something inside (a client's timeout) gave up. The job still
+            // gets its answer rather than waiting for the next start.
+            Log.EngineFailed(_logger, request.Id, ex);
+            Fail(request.Id, ErrorCodes.Timeout, "the engine gave up on the job (a timeout inside the daemon or its backend); the daemon logged the details");
+            return;
+        }
 
         if (request.Stream)
         {

@@ -132,6 +132,12 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
                     failure = ex;
                 }
 
+                if (failure is null && !any && !cancellationToken.IsCancellationRequested)
+                {
+                    // The OpenAI client ends a dropped stream quietly: an empty one said nothing, so it can still fail over.
+                    failure = new IOException("the stream ended before its first update (connection lost?)");
+                }
+
                 if (failure is null)
                 {
                     Log.Routed(_logger, node.Name, reason);

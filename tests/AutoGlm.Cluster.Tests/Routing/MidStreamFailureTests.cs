@@ -39,6 +39,12 @@ public sealed class MidStreamFailureTests : IAsyncLifetime
             context.Response.ContentType = "text/event-stream";
             await context.Response.WriteAsync(FirstChunk);
         });
+        _app.MapPost("/empty/v1/chat/completions", async context =>
+        {
+            // Headers, then the connection ends before any chunk: nothing has been said.
+            context.Response.ContentType = "text/event-stream";
+            await context.Response.Body.FlushAsync();
+        });
         _app.MapPost("/abort/v1/chat/completions", async context =>
         {
             context.Response.ContentType = "text/event-stream";
@@ -80,6 +86,27 @@ public sealed class MidStreamFailureTests : IAsyncLifetime
 
         // An answer that has begun is never retried (the resilience pipeline ends with the response headers).
         Assert.Equal(mode == "truncate" ? 1 : 0, _truncateCalls);
+    }
+
+    [Fact]
+    public async Task GetStreamingResponseAsync_NodeEndsItsStreamBeforeAnyUpdate_FailsOverToLocal()
+    {
+        var options = new ClusterOptions { Policy = RoutingPolicies.RemoteFirst, Nodes = [new NodeOptions { Url = $"{_root}/empty/v1" }] };
+        await using var pool = new NodePool(options, "m", TimeProvider.System, NullLogger.Instance);
+        var router = new RoutingChatClient(TinyModel.Engine, pool, options);
+
+        var received = new List<ChatResponseUpdate>();
+        await foreach (var update in router.GetStreamingResponseAsync(Hello, Options()))
+        {
+            received.Add(update);
+        }
+
+        var expected = await TinyModel.Engine.GetResponseAsync(Hello, Options());
+        Assert.Equal(expected.Text, string.Concat(received.Select(u => u.Text)));
+        Assert.DoesNotContain(received, RoutingChatClient.IsRestart);
+        var last = received[^1].AdditionalProperties!;
+        Assert.StartsWith("local:", (string)last[RoutingChatClient.ServedByProperty]!, StringComparison.Ordinal);
+        Assert.Contains("failed before the first token (the stream ended before its first update", (string)last[RoutingChatClient.RouteReasonProperty]!, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -90,6 +90,8 @@ public sealed class MqttNodeChatClient : IChatClient
         var id = "bridge-" + Guid.NewGuid().ToString("N");
         var result = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[id] = result;
+        var sent = false;
+        var answered = false;
         try
         {
             var job = new MqttApplicationMessageBuilder()
@@ -101,6 +103,7 @@ public sealed class MqttNodeChatClient : IChatClient
                 .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
                 .Build();
             var published = await _client.PublishAsync(job, cancellationToken).ConfigureAwait(false);
+            sent = published.IsSuccess;
             if (!published.IsSuccess)
             {
                 // MQTT 5 says so when nobody subscribes: the node is not there, and nothing was sent to anyone.
@@ -113,6 +116,7 @@ public sealed class MqttNodeChatClient : IChatClient
             try
             {
                 payload = await result.Task.WaitAsync(bound.Token).ConfigureAwait(false);
+                answered = true;
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -124,6 +128,33 @@ public sealed class MqttNodeChatClient : IChatClient
         finally
         {
             _pending.TryRemove(id, out _);
+            if (sent && !answered)
+            {
+                // The node journaled the job: without a cancel it would run it (now, or again after a restart) while
+                // the router fails over and runs it elsewhere.
+                await CancelOnNodeAsync(id).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Best effort: tells the node to drop a job nobody waits for any more (its <c>…/jobs/&lt;id&gt;/cancel</c> topic).</summary>
+    private async Task CancelOnNodeAsync(string id)
+    {
+        if (!_client.IsConnected)
+        {
+            return;
+        }
+
+        try
+        {
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _client.PublishAsync(
+                new MqttApplicationMessageBuilder().WithTopic($"{_topic}/jobs/{id}/cancel").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(),
+                bound.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException or InvalidOperationException)
+        {
+            // The connection is gone too; the node's own deadline or the journal's retention ends the job.
         }
     }
 
@@ -149,7 +180,14 @@ public sealed class MqttNodeChatClient : IChatClient
     {
         if (_client.IsConnected)
         {
-            _client.DisconnectAsync(new MqttClientDisconnectOptions()).GetAwaiter().GetResult();
+            try
+            {
+                _client.DisconnectAsync(new MqttClientDisconnectOptions()).GetAwaiter().GetResult();
+            }
+            catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException)
+            {
+                // A half-dead connection: disposing the client below closes it anyway.
+            }
         }
 
         _client.Dispose();
@@ -289,7 +327,7 @@ public sealed class MqttNodeChatClient : IChatClient
                 json.WriteNumber("seed", seed);
             }
 
-            if (options?.AdditionalProperties?.TryGetValue("enable_thinking", out var thinking) == true && thinking is bool enable)
+            if (options?.AdditionalProperties?.TryGetValue("enable_thinking", out var thinking) == true && OpenAiExtraFieldsChatClient.AsBool(thinking) is { } enable)
             {
                 json.WriteBoolean("enable_thinking", enable);
             }
@@ -308,9 +346,9 @@ public sealed class MqttNodeChatClient : IChatClient
         var root = document.RootElement;
         if (root.TryGetProperty("error", out var error))
         {
-            throw new ClusterException(
-                ClusterErrorCode.RemoteUnavailable,
-                $"heavy node {_topic} answered {error.GetProperty("code").GetString()}: {error.GetProperty("message").GetString()}");
+            var code = error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : "unknown";
+            var message = error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : "no message";
+            throw new ClusterException(ClusterErrorCode.RemoteUnavailable, $"heavy node {_topic} answered {code}: {message}");
         }
 
         var contents = new List<AIContent>();
@@ -319,7 +357,12 @@ public sealed class MqttNodeChatClient : IChatClient
             contents.Add(new TextReasoningContent(reasoning.GetString()));
         }
 
-        contents.Add(new TextContent(root.GetProperty("text").GetString()));
+        if (!root.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
+        {
+            throw new ClusterException(ClusterErrorCode.RemoteUnavailable, $"heavy node {_topic} answered a result without text");
+        }
+
+        contents.Add(new TextContent(text.GetString()));
         var response = new ChatResponse(new ChatMessage(ChatRole.Assistant, contents))
         {
             FinishReason = root.TryGetProperty("finish_reason", out var finish) && finish.ValueKind == JsonValueKind.String

@@ -102,7 +102,21 @@ public sealed partial class NodePool : IAsyncDisposable
     /// <summary>Checks every node once, now.</summary>
     public async Task CheckAllAsync(CancellationToken cancellationToken)
     {
-        await Task.WhenAll(Nodes.Select(n => CheckAsync(n, cancellationToken))).ConfigureAwait(false);
+        await Task.WhenAll(Nodes.Select(n => CheckOrMarkDownAsync(n, cancellationToken))).ConfigureAwait(false);
+    }
+
+    /// <summary>One node's check; a failure nobody foresaw marks that node down instead of ending the health loop for all.</summary>
+    private async Task CheckOrMarkDownAsync(RemoteNode node, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await CheckAsync(node, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            Log.CheckFailed(_logger, node.Url, ex);
+            Record(node, false, ex.Message);
+        }
     }
 
     private async Task CheckAsync(RemoteNode node, CancellationToken cancellationToken)
@@ -211,6 +225,9 @@ public sealed partial class NodePool : IAsyncDisposable
 
         [LoggerMessage(6102, LogLevel.Information, "Heavy node {Url} is ready")]
         public static partial void NodeUp(ILogger logger, Uri url);
+
+        [LoggerMessage(6106, LogLevel.Warning, "The health check of heavy node {Url} failed unexpectedly; the node counts as down")]
+        public static partial void CheckFailed(ILogger logger, Uri url, Exception exception);
 
         [LoggerMessage(6103, LogLevel.Debug, "Health checks stopped")]
         public static partial void HealthStopped(ILogger logger);

@@ -56,7 +56,8 @@ public sealed class OpenAiExtraFieldsChatClient(IChatClient inner) : DelegatingC
         return clone;
     }
 
-    private static bool? AsBool(object? value) => value switch
+    /// <summary>A request property as a bool, whether it came as a bool, a JSON value or a string.</summary>
+    internal static bool? AsBool(object? value) => value switch
     {
         bool b => b,
         System.Text.Json.JsonElement { ValueKind: System.Text.Json.JsonValueKind.True } => true,

@@ -70,6 +70,33 @@ public sealed class MqttBridgeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Job_HeavyNodeTooSlowForTheTimeout_CancelledThereAndAnsweredLocally()
+    {
+        var impatientId = "ib" + Guid.NewGuid().ToString("N")[..8];
+        await using var impatient = await EdgeServer.StartAsync(
+            "Cluster:Policy=local-only",
+            "Cluster:RequestTimeout=00:00:01",
+            $"Cluster:Nodes:0:Mqtt:Topic=autoglm/{_heavyId}",
+            $"Cluster:Nodes:0:Mqtt:Port={Port}",
+            "Mqtt:Broker=external",
+            $"Mqtt:Port={Port}",
+            $"Mqtt:DeviceId={impatientId}");
+        await using var watcher = await TestMqttClient.ConnectAsync(_broker.Port, persistent: false, $"autoglm/{impatientId}/results/#", "autoglm-bridge/#", $"autoglm/{_heavyId}/jobs/+/cancel");
+        var id = "slow-" + Guid.NewGuid().ToString("N")[..8];
+
+        await watcher.PublishAsync($"autoglm/{impatientId}/jobs", $$"""{"id":"{{id}}","prompt":"Tell me everything","max_tokens":1900,"route":"remote"}""");
+        var result = await watcher.WaitForTopicAsync($"autoglm/{impatientId}/results/{id}", TimeSpan.FromSeconds(120));
+
+        // Served locally after the bridge gave up; the heavy node was told to drop the job and said so on the reply topic.
+        Assert.True(result.ErrorCode is null, result.Text);
+        Assert.StartsWith("local:", result.Json.GetProperty("served_by").GetString(), StringComparison.Ordinal);
+        var cancel = await watcher.WaitForAsync(m => m.Topic.StartsWith($"autoglm/{_heavyId}/jobs/bridge-", StringComparison.Ordinal), "the bridge's cancel", TimeSpan.FromSeconds(30));
+        var bridgeId = cancel.Topic.Split('/')[3];
+        var dropped = await watcher.WaitForAsync(m => m.Topic.StartsWith("autoglm-bridge/", StringComparison.Ordinal) && m.Topic.EndsWith("/" + bridgeId, StringComparison.Ordinal), "the heavy node's answer to the cancel", TimeSpan.FromSeconds(30));
+        Assert.Equal("cancelled", dropped.ErrorCode);
+    }
+
+    [Fact]
     public async Task ChatCompletions_RouteRemote_ServedByHeavyNodeThroughTheBroker()
     {
         using var client = _edge.CreateClient();

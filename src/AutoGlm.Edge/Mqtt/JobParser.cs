@@ -129,8 +129,8 @@ public sealed partial class JobParser
                 Route = Get("route") is { } r ? CheckRoute(r) : "auto",
                 DeadlineMs = Get("deadline_ms") is { } d ? CheckDeadline(ParseInteger(d, "deadline_ms")) : null,
                 Priority = Get("priority") is { } pr ? CheckPriority(pr) : JobPriority.Normal,
-                Image = isImage ? media : null,
-                Audio = isImage ? null : media,
+                Images = isImage ? [media] : [],
+                Audios = isImage ? [] : [media],
             });
         }
         catch (JobRejectedException ex)
@@ -187,8 +187,8 @@ public sealed partial class JobParser
             Route = root.TryGetProperty("route", out var route) ? CheckRoute(String(route, "route")) : "auto",
             DeadlineMs = Optional(root, "deadline_ms", e => CheckDeadline(Integer(e, "deadline_ms"))),
             Priority = root.TryGetProperty("priority", out var priority) ? CheckPriority(String(priority, "priority")) : JobPriority.Normal,
-            Image = root.TryGetProperty("image", out var image) ? DecodeMedia(image, isImage: true) : null,
-            Audio = root.TryGetProperty("audio", out var audio) ? DecodeMedia(audio, isImage: false) : null,
+            Images = root.TryGetProperty("image", out var image) ? DecodeMediaList(image, isImage: true) : [],
+            Audios = root.TryGetProperty("audio", out var audio) ? DecodeMediaList(audio, isImage: false) : [],
         };
     }
 
@@ -241,9 +241,25 @@ public sealed partial class JobParser
         return messages;
     }
 
-    private JobMedia DecodeMedia(JsonElement element, bool isImage)
+    /// <summary>One item (a string) or several (an array of strings) of <c>image</c> or <c>audio</c>.</summary>
+    private List<JobMedia> DecodeMediaList(JsonElement element, bool isImage)
     {
         var field = isImage ? "image" : "audio";
+        if (element.ValueKind != JsonValueKind.Array)
+        {
+            return [DecodeMedia(element, isImage, field)];
+        }
+
+        if (element.GetArrayLength() == 0)
+        {
+            Reject(ErrorCodes.InvalidJob, $"'{field}' is an empty array (send a base64 string, or an array of them)");
+        }
+
+        return [.. element.EnumerateArray().Select((item, i) => DecodeMedia(item, isImage, $"{field}[{i}]"))];
+    }
+
+    private JobMedia DecodeMedia(JsonElement element, bool isImage, string field)
+    {
         var text = String(element, field);
         string? claimedType = null;
         if (text.StartsWith("data:", StringComparison.Ordinal))

@@ -34,11 +34,11 @@ public sealed record JobRequest
     /// <summary>0 low, 1 normal, 2 high.</summary>
     public int Priority { get; init; } = JobPriority.Normal;
 
-    /// <summary>An image (JPEG or PNG), sniffed at intake.</summary>
-    public JobMedia? Image { get; init; }
+    /// <summary>Images (JPEG, PNG, WebP, GIF, BMP), sniffed at intake, in the order sent.</summary>
+    public IReadOnlyList<JobMedia> Images { get; init; } = [];
 
-    /// <summary>An audio clip (WAV), sniffed at intake.</summary>
-    public JobMedia? Audio { get; init; }
+    /// <summary>Audio clips (WAV), sniffed at intake, in the order sent.</summary>
+    public IReadOnlyList<JobMedia> Audios { get; init; } = [];
 }
 
 /// <summary>One message of a job's conversation.</summary>

@@ -407,12 +407,9 @@ public sealed partial class JobRunner : IAsyncDisposable
             .Select(m => new ChatMessage(m.Role switch { "system" => ChatRole.System, "assistant" => ChatRole.Assistant, _ => ChatRole.User }, m.Content))
             .ToList();
         var target = messages.LastOrDefault(m => m.Role == ChatRole.User) ?? messages[^1];
-        foreach (var media in new[] { request.Image, request.Audio })
+        foreach (var media in request.Images.Concat(request.Audios))
         {
-            if (media is not null)
-            {
-                target.Contents.Add(new DataContent(media.Data, media.MediaType));
-            }
+            target.Contents.Add(new DataContent(media.Data, media.MediaType));
         }
 
         return messages;

@@ -101,7 +101,7 @@ public sealed class EdgeMetrics
 
     /// <summary>Counts one trigger of <paramref name="sensor"/> that did not become a job.</summary>
     /// <param name="sensor">The sensor's name.</param>
-    /// <param name="reason"><c>capture</c>, <c>publish</c> or <c>dropped</c>.</param>
+    /// <param name="reason"><c>capture</c>, <c>publish</c>, <c>dropped</c>, <c>no_result</c> (no result within <c>Sensors:ResultTimeout</c>) or <c>unexpected</c> (anything else a trigger's work threw).</param>
     public void RecordSensorFailure(string sensor, string reason) =>
         _sensorCaptureFailures.Add(1, new("sensor", sensor), new("reason", reason));
 

@@ -1,20 +1,23 @@
 using System.Device.Gpio;
-using Iot.Device.Hcsr501;
 
 namespace AutoGlm.Edge.Sensors;
 
 /// <summary>
-/// An HC-SR501 PIR motion sensor (<c>Iot.Device.Hcsr501</c>) on a GPIO line: fires when its output rises, at most once per
-/// debounce period.
+/// An HC-SR501 PIR motion sensor on a GPIO line: its OUT pin goes high on motion; fires on that rising edge, at most once
+/// per debounce period.
 /// </summary>
-/// <remarks>Thread-safe. Owns the <see cref="Hcsr501"/>, not the shared controller.</remarks>
+/// <remarks>
+/// Thread-safe. Opens and closes its pin; does not own the shared controller. It registers its own edge callback rather
+/// than using <c>Iot.Device.Hcsr501</c>: that binding, on a controller it does not own, leaves its pin open and its
+/// (private) callbacks registered when disposed, and a later edge then reaches it with its controller gone.
+/// </remarks>
 public sealed class GpioMotionTrigger : ITriggerSource
 {
     private readonly GpioAccess _gpio;
     private readonly int _pin;
     private readonly string _configKey;
     private readonly Debouncer _debounce;
-    private Hcsr501? _sensor;
+    private GpioController? _controller;
     private Action<TriggerEvent>? _triggered;
 
     public GpioMotionTrigger(string name, GpioAccess gpio, int pin, TimeSpan debounce, TimeProvider time, string configKey)
@@ -30,31 +33,21 @@ public sealed class GpioMotionTrigger : ITriggerSource
 
     public void Start(Action<TriggerEvent> triggered)
     {
-        var controller = _gpio.Open(_configKey);
         _triggered = triggered;
-        try
-        {
-            _sensor = new Hcsr501(_pin, controller, shouldDispose: false);
-            _sensor.Hcsr501ValueChanged += OnChanged;
-        }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
-        {
-            throw _gpio.PinFailed(_pin, _configKey, ex);
-        }
+        _controller = GpioPins.OpenInput(_gpio, _pin, PinMode.Input, PinEventTypes.Rising, OnChanged, _configKey);
     }
 
     public void Dispose()
     {
-        if (_sensor is not null)
+        if (Interlocked.Exchange(ref _controller, null) is { } controller)
         {
-            _sensor.Hcsr501ValueChanged -= OnChanged;
-            _sensor.Dispose();
+            GpioPins.Close(controller, _pin, OnChanged);
         }
     }
 
-    private void OnChanged(object sender, Hcsr501ValueChangedEventArgs e)
+    private void OnChanged(object sender, PinValueChangedEventArgs e)
     {
-        if (e.PinValue == PinValue.High && _debounce.Pass())
+        if (e.ChangeType == PinEventTypes.Rising && _debounce.Pass())
         {
             _triggered?.Invoke(new TriggerEvent(Name));
         }
@@ -90,27 +83,16 @@ public sealed class GpioButtonTrigger : ITriggerSource
 
     public void Start(Action<TriggerEvent> triggered)
     {
-        var controller = _gpio.Open(_configKey);
         _triggered = triggered;
-        try
-        {
-            controller.OpenPin(_pin, _activeLow ? PinMode.InputPullUp : PinMode.InputPullDown);
-            controller.RegisterCallbackForPinValueChangedEvent(_pin, _activeLow ? PinEventTypes.Falling : PinEventTypes.Rising, OnChanged);
-            _controller = controller;
-        }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException or NotSupportedException)
-        {
-            throw _gpio.PinFailed(_pin, _configKey, ex);
-        }
+        _controller = GpioPins.OpenInput(
+            _gpio, _pin, _activeLow ? PinMode.InputPullUp : PinMode.InputPullDown, _activeLow ? PinEventTypes.Falling : PinEventTypes.Rising, OnChanged, _configKey);
     }
 
     public void Dispose()
     {
-        if (_controller is { } controller)
+        if (Interlocked.Exchange(ref _controller, null) is { } controller)
         {
-            _controller = null;
-            controller.UnregisterCallbackForPinValueChangedEvent(_pin, OnChanged);
-            controller.ClosePin(_pin);
+            GpioPins.Close(controller, _pin, OnChanged);
         }
     }
 
@@ -119,6 +101,48 @@ public sealed class GpioButtonTrigger : ITriggerSource
         if (_debounce.Pass())
         {
             _triggered?.Invoke(new TriggerEvent(Name));
+        }
+    }
+}
+
+/// <summary>Opening an input pin with an edge callback on the shared controller, and closing it again.</summary>
+internal static class GpioPins
+{
+    /// <summary>Opens <paramref name="pin"/> and registers <paramref name="callback"/>; on a failure, closes the pin again.</summary>
+    /// <exception cref="SensorException">The chip is missing, or the driver refused the pin or the callback.</exception>
+    public static GpioController OpenInput(GpioAccess gpio, int pin, PinMode mode, PinEventTypes edge, PinChangeEventHandler callback, string configKey)
+    {
+        var controller = gpio.Open(configKey);
+        var opened = false;
+        try
+        {
+            controller.OpenPin(pin, mode);
+            opened = true;
+            controller.RegisterCallbackForPinValueChangedEvent(pin, edge, callback);
+            return controller;
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException or NotSupportedException)
+        {
+            if (opened)
+            {
+                // A pin left open would make the next start (or another sensor's trigger) fail with "already open".
+                controller.ClosePin(pin);
+            }
+
+            throw gpio.PinFailed(pin, configKey, ex);
+        }
+    }
+
+    /// <summary>Unregisters <paramref name="callback"/> (libgpiod keeps a line that still has listeners open) and closes <paramref name="pin"/>.</summary>
+    public static void Close(GpioController controller, int pin, PinChangeEventHandler callback)
+    {
+        try
+        {
+            controller.UnregisterCallbackForPinValueChangedEvent(pin, callback);
+        }
+        finally
+        {
+            controller.ClosePin(pin);
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Iot.Device.Media;
 
@@ -13,10 +14,15 @@ public sealed partial class V4l2Camera : ICamera
     private readonly VideoDevice _device;
     private readonly BlockingDeviceCalls _calls;
 
+    /// <param name="devicePath">The V4L2 node, <c>/dev/videoN</c>.</param>
+    /// <param name="width">Frame width in pixels.</param>
+    /// <param name="height">Frame height in pixels.</param>
+    /// <param name="configKey">The key that named the device, for error messages.</param>
+    /// <param name="captureTimeout">How long one capture may take (default 10 s).</param>
     /// <exception cref="SensorException">The node is missing, is not <c>/dev/videoN</c>, or the driver could not open it.</exception>
-    public V4l2Camera(string devicePath, int width, int height, string configKey)
+    public V4l2Camera(string devicePath, int width, int height, string configKey, TimeSpan? captureTimeout = null)
     {
-        _calls = new BlockingDeviceCalls($"camera {devicePath} ({configKey}) failed to capture", configKey);
+        _calls = new BlockingDeviceCalls($"camera {devicePath} ({configKey})", "capture", configKey, captureTimeout ?? TimeSpan.FromSeconds(10), TimeProvider.System);
         var match = VideoNode().Match(devicePath);
         if (!match.Success)
         {
@@ -46,8 +52,11 @@ public sealed partial class V4l2Camera : ICamera
 
     public void Dispose()
     {
-        _device.Dispose();
-        _calls.Dispose();
+        // A driver call that never returned still uses the device's buffers: leave them to the process's exit.
+        if (_calls.Dispose())
+        {
+            _device.Dispose();
+        }
     }
 
     /// <summary>Drops anything after the last JPEG end-of-image marker (some drivers pad the buffer).</summary>
@@ -81,10 +90,11 @@ public sealed partial class AlsaMicrophone : IMicrophone
     /// <param name="sampleRate">Samples per second.</param>
     /// <param name="configKey">The key that named the device, for error messages.</param>
     /// <param name="soundNodes">For testing: the folder of ALSA device nodes (default <c>/dev/snd</c>).</param>
+    /// <param name="recordTimeout">How long one recording may take, clip included (default 10 s plus a 60 s clip).</param>
     /// <exception cref="SensorException">The device's capture node is missing, or ALSA could not open it.</exception>
-    public AlsaMicrophone(string deviceName, int sampleRate, string configKey, string soundNodes = "/dev/snd")
+    public AlsaMicrophone(string deviceName, int sampleRate, string configKey, string soundNodes = "/dev/snd", TimeSpan? recordTimeout = null)
     {
-        _calls = new BlockingDeviceCalls($"microphone '{deviceName}' ({configKey}) failed to record", configKey);
+        _calls = new BlockingDeviceCalls($"microphone '{deviceName}' ({configKey})", "record", configKey, recordTimeout ?? TimeSpan.FromSeconds(70), TimeProvider.System);
         var node = CaptureNode(deviceName, soundNodes);
         if (node is null)
         {
@@ -160,8 +170,11 @@ public sealed partial class AlsaMicrophone : IMicrophone
 
     public void Dispose()
     {
-        _device.Dispose();
-        _calls.Dispose();
+        // A driver call that never returned still uses the device: leave it to the process's exit.
+        if (_calls.Dispose())
+        {
+            _device.Dispose();
+        }
     }
 
     /// <summary>
@@ -187,28 +200,120 @@ public sealed partial class AlsaMicrophone : IMicrophone
 
 /// <summary>
 /// Calls into a blocking device driver one at a time, off the caller's thread, turning the driver's failures into a
-/// <see cref="SensorException"/> that names the device and its key.
+/// <see cref="SensorException"/> that names the device and its key, and giving up on a call that takes longer than the
+/// timeout.
 /// </summary>
-internal sealed class BlockingDeviceCalls(string failure, string configKey) : IDisposable
+/// <remarks>
+/// A V4L2 or ALSA call cannot be interrupted: one that times out keeps running on its thread pool thread, and until it
+/// returns every new call fails at once (one call at a time still holds; a stuck device does not pile up threads).
+/// Thread-safe.
+/// </remarks>
+internal sealed class BlockingDeviceCalls(string device, string verb, string configKey, TimeSpan timeout, TimeProvider time)
 {
     private readonly SemaphoreSlim _one = new(1, 1);
+    private readonly Lock _lock = new();
+    private Task? _running;
+    private DateTimeOffset? _timedOutAt;
+    private bool _disposed;
 
-    public async Task<byte[]> RunAsync(Func<byte[]> call, CancellationToken cancellationToken)
+    /// <summary>Whether a call timed out and has still not returned (no new call is made meanwhile).</summary>
+    public bool IsStuck
     {
-        await _one.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        get
         {
-            return await Task.Run(call, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
-        {
-            throw new SensorException($"{failure}: {ex.Message}", configKey, ex);
-        }
-        finally
-        {
-            _one.Release();
+            lock (_lock)
+            {
+                return _timedOutAt is not null && _running is { IsCompleted: false };
+            }
         }
     }
 
-    public void Dispose() => _one.Dispose();
+    /// <exception cref="SensorException">The driver failed, the call timed out, or an earlier call that timed out is still running.</exception>
+    public async Task<byte[]> RunAsync(Func<byte[]> call, CancellationToken cancellationToken)
+    {
+        ThrowIfStuck();
+        await _one.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Task<byte[]> running;
+        lock (_lock)
+        {
+            running = Task.Run(call, CancellationToken.None);
+            _running = running;
+        }
+
+        // The next call may start only when this one has really returned, even if its caller gave up on it.
+        _ = running.ContinueWith(_ => Release(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        try
+        {
+            return await running.WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            lock (_lock)
+            {
+                if (!running.IsCompleted)
+                {
+                    _timedOutAt = time.GetUtcNow();
+                }
+            }
+
+            var timeoutKey = configKey[..(configKey.LastIndexOf(':') + 1)] + "CaptureTimeout";
+            throw new SensorException(
+                $"{device} failed to {verb}: the driver did not return within {timeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s, and the device takes no new capture "
+                + $"until that call returns (check the device, or raise {timeoutKey})",
+                configKey);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
+        {
+            throw new SensorException($"{device} failed to {verb}: {ex.Message}", configKey, ex);
+        }
+    }
+
+    /// <summary>
+    /// Ends the calls; false while a driver call is still running (one that timed out, or whose caller was cancelled):
+    /// the owner must then not dispose the device under it.
+    /// </summary>
+    public bool Dispose()
+    {
+        lock (_lock)
+        {
+            _disposed = true;
+            if (_running is { IsCompleted: false })
+            {
+                return false;
+            }
+        }
+
+        _one.Dispose();
+        return true;
+    }
+
+    private void ThrowIfStuck()
+    {
+        lock (_lock)
+        {
+            if (_timedOutAt is { } since && _running is { IsCompleted: false })
+            {
+                throw new SensorException(
+                    $"{device} failed to {verb}: a driver call that timed out at {since.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture)}Z has still not returned, so no new call is made",
+                    configKey);
+            }
+        }
+    }
+
+    private void Release()
+    {
+        lock (_lock)
+        {
+            _running = null;
+            _timedOutAt = null;
+            if (_disposed)
+            {
+                // Dispose left the semaphore to the call still running; nobody waits on it any more.
+                _one.Dispose();
+                return;
+            }
+        }
+
+        _one.Release();
+    }
 }

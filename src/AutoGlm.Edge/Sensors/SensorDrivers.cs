@@ -14,13 +14,13 @@ internal static class SensorDrivers
         {
             ICamera camera = o.ResolvedDriver == "file"
                 ? new FileCamera(where, key + ":Path")
-                : new V4l2Camera(where, o.Width, o.Height, key + ":Device");
+                : new V4l2Camera(where, o.Width, o.Height, key + ":Device", o.ResolvedCaptureTimeout);
             return (camera.CaptureAsync, camera, $"{o.ResolvedDriver} camera {where}");
         }
 
         IMicrophone microphone = o.ResolvedDriver == "file"
             ? new FileMicrophone(where, key + ":Path")
-            : new AlsaMicrophone(where, o.SampleRate, key + ":Device");
+            : new AlsaMicrophone(where, o.SampleRate, key + ":Device", recordTimeout: o.ResolvedCaptureTimeout);
         var seconds = o.ClipSeconds;
         return (ct => microphone.RecordAsync(seconds, ct), microphone, $"{o.ResolvedDriver} microphone {where}");
     }

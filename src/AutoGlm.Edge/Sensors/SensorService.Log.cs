@@ -48,5 +48,11 @@ public sealed partial class SensorService
 
         [LoggerMessage(4615, LogLevel.Warning, "Reconnected to the MQTT broker: no longer waiting for the results of {Count} jobs published before the connection was lost (they stay on their results topics)")]
         public static partial void OutstandingForgotten(ILogger logger, int count);
+
+        [LoggerMessage(4616, LogLevel.Error, "Sensor {Sensor} failed on a trigger from {Trigger}: {Detail}; it goes on with the next trigger")]
+        public static partial void TriggerFailed(ILogger logger, string sensor, string trigger, string detail, Exception exception);
+
+        [LoggerMessage(4617, LogLevel.Warning, "Sensor {Sensor}: job {JobId} got no result within {Timeout} (Sensors:ResultTimeout); counted as failed, no longer waited for")]
+        public static partial void ResultTimedOut(ILogger logger, string sensor, string jobId, TimeSpan timeout);
     }
 }

@@ -22,8 +22,10 @@ public sealed record SensorJob(string Sensor, string Trigger, string Id, string 
 /// <remarks>
 /// Each sensor captures one trigger at a time, in order; up to <see cref="QueuedTriggersPerSensor"/> triggers wait
 /// behind a capture, and a trigger beyond that is logged and counted as dropped. A failed capture or publish is
-/// logged at Error, counted, and shown on the LED; the service keeps running. A missing device stops the start
-/// with a <see cref="SensorException"/> naming the device node and the configuration key. Thread-safe.
+/// logged at Error, counted, and shown on the LED, and so is anything else a trigger's work throws; the service keeps
+/// running. A job whose result does not come within <see cref="SensorsOptions.ResultTimeout"/> is counted as failed.
+/// A missing device stops the start with a <see cref="SensorException"/> naming the device node and the configuration
+/// key. Thread-safe.
 /// </remarks>
 public sealed partial class SensorService : IHostedService, IAsyncDisposable
 {
@@ -38,7 +40,7 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly EdgeMetrics? _metrics;
     private readonly GpioAccess _gpio;
-    private readonly ConcurrentDictionary<string, Sensor> _outstanding = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, OutstandingJob> _outstanding = new(StringComparer.Ordinal);
     private readonly Dictionary<string, MqttCommandTrigger> _commands = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _ledLock = new();
@@ -65,7 +67,11 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
         _logger = loggerFactory.CreateLogger<SensorService>();
         _metrics = metrics;
         _gpio = new GpioAccess(_options.GpioChip);
+        ClientId = SensorClientId(mqtt, Environment.MachineName);
     }
+
+    /// <summary>The sensors' MQTT client id: see <see cref="SensorClientId"/>.</summary>
+    public string ClientId { get; }
 
     /// <summary>Makes a sensor's device from its options and key; set before start.</summary>
     // For testing: a device whose captures a test holds back.
@@ -139,7 +145,7 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
             _topics,
             _time,
             _loggerFactory.CreateLogger<MqttConnection>(),
-            new MqttClientProfile(_mqtt.ResolvedClientId + "-sensors", filters, AnnouncesStatus: false, KeepsSession: false));
+            new MqttClientProfile(ClientId, filters, AnnouncesStatus: false, KeepsSession: false));
         _connection.MessageReceived = OnMessageAsync;
         _connection.Connected = _ =>
         {
@@ -164,10 +170,29 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
 
         StopTriggers();
         await _stopping.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(_workers).ConfigureAwait(false);
-        await _connection.StopAsync(cancellationToken).ConfigureAwait(false);
-        DisposeDevices();
-        Log.Stopped(_logger, _outstanding.Count);
+        try
+        {
+            // Workers catch what a trigger's work throws; this is in case one still ends in a fault.
+            await Task.WhenAll(_workers).ConfigureAwait(false);
+        }
+        finally
+        {
+            try
+            {
+                await _connection.StopAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                var outstanding = _outstanding.Count;
+                foreach (var job in _outstanding.Values)
+                {
+                    job.Expiry.Dispose();
+                }
+
+                DisposeDevices();
+                Log.Stopped(_logger, outstanding);
+            }
+        }
     }
 
     /// <summary>Stops (if running) and releases the client; idempotent, since the container disposes it both as itself and as a hosted service.</summary>
@@ -187,6 +212,24 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
         _stopping.Dispose();
     }
 
+    /// <summary>
+    /// The sensors' MQTT client id: <c>&lt;Mqtt:ClientId&gt;-sensors</c> when <c>Mqtt:ClientId</c> is set; else
+    /// <c>autoglm-&lt;device&gt;-sensors-&lt;machine&gt;</c>, since <c>autoglm-edge sensors</c> on another machine names the
+    /// device that answers as its <c>Mqtt:DeviceId</c>, and two clients with one id make the broker drop one of them in
+    /// turn. The machine name is cut to its first 32 characters of <c>A-Z a-z 0-9 _ -</c> (others become <c>-</c>).
+    /// </summary>
+    public static string SensorClientId(MqttOptions mqtt, string machineName)
+    {
+        if (!string.IsNullOrWhiteSpace(mqtt.ClientId))
+        {
+            return mqtt.ClientId + "-sensors";
+        }
+
+        var machine = MachineChars().Replace(machineName, "-");
+        machine = machine.Length > 32 ? machine[..32] : machine;
+        return $"{mqtt.ResolvedClientId}-sensors-{(machine.Length == 0 ? "host" : machine)}";
+    }
+
     /// <summary>The prompt template with <c>{sensor}</c>, <c>{trigger}</c> and <c>{time}</c> (UTC, ISO 8601 to the second) filled in.</summary>
     public static string RenderPrompt(string template, string sensor, string trigger, DateTimeOffset time) =>
         template.Replace("{sensor}", sensor, StringComparison.Ordinal)
@@ -194,6 +237,9 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
             .Replace("{time}", time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture), StringComparison.Ordinal);
 
     private static ReadOnlyMemory<byte> Utf8(string value) => System.Text.Encoding.UTF8.GetBytes(value);
+
+    [System.Text.RegularExpressions.GeneratedRegex("[^A-Za-z0-9_-]")]
+    private static partial System.Text.RegularExpressions.Regex MachineChars();
 
     private void Enqueue(Sensor sensor, TriggerEvent trigger)
     {
@@ -213,7 +259,19 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
         {
             await foreach (var trigger in sensor.Queue.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                await CaptureAndPublishAsync(sensor, trigger, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await CaptureAndPublishAsync(sensor, trigger, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    // A publish failing in a way MqttConnection does not turn into false, or a JobPublished handler
+                    // throwing: without this the worker would fault unseen and the sensor would never capture again.
+                    sensor.CountFailure();
+                    _metrics?.RecordSensorFailure(sensor.Name, "unexpected");
+                    Log.TriggerFailed(_logger, sensor.Name, trigger.Trigger, ex.Message, ex);
+                    Failed();
+                }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -260,16 +318,28 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
         }
 
         // Outstanding before the publish: the result can arrive before the PUBACK does.
-        _outstanding[id] = sensor;
+        _outstanding[id] = new OutstandingJob(sensor, _time.CreateTimer(_ => Expire(id), null, _options.ResultTimeout, Timeout.InfiniteTimeSpan));
         Log.Prompt(_logger, id, prompt);
-        if (!await _connection!.TryPublishAsync(builder.Build(), cancellationToken).ConfigureAwait(false))
+        bool sent;
+        try
+        {
+            sent = await _connection!.TryPublishAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Not outstanding after all; the worker logs and counts the exception (or stops, when cancelled).
+            Busy(Forget(id) ? -1 : 0, failed: cancellationToken.IsCancellationRequested ? null : true);
+            throw;
+        }
+
+        if (!sent)
         {
             sensor.CountFailure();
             _metrics?.RecordSensorFailure(sensor.Name, "publish");
             Log.PublishFailed(_logger, sensor.Name, id, sensor.Topic);
 
             // A reconnection in between may have forgotten the job already, and counted it out.
-            Busy(_outstanding.TryRemove(id, out _) ? -1 : 0, failed: true);
+            Busy(Forget(id) ? -1 : 0, failed: true);
             return;
         }
 
@@ -289,9 +359,10 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
                 Log.CommandIgnored(_logger, message.Topic);
             }
         }
-        else if (_topics.ResultJobId(message.Topic) is { } id && _outstanding.TryRemove(id, out var sensor))
+        else if (_topics.ResultJobId(message.Topic) is { } id && _outstanding.TryRemove(id, out var job))
         {
-            OnResult(sensor, id, message);
+            job.Expiry.Dispose();
+            OnResult(job.Sensor, id, message);
         }
 
         return Task.CompletedTask;
@@ -334,7 +405,7 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
         var forgotten = 0;
         foreach (var id in _outstanding.Keys)
         {
-            if (_outstanding.TryRemove(id, out _))
+            if (Forget(id))
             {
                 forgotten++;
             }
@@ -345,6 +416,33 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
             Log.OutstandingForgotten(_logger, forgotten);
             Busy(-forgotten);
         }
+    }
+
+    /// <summary>Stops waiting for the result of <paramref name="id"/>; false when nothing waited for it any more.</summary>
+    private bool Forget(string id)
+    {
+        if (!_outstanding.TryRemove(id, out var job))
+        {
+            return false;
+        }
+
+        job.Expiry.Dispose();
+        return true;
+    }
+
+    /// <summary>The result of <paramref name="id"/> did not come within <see cref="SensorsOptions.ResultTimeout"/>: the answering device is gone, or lost the job.</summary>
+    private void Expire(string id)
+    {
+        if (!_outstanding.TryRemove(id, out var job))
+        {
+            return;
+        }
+
+        job.Expiry.Dispose();
+        job.Sensor.CountFailure();
+        _metrics?.RecordSensorFailure(job.Sensor.Name, "no_result");
+        Log.ResultTimedOut(_logger, job.Sensor.Name, id, _options.ResultTimeout);
+        Busy(-1, failed: true);
     }
 
     /// <summary>Counts work in or out and shows the LED state; <paramref name="failed"/> (when given) is the outcome of the work that ended.</summary>
@@ -395,6 +493,9 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
         _gpio.Dispose();
     }
 }
+
+/// <summary>A job waiting for its result: whose it is, and the timer that gives up on it.</summary>
+internal sealed record OutstandingJob(Sensor Sensor, ITimer Expiry);
 
 /// <summary>One running sensor: its options, capture function, triggers, trigger queue and counters.</summary>
 /// <remarks>Counters are thread-safe. The <see cref="SensorService"/> owns the device and the triggers.</remarks>

@@ -21,6 +21,12 @@ public sealed partial class SensorsOptions
     /// <summary>The GPIO chip (<c>/dev/gpiochipN</c>) of every GPIO pin named here. Default 0.</summary>
     public int GpioChip { get; set; }
 
+    /// <summary>
+    /// How long a published job may wait for its result; after that it is counted as failed (metric reason
+    /// <c>no_result</c>, LED error), so jobs sent to an answering device that is gone do not pile up. Default 5 minutes.
+    /// </summary>
+    public TimeSpan ResultTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Whether any sensor is configured.</summary>
     public bool IsEnabled => Devices.Count > 0;
 
@@ -80,6 +86,13 @@ public sealed class SensorOptions
     /// <summary>The job's <c>priority</c>: <c>low</c>, <c>normal</c> (default) or <c>high</c>.</summary>
     public string Priority { get; set; } = "normal";
 
+    /// <summary>
+    /// How long one capture from a <c>v4l2</c> or <c>alsa</c> device may take before it fails (the driver call is left
+    /// to finish on its own, and the device refuses captures until it does). Default: 10 s for a camera, 10 s plus
+    /// <see cref="ClipSeconds"/> for a microphone.
+    /// </summary>
+    public TimeSpan? CaptureTimeout { get; set; }
+
     /// <summary>What makes this sensor capture (<c>Sensors:Devices:N:Triggers:M</c>). At least one.</summary>
     public List<TriggerOptions> Triggers { get; set; } = [];
 
@@ -91,6 +104,9 @@ public sealed class SensorOptions
 
     /// <summary>The device in use: <see cref="Device"/>, else <c>/dev/video0</c> (camera) or <c>default</c> (microphone).</summary>
     public string ResolvedDevice => !string.IsNullOrWhiteSpace(Device) ? Device : IsCamera ? "/dev/video0" : "default";
+
+    /// <summary>The capture timeout in use.</summary>
+    public TimeSpan ResolvedCaptureTimeout => CaptureTimeout ?? TimeSpan.FromSeconds(IsCamera ? 10 : 10 + ClipSeconds);
 
     /// <summary>The prompt template in use.</summary>
     public string ResolvedPrompt => string.IsNullOrEmpty(Prompt) ? (IsCamera ? "Describe this image." : "Transcribe this audio.") : Prompt;
@@ -184,6 +200,7 @@ internal sealed class SensorsOptionsValidator(IConfiguration? configuration = nu
             UnknownKeys(configuration.GetSection(S), typeof(SensorsOptions), problems);
         }
 
+        Check(o.ResultTimeout >= TimeSpan.FromSeconds(1) && o.ResultTimeout <= TimeSpan.FromDays(1), $"{S}:ResultTimeout must be between 00:00:01 and 1.00:00:00 (got {o.ResultTimeout})");
         Check(o.GpioChip is >= 0 and < 64, $"{S}:GpioChip must be between 0 and 63 (got {o.GpioChip})");
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var pins = new Dictionary<int, string>();
@@ -224,6 +241,7 @@ internal sealed class SensorsOptionsValidator(IConfiguration? configuration = nu
                 Check(string.IsNullOrWhiteSpace(d.Path) || File.Exists(d.Path) || Directory.Exists(d.Path), $"{key}:Path '{d.Path}' does not exist");
             }
 
+            Check(d.CaptureTimeout is null || (d.CaptureTimeout > TimeSpan.Zero && d.CaptureTimeout <= TimeSpan.FromMinutes(10)), $"{key}:CaptureTimeout must be more than 0 and at most 00:10:00 (got '{d.CaptureTimeout}')");
             Check(d.MaxTokens is null or > 0, $"{key}:MaxTokens must be positive (got {d.MaxTokens})");
             Check(Routes.Contains(d.Route, StringComparer.OrdinalIgnoreCase), $"{key}:Route must be auto, local or remote (got '{d.Route}')");
             Check(Priorities.Contains(d.Priority, StringComparer.OrdinalIgnoreCase), $"{key}:Priority must be low, normal or high (got '{d.Priority}')");

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace AutoGlm.Edge.Tests.Sensors;
 
 /// <summary>
-/// The GPIO triggers and the status LED on the real <c>System.Device.Gpio</c> controller and <c>Hcsr501</c> binding, over a
+/// The GPIO triggers and the status LED on the real <c>System.Device.Gpio</c> controller, over a
 /// simulated GPIO driver (this machine has no GPIO chip).
 /// </summary>
 public sealed class GpioDeviceTests
@@ -37,7 +37,7 @@ public sealed class GpioDeviceTests
     }
 
     [Fact]
-    public void MotionTrigger_Hcsr501RisingOutput_Fires()
+    public void MotionTrigger_RisingOutput_Fires()
     {
         var time = new FakeTimeProvider(Start);
         var driver = new SimulatedGpioDriver();
@@ -55,6 +55,46 @@ public sealed class GpioDeviceTests
         driver.Drive(17, PinValue.High);
 
         Assert.Equal([new TriggerEvent("motion"), new TriggerEvent("motion")], events);
+    }
+
+    [Fact]
+    public void MotionTrigger_Disposed_ClosesItsPinAndUnregisters_SoALateEdgeIsIgnoredAndThePinReopens()
+    {
+        var time = new FakeTimeProvider(Start);
+        var driver = new SimulatedGpioDriver();
+        using var gpio = new GpioAccess(new GpioController(driver));
+        var events = new List<TriggerEvent>();
+        var motion = new GpioMotionTrigger("motion", gpio, 17, TimeSpan.FromSeconds(5), time, "Sensors:Devices:0:Triggers:0:Pin");
+        motion.Start(events.Add);
+        Assert.True(driver.IsOpen(17));
+
+        motion.Dispose();
+
+        Assert.False(driver.IsOpen(17));
+        Assert.Equal(0, driver.Callbacks(17));
+        driver.Drive(17, PinValue.High);
+        Assert.Empty(events);
+
+        // The pin is free again: a restarted sensor service opens it without "already open".
+        using var again = new GpioMotionTrigger("motion", gpio, 17, TimeSpan.FromSeconds(5), time, "Sensors:Devices:0:Triggers:0:Pin");
+        again.Start(events.Add);
+        driver.Drive(17, PinValue.Low);
+        driver.Drive(17, PinValue.High);
+        Assert.Equal([new TriggerEvent("motion")], events);
+    }
+
+    [Fact]
+    public void ButtonTrigger_CallbackRegistrationFails_ClosesThePinAndNamesTheKey()
+    {
+        var driver = new SimulatedGpioDriver { FailCallbacks = true };
+        using var gpio = new GpioAccess(new GpioController(driver));
+        using var button = new GpioButtonTrigger("doorbell", gpio, 27, activeLow: true, TimeSpan.FromMilliseconds(200), new FakeTimeProvider(Start), "Sensors:Devices:0:Triggers:1:Pin");
+
+        var ex = Assert.Throws<SensorException>(() => button.Start(_ => { }));
+
+        Assert.Equal("Sensors:Devices:0:Triggers:1:Pin", ex.ConfigKey);
+        Assert.Contains("could not use GPIO 27", ex.Message, StringComparison.Ordinal);
+        Assert.False(driver.IsOpen(27));
     }
 
     [Fact]
@@ -109,6 +149,18 @@ internal sealed class SimulatedGpioDriver : GpioDriver
     private readonly Dictionary<int, PinMode> _modes = [];
     private readonly Dictionary<int, PinValue> _values = [];
     private readonly List<(int Pin, PinEventTypes Types, PinChangeEventHandler Callback)> _callbacks = [];
+
+    /// <summary>Makes registering an edge callback fail, as a line the kernel will not give events for does.</summary>
+    public bool FailCallbacks { get; init; }
+
+    /// <summary>The callbacks registered on <paramref name="pin"/>.</summary>
+    public int Callbacks(int pin)
+    {
+        lock (_lock)
+        {
+            return _callbacks.Count(c => c.Pin == pin);
+        }
+    }
 
     public PinMode Mode(int pin)
     {
@@ -207,6 +259,11 @@ internal sealed class SimulatedGpioDriver : GpioDriver
 
     protected override void AddCallbackForPinValueChangedEvent(int pinNumber, PinEventTypes eventTypes, PinChangeEventHandler callback)
     {
+        if (FailCallbacks)
+        {
+            throw new IOException("the line does not report edges");
+        }
+
         lock (_lock)
         {
             _callbacks.Add((pinNumber, eventTypes, callback));

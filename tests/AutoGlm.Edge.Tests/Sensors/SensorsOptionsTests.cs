@@ -66,6 +66,34 @@ public sealed class SensorsOptionsTests
     }
 
     [Fact]
+    public void Timeouts_Defaults_AndOutOfRange_AreReportedByName()
+    {
+        var defaults = Bind(
+            ("Sensors:Devices:0:Name", "door"),
+            ("Sensors:Devices:0:Kind", "camera"),
+            ("Sensors:Devices:1:Name", "mic"),
+            ("Sensors:Devices:1:Kind", "microphone"),
+            ("Sensors:Devices:1:ClipSeconds", "7"));
+        Assert.Equal(TimeSpan.FromMinutes(5), defaults.ResultTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(10), defaults.Devices[0].ResolvedCaptureTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(17), defaults.Devices[1].ResolvedCaptureTimeout);
+
+        var options = Bind(
+            ("Sensors:ResultTimeout", "00:00:00.5"),
+            ("Sensors:Devices:0:Name", "door"),
+            ("Sensors:Devices:0:Kind", "camera"),
+            ("Sensors:Devices:0:CaptureTimeout", "00:00:00"),
+            ("Sensors:Devices:0:Triggers:0:Kind", "mqtt"));
+
+        Assert.Equal(
+            [
+                "Sensors:ResultTimeout must be between 00:00:01 and 1.00:00:00 (got 00:00:00.5000000)",
+                "Sensors:Devices:0:CaptureTimeout must be more than 0 and at most 00:10:00 (got '00:00:00')",
+            ],
+            Problems(options));
+    }
+
+    [Fact]
     public void Validate_EveryBadKey_IsReportedByName()
     {
         var options = Bind(

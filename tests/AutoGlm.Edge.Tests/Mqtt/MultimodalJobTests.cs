@@ -90,6 +90,34 @@ public sealed class MultimodalJobTests(MosquittoDaemonFixture fixture) : IClassF
             "the retained status republished with the vision adapter loaded");
     }
 
+    [Fact]
+    public async Task Job_SeveralImagesAndClips_EachTakesItsRows()
+    {
+        var id = Id("many");
+        string B64(byte[] data) => Convert.ToBase64String(data);
+        await fixture.Client.PublishAsync(fixture.Prefix + "/jobs",
+            $$"""{"id":"{{id}}","prompt":"Compare them.","image":["{{B64(Frame)}}","data:image/jpeg;base64,{{B64(OtherFrame)}}"],"audio":["{{B64(Clip)}}"],"max_tokens":4}""");
+        var single = await JsonJobAsync("image", Frame, "Compare them.");
+
+        var result = await fixture.Client.WaitForTopicAsync($"{fixture.Prefix}/results/{id}");
+
+        // One more image (16 rows + 2 markers) and a 1 s clip (13 rows of 8 frames + 2 markers) than the single-image job.
+        Assert.True(result.ErrorCode is null, result.Text);
+        Assert.Equal(single.Json.GetProperty("usage").GetProperty("prompt_tokens").GetInt32() + 18 + 15, result.Json.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task Job_EmptyImageArray_IsAnInvalidJob()
+    {
+        var id = Id("none");
+
+        await fixture.Client.PublishAsync(fixture.Prefix + "/jobs", $$"""{"id":"{{id}}","prompt":"Hi","image":[]}""");
+        var result = await fixture.Client.WaitForTopicAsync($"{fixture.Prefix}/results/{id}");
+
+        Assert.Equal("invalid_job", result.ErrorCode);
+        Assert.Contains("'image' is an empty array", result.Json.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
     public static TheoryData<string, string, string> BadMedia => new()
     {
         { "truncated jpeg", "image", "unsupported_media" },

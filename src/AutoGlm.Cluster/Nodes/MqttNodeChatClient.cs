@@ -276,7 +276,7 @@ public sealed class MqttNodeChatClient : IChatClient
             json.WriteStartObject();
             json.WriteString("id", id);
             json.WriteStartArray("messages");
-            DataContent? image = null, audio = null;
+            List<DataContent> images = [], audios = [];
             foreach (var message in messages)
             {
                 json.WriteStartObject();
@@ -287,24 +287,28 @@ public sealed class MqttNodeChatClient : IChatClient
                 {
                     if (data.HasTopLevelMediaType("image"))
                     {
-                        image = data;
+                        images.Add(data);
                     }
                     else if (data.HasTopLevelMediaType("audio"))
                     {
-                        audio = data;
+                        audios.Add(data);
                     }
                 }
             }
 
             json.WriteEndArray();
-            if (image is not null)
+            foreach (var (field, items) in new[] { ("image", images), ("audio", audios) })
             {
-                json.WriteString("image", image.Uri);
-            }
+                if (items.Count > 0)
+                {
+                    json.WriteStartArray(field);
+                    foreach (var item in items)
+                    {
+                        json.WriteStringValue(item.Uri);
+                    }
 
-            if (audio is not null)
-            {
-                json.WriteString("audio", audio.Uri);
+                    json.WriteEndArray();
+                }
             }
 
             if (options?.MaxOutputTokens is { } maxTokens)

@@ -70,6 +70,26 @@ public sealed class MqttBridgeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Job_WithTwoImages_TheHeavyNodeAnswersAsTheEdgeWould()
+    {
+        var images = string.Join(",", new[] { AutoGlm.Tests.Media.TestMedia.Checkerboard(48, 3), AutoGlm.Tests.Media.TestMedia.Checkerboard(48, 6) }
+            .Select(b => $"\"{Convert.ToBase64String(b)}\""));
+        var remoteId = "bri-" + Guid.NewGuid().ToString("N")[..8];
+        var localId = "lci-" + Guid.NewGuid().ToString("N")[..8];
+        string Job(string id, string route) => $$"""{"id":"{{id}}","prompt":"Which is finer?","image":[{{images}}],"max_tokens":6,"seed":3,"temperature":1,"route":"{{route}}"}""";
+
+        await _client.PublishAsync($"autoglm/{_edgeId}/jobs", Job(remoteId, "remote"));
+        var remote = await _client.WaitForTopicAsync($"autoglm/{_edgeId}/results/{remoteId}", TimeSpan.FromSeconds(60));
+        await _client.PublishAsync($"autoglm/{_edgeId}/jobs", Job(localId, "local"));
+        var local = await _client.WaitForTopicAsync($"autoglm/{_edgeId}/results/{localId}", TimeSpan.FromSeconds(60));
+
+        Assert.True(remote.ErrorCode is null, remote.Text);
+        Assert.Equal($"remote:mqtt:autoglm/{_heavyId}", remote.Json.GetProperty("served_by").GetString());
+        Assert.Equal(local.Json.GetProperty("usage").GetProperty("prompt_tokens").GetInt32(), remote.Json.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(local.Json.GetProperty("text").GetString(), remote.Json.GetProperty("text").GetString());
+    }
+
+    [Fact]
     public async Task Job_HeavyNodeTooSlowForTheTimeout_CancelledThereAndAnsweredLocally()
     {
         var impatientId = "ib" + Guid.NewGuid().ToString("N")[..8];

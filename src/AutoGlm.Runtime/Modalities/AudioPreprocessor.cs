@@ -20,6 +20,18 @@ public sealed class AudioPreprocessor
         _mel = info.Features == "log_mel" ? new LogMelSpectrogram(info.SampleRate, info.FftSize, info.HopLength, info.MelBins) : null;
     }
 
+    /// <summary>Samples (at the adapter's rate) per encoder row.</summary>
+    private int SamplesPerRow => _mel is null ? _info.FramesPerToken : _info.HopLength * _info.FramesPerToken;
+
+    /// <summary>The rows <see cref="Prepare"/> would make of this WAV, from its header alone (nothing decoded).</summary>
+    /// <exception cref="RuntimeException"><see cref="RuntimeErrorCode.UnsupportedMedia"/> for a WAV <see cref="Prepare"/> would refuse.</exception>
+    public int RowsFor(ReadOnlySpan<byte> wav)
+    {
+        var (frames, rate) = WavReader.ReadHeader(wav);
+        var length = AudioResampler.OutputLength(frames, rate, _info.SampleRate);
+        return (length + SamplesPerRow - 1) / SamplesPerRow;
+    }
+
     /// <exception cref="RuntimeException"><see cref="RuntimeErrorCode.UnsupportedMedia"/> or <see cref="RuntimeErrorCode.PayloadTooLarge"/>, naming the problem.</exception>
     public PreparedAudio Prepare(ReadOnlySpan<byte> wav, string label = "audio")
     {
@@ -32,7 +44,7 @@ public sealed class AudioPreprocessor
         var samples = AudioResampler.Resample(clip.Samples, clip.SampleRate, _info.SampleRate);
 
         // Zero-pad to a whole number of encoder rows.
-        var unit = _mel is null ? _info.FramesPerToken : _info.HopLength * _info.FramesPerToken;
+        var unit = SamplesPerRow;
         var length = (samples.Length + unit - 1) / unit * unit;
         Array.Resize(ref samples, length);
         if (_mel is null)

@@ -22,7 +22,7 @@ public static class AudioResampler
 
         var divisor = Gcd(fromRate, toRate);
         var (up, down) = (toRate / divisor, fromRate / divisor);
-        var output = new float[(int)Math.Ceiling(input.Length * (double)toRate / fromRate)];
+        var output = new float[OutputLength(input.Length, fromRate, toRate)];
         var cutoff = Math.Min(1.0, (double)up / down);
         var halfWidth = ZeroCrossings / cutoff;
         var reach = (int)Math.Ceiling(halfWidth);
@@ -57,6 +57,10 @@ public static class AudioResampler
 
         return output;
     }
+
+    /// <summary>How many samples <see cref="Resample"/> makes of <paramref name="inputLength"/>.</summary>
+    public static int OutputLength(int inputLength, int fromRate, int toRate) =>
+        fromRate == toRate ? inputLength : (int)Math.Ceiling(inputLength * (double)toRate / fromRate);
 
     private static void ResampleDirect(ReadOnlySpan<float> input, float[] output, double ratio, double cutoff, double halfWidth)
     {

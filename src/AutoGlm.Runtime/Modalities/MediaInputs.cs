@@ -134,7 +134,7 @@ internal sealed class MediaInputs : IDisposable
                     }
 
                 case MediaKind.Audio when _audio is not null:
-                    return _audio.Prepare(((DataContent)content).Data.Span).Tokens;
+                    return _audio.RowsFor(((DataContent)content).Data.Span);
                 default:
                     return 0;
             }

@@ -24,12 +24,29 @@ public static class WavReader
     public static AudioClip Read(ReadOnlySpan<byte> data, string label = "audio")
     {
         RuntimeException Bad(string problem) => new(RuntimeErrorCode.UnsupportedMedia, $"the {label} {problem}");
+        Locate(data, Bad, out var format, out var samples);
+        return Decode(format, samples, Bad);
+    }
+
+    /// <summary>The clip's length in frames and its sample rate, from its header alone (checked as <see cref="Read"/> checks it).</summary>
+    /// <exception cref="RuntimeException"><see cref="RuntimeErrorCode.UnsupportedMedia"/> naming the problem.</exception>
+    public static (int Frames, int SampleRate) ReadHeader(ReadOnlySpan<byte> data, string label = "audio")
+    {
+        RuntimeException Bad(string problem) => new(RuntimeErrorCode.UnsupportedMedia, $"the {label} {problem}");
+        Locate(data, Bad, out var format, out var samples);
+        var f = ParseFormat(format, samples, Bad);
+        return (f.Frames, f.SampleRate);
+    }
+
+    /// <summary>Walks the RIFF chunks to the <c>fmt </c> and <c>data</c> chunks, checking every size against the bytes there.</summary>
+    private static void Locate(ReadOnlySpan<byte> data, Func<string, RuntimeException> bad, out ReadOnlySpan<byte> format, out ReadOnlySpan<byte> samples)
+    {
         if (data.Length < 12 || !data[..4].SequenceEqual("RIFF"u8) || !data.Slice(8, 4).SequenceEqual("WAVE"u8))
         {
-            throw Bad(data.Length == 0 ? "is empty" : $"is not a WAV file ({Describe(data)}); this device reads WAV (PCM or float)");
+            throw bad(data.Length == 0 ? "is empty" : $"is not a WAV file ({Describe(data)}); this device reads WAV (PCM or float)");
         }
 
-        ReadOnlySpan<byte> format = default;
+        format = default;
         var offset = 12;
         while (offset + 8 <= data.Length)
         {
@@ -40,7 +57,7 @@ public static class WavReader
             {
                 if (size < 16 || size > (uint)(data.Length - body))
                 {
-                    throw Bad($"has a fmt chunk of {size} bytes where {data.Length - body} remain (at least 16 needed)");
+                    throw bad($"has a fmt chunk of {size} bytes where {data.Length - body} remain (at least 16 needed)");
                 }
 
                 format = data.Slice(body, (int)size);
@@ -49,29 +66,53 @@ public static class WavReader
             {
                 if (format.IsEmpty)
                 {
-                    throw Bad("has its data chunk before any fmt chunk");
+                    throw bad("has its data chunk before any fmt chunk");
                 }
 
                 if (size > (uint)(data.Length - body))
                 {
-                    throw Bad($"declares {size} bytes of samples but only {data.Length - body} follow (truncated or a lying header)");
+                    throw bad($"declares {size} bytes of samples but only {data.Length - body} follow (truncated or a lying header)");
                 }
 
-                return Decode(format, data.Slice(body, (int)size), Bad);
+                samples = data.Slice(body, (int)size);
+                return;
             }
 
             if (size > (uint)(data.Length - body))
             {
-                throw Bad($"has a '{System.Text.Encoding.ASCII.GetString(id)}' chunk of {size} bytes where {data.Length - body} remain");
+                throw bad($"has a '{System.Text.Encoding.ASCII.GetString(id)}' chunk of {size} bytes where {data.Length - body} remain");
             }
 
             offset = body + (int)size + (int)(size & 1);
         }
 
-        throw Bad(format.IsEmpty ? "has no fmt chunk" : "has no data chunk");
+        throw bad(format.IsEmpty ? "has no fmt chunk" : "has no data chunk");
     }
 
     private static AudioClip Decode(ReadOnlySpan<byte> format, ReadOnlySpan<byte> data, Func<string, RuntimeException> bad)
+    {
+        var f = ParseFormat(format, data, bad);
+        var samples = new float[f.Frames];
+        var bytesPerSample = f.Bits / 8;
+        for (var i = 0; i < f.Frames; i++)
+        {
+            var frame = data.Slice(i * f.BlockAlign, f.BlockAlign);
+            float sum = 0;
+            for (var c = 0; c < f.Channels; c++)
+            {
+                sum += Sample(frame.Slice(c * bytesPerSample, bytesPerSample), f.Tag, f.Bits);
+            }
+
+            samples[i] = sum / f.Channels;
+        }
+
+        return new AudioClip(samples, f.SampleRate, f.Channels);
+    }
+
+    /// <summary>What the fmt chunk says, checked against the sample data it describes.</summary>
+    private readonly record struct WavFormat(ushort Tag, int Channels, int SampleRate, int BlockAlign, int Bits, int Frames);
+
+    private static WavFormat ParseFormat(ReadOnlySpan<byte> format, ReadOnlySpan<byte> data, Func<string, RuntimeException> bad)
     {
         var tag = BinaryPrimitives.ReadUInt16LittleEndian(format);
         var channels = BinaryPrimitives.ReadUInt16LittleEndian(format[2..]);
@@ -110,10 +151,9 @@ public static class WavReader
             throw bad($"declares a sample rate of {rate} Hz");
         }
 
-        var bytesPerSample = bits / 8;
-        if (blockAlign != channels * bytesPerSample)
+        if (blockAlign != channels * (bits / 8))
         {
-            throw bad($"declares a block alignment of {blockAlign} bytes for {channels} channel(s) of {bits} bits (expected {channels * bytesPerSample})");
+            throw bad($"declares a block alignment of {blockAlign} bytes for {channels} channel(s) of {bits} bits (expected {channels * (bits / 8)})");
         }
 
         var frames = data.Length / blockAlign;
@@ -122,20 +162,7 @@ public static class WavReader
             throw bad("holds no samples (zero-length audio)");
         }
 
-        var samples = new float[frames];
-        for (var f = 0; f < frames; f++)
-        {
-            var frame = data.Slice(f * blockAlign, blockAlign);
-            float sum = 0;
-            for (var c = 0; c < channels; c++)
-            {
-                sum += Sample(frame.Slice(c * bytesPerSample, bytesPerSample), tag, bits);
-            }
-
-            samples[f] = sum / channels;
-        }
-
-        return new AudioClip(samples, (int)rate, channels);
+        return new WavFormat(tag, channels, (int)rate, blockAlign, bits, frames);
     }
 
     private static float Sample(ReadOnlySpan<byte> s, ushort tag, int bits) => (tag, bits) switch

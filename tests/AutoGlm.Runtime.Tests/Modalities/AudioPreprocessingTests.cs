@@ -164,6 +164,21 @@ public sealed class AudioPreprocessingTests
         Assert.Equal(80 * 304, prepared.Features.Length);
     }
 
+    [Theory]
+    [InlineData(44100, 3.0, 2, "log_mel")]
+    [InlineData(8000, 0.37, 1, "log_mel")]
+    [InlineData(22050, 1.01, 1, "log_mel")]
+    [InlineData(16000, 2.5, 1, "log_mel")]
+    [InlineData(48000, 0.9, 2, "waveform")]
+    public void RowsFor_HeaderOnly_EqualsWhatPrepareMakes(int rate, double seconds, int channels, string features)
+    {
+        var info = features == "waveform" ? LogMel with { Features = "waveform", FramesPerToken = 320 } : LogMel;
+        var preprocessor = new AudioPreprocessor(info, new MediaLimits());
+        var wav = TestMedia.Wav(TestMedia.Tone(300, seconds, rate), rate, TestMedia.WavEncoding.Pcm16, channels);
+
+        Assert.Equal(preprocessor.Prepare(wav).Tokens, preprocessor.RowsFor(wav));
+    }
+
     [Fact]
     public void Prepare_Waveform_PadsSamplesToWholeRows()
     {

@@ -291,6 +291,11 @@ internal sealed partial class GenerationScheduler
         _pastLengths[index] = start + count;
         if (_pastLengths[index] == prompt.Count)
         {
+            foreach (var segment in media)
+            {
+                segment.Release();
+            }
+
             slot.IsPrefilling = false;
             slot.FirstToken = Stopwatch.GetTimestamp();
             Accept(index, slot.Sampler.Next(_session.Logits(0)));

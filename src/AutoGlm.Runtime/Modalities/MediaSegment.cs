@@ -6,8 +6,8 @@ internal sealed class MediaSegment
 {
     public required AdapterSession Adapter { get; init; }
 
-    /// <summary>The encoder's input, already preprocessed.</summary>
-    public required float[] Input { get; init; }
+    /// <summary>The encoder's input, already preprocessed; empty once released.</summary>
+    public required float[] Input { get; set; }
 
     public required long[] InputShape { get; init; }
 
@@ -21,6 +21,13 @@ internal sealed class MediaSegment
     public float[]? Embeddings { get; private set; }
 
     public void Encode() => Embeddings = Adapter.Encode(Input, InputShape, Rows);
+
+    /// <summary>Drops the pixels, features and rows once the prompt is in the KV cache (they can be tens of MB per image).</summary>
+    public void Release()
+    {
+        Input = [];
+        Embeddings = null;
+    }
 
     /// <summary>
     /// Overwrites the rows of <paramref name="embeds"/> (the prompt positions <c>[start, start + count)</c>) that are

@@ -241,7 +241,6 @@ public sealed partial class LocalEngine : IChatClient
 
         foreach (var content in list.SelectMany(m => m.Contents))
         {
-            MediaInputs.KindOf(content);
             if (content is FunctionCallContent or FunctionResultContent)
             {
                 throw new RuntimeException(RuntimeErrorCode.InvalidRequest, "tool calls are not supported by this model");

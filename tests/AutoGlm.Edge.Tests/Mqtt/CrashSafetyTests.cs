@@ -70,6 +70,7 @@ public sealed class CrashSafetyTests : IAsyncLifetime
 
         await Poll.UntilAsync(() => Results(client, device).Count >= 2, "the first results");
         await _broker.StopAsync();
+        Assert.DoesNotContain(_broker.Output, l => l.Contains("Error saving", StringComparison.Ordinal));
         await _broker.StartAgainAsync();
 
         await Poll.UntilAsync(() => client.IsConnected, "the test client to reconnect");
@@ -79,7 +80,16 @@ public sealed class CrashSafetyTests : IAsyncLifetime
             await client.PublishAsync($"autoglm/{device}/jobs", $$"""{"id":"{{id}}","prompt":"After {{id}}","max_tokens":4}""");
         }
 
-        await Poll.UntilAsync(() => first.Concat(second).All(id => Results(client, device).Any(r => r.Topic.EndsWith("/" + id, StringComparison.Ordinal))), "a result for every job", TimeSpan.FromSeconds(180));
+        string[] Missing() => [.. first.Concat(second).Where(id => !Results(client, device).Any(r => r.Topic.EndsWith("/" + id, StringComparison.Ordinal)))];
+        try
+        {
+            await Poll.UntilAsync(() => Missing().Length == 0, "a result for every job", TimeSpan.FromSeconds(180));
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            throw new Xunit.Sdk.XunitException($"no result for {string.Join(", ", Missing())}; daemon log:\n{string.Join("\n", daemon.Lines.TakeLast(80))}\nbroker:\n{string.Join("\n", _broker.Output.TakeLast(40))}");
+        }
+
         foreach (var id in first.Concat(second))
         {
             var mine = Results(client, device).Where(r => r.Topic == $"autoglm/{device}/results/{id}").ToList();

@@ -20,6 +20,15 @@ public sealed class MosquittoBroker : IAsyncDisposable
         Port = port;
         _folder = folder;
         _config = Path.Combine(folder, "mosquitto.conf");
+
+        // Started as root (CI), mosquitto drops to its own user; without write access to this folder it cannot save
+        // its persistence file, and a restart then forgets every session and the messages queued for it.
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+            | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute);
+        }
         File.WriteAllText(_config, $"""
             listener {port} 127.0.0.1
             {listenerSettings ?? "allow_anonymous true"}

@@ -122,16 +122,9 @@ internal sealed partial class AdapterSession : IDisposable
     private InferenceSession Load()
     {
         var started = Stopwatch.GetTimestamp();
-        using var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = _options.IntraOpThreads > 0 ? _options.IntraOpThreads : Environment.ProcessorCount,
-            InterOpNumThreads = 1,
-        };
         // Encoders run now and then; spinning threads left behind by one would compete with the decoder's own pool
         // for the same cores during the prefill that follows.
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-        ExecutionProviderSelector.Apply(options, _options.ExecutionProvider, _options.DeviceId, _options.TensorRtCacheDirectory, _logger);
+        using var options = EngineSessionOptions.Create(_options, allowSpinning: false, _logger, out _);
         try
         {
             var session = new InferenceSession(_path, options);

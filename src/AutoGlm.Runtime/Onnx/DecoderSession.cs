@@ -43,15 +43,8 @@ internal sealed unsafe class DecoderSession : IDisposable
         MaxLength = options.MaxSequenceLength > 0 ? Math.Min(options.MaxSequenceLength, arch.ContextLength) : arch.ContextLength;
         PrefillChunk = Math.Min(options.PrefillChunkSize, MaxLength);
 
-        using var sessionOptions = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-            IntraOpNumThreads = options.IntraOpThreads > 0 ? options.IntraOpThreads : Environment.ProcessorCount,
-            InterOpNumThreads = 1,
-        };
-        sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
-        ExecutionProvider = ExecutionProviderSelector.Apply(sessionOptions, options.ExecutionProvider, options.DeviceId, options.TensorRtCacheDirectory, logger);
+        using var sessionOptions = EngineSessionOptions.Create(options, options.AllowSpinning, logger, out var executionProvider);
+        ExecutionProvider = executionProvider;
         configure?.Invoke(sessionOptions);
         try
         {

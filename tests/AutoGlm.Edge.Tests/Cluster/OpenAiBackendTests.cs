@@ -106,12 +106,13 @@ public sealed class OpenAiBackendTests : IAsyncLifetime
         using var client = _front.CreateClient();
 
         // The engine process has started, but its own readiness may trail its start by a moment.
-        var deadline = DateTime.UtcNow + Poll.DefaultTimeout;
-        while ((await client.GetAsync(new Uri("health/ready", UriKind.Relative))).StatusCode != HttpStatusCode.OK)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the front never became ready while its backend engine ran");
-            await Task.Delay(50);
-        }
+        await Poll.UntilAsync(
+            async () =>
+            {
+                using var ready = await client.GetAsync(new Uri("health/ready", UriKind.Relative));
+                return ready.StatusCode == HttpStatusCode.OK;
+            },
+            "the front to be ready while its backend engine runs");
 
         await _engine.KillAsync();
         using var ready = await client.GetAsync(new Uri("health/ready", UriKind.Relative));

@@ -63,12 +63,7 @@ public sealed partial class MetricsTests(DefaultServerFixture fixture) : IDispos
         var (loaded, memory, loads) = await VisionAsync();
         Assert.Equal((1d, 1d), (loaded, loads));
         Assert.True(memory > 100_000, $"the vision adapter holds {memory} bytes");
-        var deadline = DateTime.UtcNow + Support.Poll.DefaultTimeout;
-        while ((await VisionAsync()).Loaded != 0)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the idle vision adapter was not unloaded");
-            await Task.Delay(50);
-        }
+        await Support.Poll.UntilAsync(async () => (await VisionAsync()).Loaded == 0, "the idle vision adapter to unload");
 
         Assert.Equal((0d, 0d, 1d), await VisionAsync());
         server.Logs.AssertNoErrors();

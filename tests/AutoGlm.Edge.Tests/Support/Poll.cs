@@ -7,11 +7,15 @@ public static class Poll
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>Polls <paramref name="condition"/> until it holds; fails the test naming <paramref name="what"/> when the bound passes.</summary>
-    public static async Task UntilAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
+    public static Task UntilAsync(Func<bool> condition, string what, TimeSpan? timeout = null) =>
+        UntilAsync(() => Task.FromResult(condition()), what, timeout);
+
+    /// <summary>The same for a condition that must itself wait (an HTTP request, a scrape).</summary>
+    public static async Task UntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
     {
         var bound = timeout ?? DefaultTimeout;
         using var cancel = new CancellationTokenSource(bound);
-        while (!condition())
+        while (!await condition().ConfigureAwait(false))
         {
             if (cancel.IsCancellationRequested)
             {

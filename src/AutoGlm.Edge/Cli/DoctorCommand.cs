@@ -13,10 +13,16 @@ internal static class DoctorCommand
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (parse, cancellationToken) =>
         {
+            if (ConfigurationArguments.Problem(parse.UnmatchedTokens, "doctor") is { } problem)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync("error: " + problem).ConfigureAwait(false);
+                return 2;
+            }
+
             var configuration = new ConfigurationManager();
             configuration.SetBasePath(AppContext.BaseDirectory).AddJsonFile("appsettings.json", optional: true);
             EdgeConfiguration.AddSources(configuration, [.. parse.UnmatchedTokens]);
-            var doctor = new Doctor(configuration, StatePaths.StateDirectory(), TimeSpan.FromMilliseconds(Math.Max(1, parse.GetValue(timeout))));
+            var doctor = new Doctor(configuration, StateFolder(), TimeSpan.FromMilliseconds(Math.Max(1, parse.GetValue(timeout))));
             var checks = await doctor.RunAsync(cancellationToken).ConfigureAwait(false);
             var output = parse.InvocationConfiguration.Output;
             foreach (var check in checks)
@@ -29,6 +35,19 @@ internal static class DoctorCommand
             return failed == 0 ? 0 : 1;
         });
         return command;
+    }
+
+    /// <summary>The state folder; one that cannot be written is still checked (and reported) by its path.</summary>
+    private static string StateFolder()
+    {
+        try
+        {
+            return StatePaths.StateDirectory();
+        }
+        catch (StartupException)
+        {
+            return Path.GetFullPath(StatePaths.Locate().Path);
+        }
     }
 
     private static string Label(CheckStatus status) => status switch

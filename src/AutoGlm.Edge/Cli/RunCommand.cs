@@ -32,26 +32,20 @@ internal static class RunCommand
             args.Add($"--Cluster:Role={r}");
         }
 
-        try
+        if (ConfigurationArguments.Problem(parse.UnmatchedTokens, parse.CommandResult.Command is RootCommand ? null : "run") is { } problem)
         {
-            using var app = EdgeHost.Build([.. args]);
-            await app.RunAsync(cancellationToken).ConfigureAwait(false);
-            return 0;
-        }
-        catch (Microsoft.Extensions.Options.OptionsValidationException ex)
-        {
-            await parse.InvocationConfiguration.Error.WriteLineAsync("error: invalid configuration: " + string.Join("; ", ex.Failures)).ConfigureAwait(false);
+            await parse.InvocationConfiguration.Error.WriteLineAsync("error: " + problem).ConfigureAwait(false);
             return 2;
         }
-        catch (AutoGlm.Edge.Sensors.SensorException ex)
-        {
-            await parse.InvocationConfiguration.Error.WriteLineAsync("error: " + ex.Message).ConfigureAwait(false);
-            return 2;
-        }
-        catch (AutoGlm.Runtime.RuntimeException ex)
-        {
-            await parse.InvocationConfiguration.Error.WriteLineAsync($"error ({ex.WireCode}): {ex.Message}").ConfigureAwait(false);
-            return 2;
-        }
+
+        return await HostRunner.RunAsync(
+            quietStart =>
+            {
+                var builder = EdgeHost.CreateBuilder([.. args]);
+                quietStart(builder.Logging, builder.Configuration);
+                return EdgeHost.Build(builder);
+            },
+            parse.InvocationConfiguration.Error,
+            cancellationToken).ConfigureAwait(false);
     }
 }

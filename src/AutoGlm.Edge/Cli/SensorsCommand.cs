@@ -1,5 +1,6 @@
 using System.CommandLine;
 using AutoGlm.Edge.Hosting;
+using AutoGlm.Edge.Mqtt;
 using AutoGlm.Edge.Sensors;
 using Microsoft.Extensions.Options;
 
@@ -22,42 +23,44 @@ internal static class SensorsCommand
     }
 
     /// <summary>Builds the sensors-only host from configuration arguments (<c>--Section:Key=value</c>).</summary>
-    public static IHost Build(string[] args)
+    /// <param name="args">The configuration arguments.</param>
+    /// <param name="logging">Applied to the host's logging before it is built.</param>
+    /// <exception cref="StartupException">No sensor is configured.</exception>
+    public static IHost Build(string[] args, Action<ILoggingBuilder, IConfiguration>? logging = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
         EdgeConfiguration.AddSources(builder.Configuration, args);
         SecretReferences.Resolve(builder.Configuration);
+        builder.Services.AddSingleton(EdgeHost.CheckConfiguration(builder.Configuration, new Dictionary<string, Type[]>
+        {
+            [MqttOptions.Section] = [typeof(MqttOptions)],
+            [SensorsOptions.Section] = [typeof(SensorsOptions)],
+        }));
+        logging?.Invoke(builder.Logging, builder.Configuration);
         builder.Services.AddSystemd();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddMqttSettings();
         builder.Services.AddSensors();
-        return builder.Build();
+        var host = builder.Build();
+        if (!host.Services.GetRequiredService<IOptions<SensorsOptions>>().Value.IsEnabled)
+        {
+            host.Dispose();
+            throw new StartupException("no sensors configured: set Sensors:Devices:0:Name, :Kind and :Triggers (see docs/sensors.md)");
+        }
+
+        EdgeHost.WarnUnknownKeys(host.Services);
+        return host;
     }
 
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)
     {
         var error = parse.InvocationConfiguration.Error;
-        try
+        if (ConfigurationArguments.Problem(parse.UnmatchedTokens, "sensors") is { } problem)
         {
-            using var host = Build([.. parse.UnmatchedTokens]);
-            if (!host.Services.GetRequiredService<IOptions<SensorsOptions>>().Value.IsEnabled)
-            {
-                await error.WriteLineAsync("error: no sensors configured: set Sensors:Devices:0:Name, :Kind and :Triggers (see docs/sensors.md)").ConfigureAwait(false);
-                return 2;
-            }
+            await error.WriteLineAsync("error: " + problem).ConfigureAwait(false);
+            return 2;
+        }
 
-            await host.RunAsync(cancellationToken).ConfigureAwait(false);
-            return 0;
-        }
-        catch (OptionsValidationException ex)
-        {
-            await error.WriteLineAsync("error: invalid configuration: " + string.Join("; ", ex.Failures)).ConfigureAwait(false);
-            return 2;
-        }
-        catch (SensorException ex)
-        {
-            await error.WriteLineAsync("error: " + ex.Message).ConfigureAwait(false);
-            return 2;
-        }
+        return await HostRunner.RunAsync(quietStart => Build([.. parse.UnmatchedTokens], quietStart), error, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -1,5 +1,7 @@
 using AutoGlm.Cluster.Routing;
 using AutoGlm.Edge.Http;
+using AutoGlm.Edge.Journal;
+using AutoGlm.Edge.Mqtt;
 using AutoGlm.Edge.Sensors;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
@@ -29,6 +31,7 @@ public static partial class EdgeHost
         // appsettings.json (from CreateSlimBuilder), then /etc/autoglm/*.json, then AUTOGLM__ variables, then the command line.
         EdgeConfiguration.AddSources(builder.Configuration, args);
         SecretReferences.Resolve(builder.Configuration);
+        builder.Services.AddSingleton(CheckConfiguration(builder.Configuration, Sections));
 
         // A heavy node serves its edges over the LAN: unless told otherwise it listens on every interface, which the
         // HTTP API only allows with Http:ApiKeys set (the start stops, naming the key, without them).
@@ -66,6 +69,44 @@ public static partial class EdgeHost
         return builder;
     }
 
+    /// <summary>The daemon's configuration sections and the options types bound from each (checked by <see cref="CheckConfiguration"/>).</summary>
+    public static IReadOnlyDictionary<string, Type[]> Sections { get; } = new Dictionary<string, Type[]>
+    {
+        [RuntimeOptions.Section] = [typeof(RuntimeOptions), typeof(EngineOptions)],
+        [MqttOptions.Section] = [typeof(MqttOptions)],
+        [HttpOptions.Section] = [typeof(HttpOptions)],
+        [JournalOptions.Section] = [typeof(JournalOptions)],
+        [ClusterOptions.Section] = [typeof(ClusterOptions)],
+        [SensorsOptions.Section] = [typeof(SensorsOptions)],
+    };
+
+    /// <summary>
+    /// Checks <paramref name="sections"/> of the final configuration before anything binds them: a value of the wrong type
+    /// stops the start with every such key named; unknown keys come back, to be logged as warnings once the host logs.
+    /// </summary>
+    /// <exception cref="OptionsValidationException">Some values cannot become their keys' types.</exception>
+    public static ConfigurationCheck CheckConfiguration(IConfiguration configuration, IReadOnlyDictionary<string, Type[]> sections)
+    {
+        var check = new ConfigurationCheck(sections).Run(configuration);
+        if (check.Errors.Count > 0)
+        {
+            throw new OptionsValidationException("configuration", typeof(ConfigurationCheck), check.Errors);
+        }
+
+        return check;
+    }
+
+    /// <summary>Logs each key of a checked section that binds to nothing (a misspelling such as <c>Mqtt:Prot</c>).</summary>
+    public static void WarnUnknownKeys(IServiceProvider services)
+    {
+        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("AutoGlm.Edge");
+        // Unknown Sensors keys are errors of the Sensors validator (a sensor is never silently left out).
+        foreach (var unknown in services.GetRequiredService<ConfigurationCheck>().UnknownKeys.Where(k => !k.StartsWith(SensorsOptions.Section + ":", StringComparison.OrdinalIgnoreCase)))
+        {
+            Log.UnknownKey(logger, unknown);
+        }
+    }
+
     /// <summary>Builds the host, ready to run.</summary>
     public static WebApplication Build(string[] args) => Build(CreateBuilder(args));
 
@@ -76,6 +117,7 @@ public static partial class EdgeHost
         app.MapEdgeHttp();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("AutoGlm.Edge");
         Log.StateFolder(logger, app.Services.GetRequiredService<StateLocation>().Directory);
+        WarnUnknownKeys(app.Services);
         return app;
     }
 
@@ -83,5 +125,8 @@ public static partial class EdgeHost
     {
         [LoggerMessage(1201, LogLevel.Information, "State folder: {Directory}")]
         public static partial void StateFolder(ILogger logger, string directory);
+
+        [LoggerMessage(1202, LogLevel.Warning, "Configuration: {Problem}; it is ignored")]
+        public static partial void UnknownKey(ILogger logger, string problem);
     }
 }

@@ -11,17 +11,41 @@ namespace AutoGlm.Edge.Hosting;
 public static class StatePaths
 {
     /// <summary>The state folder, created if missing.</summary>
+    /// <exception cref="StartupException">The folder cannot be created or written; the message names it and the variable that chose it.</exception>
     public static string StateDirectory()
     {
-        var fromSystemd = FirstPath(Environment.GetEnvironmentVariable("STATE_DIRECTORY"));
-        var path = fromSystemd
-            ?? NonEmpty(Environment.GetEnvironmentVariable("AUTOGLM_STATE_DIR"))
-            ?? Path.Combine(
-                NonEmpty(Environment.GetEnvironmentVariable("XDG_STATE_HOME"))
-                    ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state"),
-                "autoglm");
-        Directory.CreateDirectory(path);
+        var (path, source) = Locate();
+        try
+        {
+            Directory.CreateDirectory(path);
+            var probe = Path.Combine(path, $".write-test-{Environment.ProcessId}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new StartupException($"the state folder {Path.GetFullPath(path)} (from {source}) cannot be written: {ex.Message.TrimEnd('.')}. Fix its owner or permissions, or set {source} to a writable folder", ex);
+        }
+
         return Path.GetFullPath(path);
+    }
+
+    /// <summary>The state folder and what chose it, without creating it.</summary>
+    public static (string Path, string Source) Locate()
+    {
+        if (FirstPath(Environment.GetEnvironmentVariable("STATE_DIRECTORY")) is { } fromSystemd)
+        {
+            return (fromSystemd, "STATE_DIRECTORY");
+        }
+
+        if (NonEmpty(Environment.GetEnvironmentVariable("AUTOGLM_STATE_DIR")) is { } fromVariable)
+        {
+            return (fromVariable, "AUTOGLM_STATE_DIR");
+        }
+
+        return NonEmpty(Environment.GetEnvironmentVariable("XDG_STATE_HOME")) is { } xdg
+            ? (Path.Combine(xdg, "autoglm"), "XDG_STATE_HOME")
+            : (Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state", "autoglm"), "AUTOGLM_STATE_DIR");
     }
 
     /// <summary>The cache folder: <c>CACHE_DIRECTORY</c> under systemd, else <c>cache/</c> in the state folder.</summary>

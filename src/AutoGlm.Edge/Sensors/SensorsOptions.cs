@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using AutoGlm.Edge.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace AutoGlm.Edge.Sensors;
@@ -197,7 +198,7 @@ internal sealed class SensorsOptionsValidator(IConfiguration? configuration = nu
         const string S = SensorsOptions.Section;
         if (configuration is not null)
         {
-            UnknownKeys(configuration.GetSection(S), typeof(SensorsOptions), problems);
+            problems.AddRange(ConfigurationCheck.For(configuration, S, typeof(SensorsOptions), "see docs/sensors.md").UnknownKeys);
         }
 
         Check(o.ResultTimeout >= TimeSpan.FromSeconds(1) && o.ResultTimeout <= TimeSpan.FromDays(1), $"{S}:ResultTimeout must be between 00:00:01 and 1.00:00:00 (got {o.ResultTimeout})");
@@ -286,29 +287,5 @@ internal sealed class SensorsOptionsValidator(IConfiguration? configuration = nu
 
         Check(led.BlinkInterval >= TimeSpan.FromMilliseconds(20), $"{S}:StatusLed:BlinkInterval must be at least 20 ms (got {led.BlinkInterval})");
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
-    }
-
-    /// <summary>Reports each key under <paramref name="section"/> that no settable property of <paramref name="type"/> (or of a list's items) takes.</summary>
-    private static void UnknownKeys(IConfigurationSection section, Type type, List<string> problems)
-    {
-        var properties = type.GetProperties().Where(p => p.CanWrite).ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
-        foreach (var child in section.GetChildren())
-        {
-            if (!properties.TryGetValue(child.Key, out var property))
-            {
-                problems.Add($"{child.Path} is not a setting (expected one of {string.Join(", ", properties.Keys)}; see docs/sensors.md)");
-            }
-            else if (property.PropertyType.IsGenericType && property.PropertyType.GetGenericTypeDefinition() == typeof(List<>))
-            {
-                foreach (var item in child.GetChildren())
-                {
-                    UnknownKeys(item, property.PropertyType.GetGenericArguments()[0], problems);
-                }
-            }
-            else if (property.PropertyType.IsClass && property.PropertyType != typeof(string))
-            {
-                UnknownKeys(child, property.PropertyType, problems);
-            }
-        }
     }
 }

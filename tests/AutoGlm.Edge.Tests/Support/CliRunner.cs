@@ -1,5 +1,3 @@
-using System.CommandLine;
-
 namespace AutoGlm.Edge.Tests.Support;
 
 /// <summary>Runs the real <c>autoglm-edge</c> command tree in-process, capturing stdout and stderr.</summary>
@@ -9,7 +7,7 @@ public static class CliRunner
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var exit = await Edge.Cli.CommandLine.Create().Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
+        var exit = await Edge.Cli.CommandLine.InvokeAsync(args, output, error);
         return (exit, output.ToString(), error.ToString());
     }
 }

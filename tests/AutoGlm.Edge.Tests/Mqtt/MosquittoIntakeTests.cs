@@ -203,7 +203,7 @@ public sealed class MosquittoIntakeTests(MosquittoDaemonFixture fixture) : IClas
     [Fact]
     public async Task BadPayloadCorpus_EachGetsTheRightError_ThenAGoodJobIsAnswered()
     {
-        var cases = BadPayloads.Corpus(fixture.Prefix);
+        var cases = Corpus.BadInput.Mqtt(fixture.Prefix);
         Assert.True(cases.Count >= 40, $"the corpus holds {cases.Count} payloads");
         var reply = $"{fixture.ReplyRoot}/bad";
         for (var i = 0; i < cases.Count; i++)
@@ -222,9 +222,9 @@ public sealed class MosquittoIntakeTests(MosquittoDaemonFixture fixture) : IClas
             var answers = fixture.Client.Messages.Where(m => m.Topic == reply && m.CorrelationText == $"case-{i}").ToList();
             var answer = answers[0];
             var message = answer.Json.TryGetProperty("error", out var error) ? error.GetProperty("message").GetString() : null;
-            if (answers.Count != 1 || answer.ErrorCode != cases[i].ExpectedCode || string.IsNullOrWhiteSpace(message))
+            if (answers.Count != 1 || answer.ErrorCode != cases[i].Code || string.IsNullOrWhiteSpace(message))
             {
-                wrong.Add($"{i} {cases[i].Name}: expected {cases[i].ExpectedCode}, got {answers.Count} answers, first {answer.Text[..Math.Min(300, answer.Text.Length)]}");
+                wrong.Add($"{i} {cases[i].Name}: expected {cases[i].Code}, got {answers.Count} answers, first {answer.Text[..Math.Min(300, answer.Text.Length)]}");
             }
         }
 

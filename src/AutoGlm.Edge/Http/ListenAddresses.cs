@@ -61,7 +61,7 @@ internal static partial class ListenAddresses
     /// started. On a bad address it logs one line, stops the server (closing its sockets) and throws
     /// <see cref="OptionsValidationException"/>, so the start fails as for any other invalid <c>Http</c> setting.
     /// </remarks>
-    internal sealed partial class Guard(IServer server, ApiKeyStore keys, ILogger<Guard> logger) : IHostedLifecycleService
+    internal sealed partial class Guard(IServer server, IOptions<HttpOptions> options, ILogger<Guard> logger) : IHostedLifecycleService
     {
         public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -69,12 +69,13 @@ internal static partial class ListenAddresses
 
         public async Task StartedAsync(CancellationToken cancellationToken)
         {
-            var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-            if (keys.RequiresKey)
+            // Options are read here, not in the constructor: an invalid Http section is the start-up validation's to report.
+            if (options.Value.ApiKeys.Count > 0)
             {
                 return;
             }
 
+            var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             var open = addresses.Where(a => !HttpOptions.IsLoopback(a)).ToList();
             if (open.Count == 0)
             {

@@ -31,6 +31,25 @@ public sealed class ListenAddressTests
     }
 
     [Fact]
+    public async Task Run_KestrelEndpointEnvironmentVariableWithoutKey_ExitsNamingAddressAndKey()
+    {
+        // The probe's command: AUTOGLM__Kestrel__Endpoints__Open__Url=http://0.0.0.0:PORT autoglm-edge run.
+        var port = TestPaths.FreePort();
+        var result = ProcessRunner.Run("dotnet", [DaemonProcess.DaemonPath(), "run"], new Dictionary<string, string>
+        {
+            ["AUTOGLM_STATE_DIR"] = TestPaths.NewFolder("kestrel-bypass"),
+            ["AUTOGLM__Runtime__ModelPath"] = TinyModel.Directory,
+            ["AUTOGLM__Mqtt__Port"] = TestPaths.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["AUTOGLM__Kestrel__Endpoints__Open__Url"] = $"http://0.0.0.0:{port}",
+        });
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"binds http://0.0.0.0:{port}", result.Error, StringComparison.Ordinal);
+        Assert.Contains("Http:ApiKeys", result.Error, StringComparison.Ordinal);
+        await AssertNothingAnswersAsync(port);
+    }
+
+    [Fact]
     public async Task StartAsync_KestrelListenInCodeWithoutKey_StopsBeforeServingNamingAddressAndKey()
     {
         // No configuration names this address, so only the check of the addresses really bound can catch it.

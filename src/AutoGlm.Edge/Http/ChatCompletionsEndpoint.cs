@@ -134,6 +134,7 @@ public sealed partial class ChatCompletionsEndpoint
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested)
             {
+                run.Finish(this);
                 Log.TimedOut(_logger, identity.Id, _options.RequestTimeoutSeconds);
                 if (!context.Response.HasStarted)
                 {
@@ -333,12 +334,11 @@ public sealed partial class ChatCompletionsEndpoint
             if (text.Length > 0 || reasoning.Length > 0)
             {
                 _textUpdates++;
-            }
-
-            if (_first && (text.Length > 0 || reasoning.Length > 0))
-            {
-                _first = false;
-                owner._metrics.RecordTimeToFirstToken("http", owner._time.GetElapsedTime(arrived));
+                if (_first)
+                {
+                    _first = false;
+                    owner._metrics.RecordTimeToFirstToken("http", owner._time.GetElapsedTime(arrived));
+                }
             }
 
             FinishReason = update.FinishReason ?? FinishReason;

@@ -89,14 +89,18 @@ public sealed class HttpHardeningTests(DefaultServerFixture fixture) : IDisposab
     [Theory]
     [InlineData("health/live", "live\n")]
     [InlineData("health/ready", "ready\n")]
-    public async Task Head_HealthEndpoint_AnswersLikeGetWithoutBody(string path, string getBody)
+    [InlineData("metrics", null)] // a scrape: its text changes between two requests
+    public async Task Head_HealthEndpoint_AnswersLikeGetWithoutBody(string path, string? getBody)
     {
         using var client = _server.CreateClient();
 
         var get = await client.GetAsync(path);
         var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
 
-        Assert.Equal(getBody, await get.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        var body = await get.Content.ReadAsStringAsync();
+        Assert.Equal(getBody ?? body, body);
+        Assert.NotEmpty(body);
         Assert.Equal(get.StatusCode, head.StatusCode);
         Assert.Equal(get.Content.Headers.ContentType, head.Content.Headers.ContentType);
         Assert.Empty(await head.Content.ReadAsByteArrayAsync());

@@ -5,6 +5,8 @@
 #
 #   deploy/package-deb.sh --arch arm64                 # dotnet publish -r linux-arm64, then package
 #   deploy/package-deb.sh --arch amd64 --from-dir DIR  # package an already published folder
+# The version is <Version> in Directory.Build.props (what `autoglm-edge --version` says); --version overrides it
+# and is stamped into the published binary too (with --from-dir the folder must have been published with it).
 set -euo pipefail
 
 readonly here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -13,7 +15,8 @@ readonly repo="$(dirname "$here")"
 arch=""
 from_dir=""
 out="$repo/artifacts/deb"
-version="${AUTOGLM_VERSION:-0.1.0}"
+# One version for the package and the binary: <Version> in Directory.Build.props, which `autoglm-edge --version` reports.
+version="$(sed -n 's:.*<Version>\([^<]*\)</Version>.*:\1:p' "$repo/Directory.Build.props" | head -n 1)"
 
 die() { echo "package-deb.sh: error: $*" >&2; exit 1; }
 
@@ -23,7 +26,7 @@ while [ $# -gt 0 ]; do
     --from-dir) from_dir="${2:?--from-dir needs a folder}"; shift ;;
     --out) out="${2:?--out needs a folder}"; shift ;;
     --version) version="${2:?--version needs a version}"; shift ;;
-    -h|--help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1'" ;;
   esac
   shift
@@ -34,6 +37,7 @@ case "$arch" in
   amd64) rid=linux-x64 ;;
   *) die "--arch must be arm64 or amd64 (Debian names)" ;;
 esac
+[ -n "$version" ] || die "no <Version> in $repo/Directory.Build.props (or pass --version)"
 [[ "$version" =~ ^[0-9][0-9A-Za-z.+~-]*$ ]] || die "--version '$version' is not a Debian version"
 command -v dpkg-deb >/dev/null || die "dpkg-deb is needed (apt-get install dpkg)"
 
@@ -47,7 +51,7 @@ if [ -n "$from_dir" ]; then
   cp -a "$from_dir/." "$root/opt/autoglm/"
 else
   command -v dotnet >/dev/null || die "the .NET 10 SDK is needed to publish (or pass --from-dir)"
-  dotnet publish "$repo/src/AutoGlm.Edge" -c Release -r "$rid" --self-contained -p:DebugType=none -o "$root/opt/autoglm" >&2
+  dotnet publish "$repo/src/AutoGlm.Edge" -c Release -r "$rid" --self-contained -p:DebugType=none -p:Version="$version" -o "$root/opt/autoglm" >&2
 fi
 
 # Whatever the publish folder's modes, the installed tree is root-owned, world-readable and not group/other-writable.

@@ -49,10 +49,13 @@ public sealed record ApiError(int Status, string Type, string Code, string Messa
         new(StatusCodes.Status500InternalServerError, "server_error", "internal", "the server failed to answer; the failure is in its log");
 
     /// <summary>A plain answer for a status that no handler gave a body (404 for an unknown route, 405, …).</summary>
-    public static ApiError ForStatus(int status, string path) => status switch
+    /// <param name="status">The status.</param>
+    /// <param name="path">The request path.</param>
+    /// <param name="allow">For 405, the <c>Allow</c> header routing set: the methods the route takes.</param>
+    public static ApiError ForStatus(int status, string path, string? allow = null) => status switch
     {
         StatusCodes.Status404NotFound => NotFound($"no route {path}; see GET /v1/models and POST /v1/chat/completions"),
-        StatusCodes.Status405MethodNotAllowed => new(status, "invalid_request_error", "method_not_allowed", $"{path} does not take this method"),
+        StatusCodes.Status405MethodNotAllowed => new(status, "invalid_request_error", "method_not_allowed", string.IsNullOrEmpty(allow) ? $"{path} does not take this method" : $"{path} does not take this method; it takes {allow}"),
         StatusCodes.Status413PayloadTooLarge => new(status, "invalid_request_error", "request_too_large", "the request body is too large"),
         _ => new(status, status >= 500 ? "server_error" : "invalid_request_error", "http_" + status.ToString(CultureInfo.InvariantCulture), $"HTTP {status}"),
     };

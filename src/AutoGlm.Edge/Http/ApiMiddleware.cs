@@ -5,7 +5,8 @@ using Microsoft.AspNetCore.Routing.Patterns;
 namespace AutoGlm.Edge.Http;
 
 /// <summary>
-/// Wraps every HTTP request: the bearer-key check and the per-minute limit on <c>/v1</c>, OpenAI-shaped bodies for
+/// Wraps every HTTP request: without keys the <see cref="BrowserGuard"/> (loopback <c>Host</c>, JSON bodies), the
+/// bearer-key check and the per-minute limit on <c>/v1</c>, OpenAI-shaped bodies for
 /// statuses no handler answered (404, 405, 413), the request metrics, and the audit line.
 /// </summary>
 /// <remarks>
@@ -38,7 +39,7 @@ internal sealed partial class ApiMiddleware
         var isApi = context.Request.Path.StartsWithSegments("/v1", StringComparison.OrdinalIgnoreCase);
         try
         {
-            var refused = isApi ? Admit(context, audit) : null;
+            var refused = (_gate.RequiresKey ? null : BrowserGuard.Check(context)) ?? (isApi ? Admit(context, audit) : null);
             if (refused is not null)
             {
                 await refused.WriteAsync(context.Response).ConfigureAwait(false);
@@ -50,7 +51,7 @@ internal sealed partial class ApiMiddleware
 
             if (!context.Response.HasStarted && context.Response.StatusCode >= 400 && context.Response.ContentLength is null)
             {
-                await ApiError.ForStatus(context.Response.StatusCode, context.Request.Path).WriteAsync(context.Response).ConfigureAwait(false);
+                await ApiError.ForStatus(context.Response.StatusCode, context.Request.Path, context.Response.Headers.Allow).WriteAsync(context.Response).ConfigureAwait(false);
             }
         }
         catch (BadHttpRequestException ex) when (!context.Response.HasStarted)

@@ -127,11 +127,14 @@ public sealed partial class ChatCompletionsEndpoint
             }
             catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
             {
+                // The tokens generated before the client left were spent all the same: the audit line and metrics count them.
                 audit.ClientGone = true;
+                run.Finish(this);
                 Log.ClientGone(_logger, identity.Id);
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested)
             {
+                run.Finish(this);
                 Log.TimedOut(_logger, identity.Id, _options.RequestTimeoutSeconds);
                 if (!context.Response.HasStarted)
                 {
@@ -283,6 +286,8 @@ public sealed partial class ChatCompletionsEndpoint
     private sealed class Run(HttpContext context, ChatCompletionRequest request, CompletionIdentity identity, long arrived, RequestAudit audit)
     {
         private bool _first = true;
+        private bool _finished;
+        private int _textUpdates;
 
         public HttpContext Context { get; } = context;
         public ChatCompletionRequest Request { get; } = request;
@@ -306,6 +311,7 @@ public sealed partial class ChatCompletionsEndpoint
             if (RestartedNow)
             {
                 (FinishReason, Usage, Timings) = (null, null, null);
+                _textUpdates = 0;
             }
 
             string text = "", reasoning = "";
@@ -325,10 +331,14 @@ public sealed partial class ChatCompletionsEndpoint
                 }
             }
 
-            if (_first && (text.Length > 0 || reasoning.Length > 0))
+            if (text.Length > 0 || reasoning.Length > 0)
             {
-                _first = false;
-                owner._metrics.RecordTimeToFirstToken("http", owner._time.GetElapsedTime(arrived));
+                _textUpdates++;
+                if (_first)
+                {
+                    _first = false;
+                    owner._metrics.RecordTimeToFirstToken("http", owner._time.GetElapsedTime(arrived));
+                }
             }
 
             FinishReason = update.FinishReason ?? FinishReason;
@@ -346,11 +356,21 @@ public sealed partial class ChatCompletionsEndpoint
             return (text, reasoning);
         }
 
-        /// <summary>Records the finished generation's tokens and speed.</summary>
+        /// <summary>Records the generation's tokens and speed, once: when it finished, or when the client left it.</summary>
+        /// <remarks>
+        /// An answer cut short has no usage from the engine: its completion tokens are the text updates seen (the
+        /// engine sends one per token that completes text), its prompt tokens the local engine's count of the prompt.
+        /// </remarks>
         public void Finish(ChatCompletionsEndpoint owner)
         {
-            var prompt = (int)(Usage?.InputTokenCount ?? 0);
-            var completion = (int)(Usage?.OutputTokenCount ?? 0);
+            if (_finished)
+            {
+                return;
+            }
+
+            _finished = true;
+            var prompt = (int)(Usage?.InputTokenCount ?? (_textUpdates > 0 ? owner._engineHost.LocalEngine?.RenderPrompt(Request.Messages, Request.Options).Count ?? 0 : 0));
+            var completion = (int)(Usage?.OutputTokenCount ?? _textUpdates);
             audit.PromptTokens = prompt;
             audit.CompletionTokens = completion;
             owner._metrics.RecordTokens("http", prompt, completion);

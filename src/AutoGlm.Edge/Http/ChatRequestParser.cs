@@ -6,9 +6,10 @@ using RoutingChatClient = AutoGlm.Cluster.Routing.RoutingChatClient;
 namespace AutoGlm.Edge.Http;
 
 /// <summary>
-/// Turns a chat completion body into a <see cref="ChatCompletionRequest"/>, checking types and shapes only: value
-/// ranges and whether the model can do it are the engine's to decide. Every field it does not know, and every
-/// feature it cannot honour (<c>n</c> &gt; 1, tools, logprobs, …), is an error naming the field, never ignored.
+/// Turns a chat completion body into a <see cref="ChatCompletionRequest"/>, checking types, shapes and value ranges
+/// (by the engine's own rules, <see cref="SamplingParameters.Validate"/>, so an error names its <c>param</c>); what
+/// the model can do is the engine's to decide. Every field it does not know, and every feature it cannot honour
+/// (<c>n</c> &gt; 1, tools, logprobs, …), is an error naming the field, never ignored.
 /// </summary>
 /// <remarks>One instance parses one body; not thread-safe. Stops at the first error.</remarks>
 internal sealed class ChatRequestParser
@@ -26,6 +27,12 @@ internal sealed class ChatRequestParser
     /// <returns>The error to answer, or null when <paramref name="request"/> was filled.</returns>
     public static ApiError? Parse(JsonElement root, out ChatCompletionRequest? request)
     {
+        request = null;
+        if (JsonText.FindInvalid(root) is { } invalid)
+        {
+            return ApiError.BadRequest($"{invalid} is not valid text: it holds a lone UTF-16 surrogate (\\ud800-\\udfff escape without its pair) or bytes that are not UTF-8", invalid);
+        }
+
         var parser = new ChatRequestParser();
         request = parser.ParseRoot(root);
         return parser._error ?? (request is null ? ApiError.BadRequest("the request could not be read") : null);
@@ -131,6 +138,11 @@ internal sealed class ChatRequestParser
 
         options.MaxOutputTokens = maxCompletionTokens ?? maxTokens;
         options.ModelId = model;
+        if (!InRange(options, maxCompletionTokens is not null ? "max_completion_tokens" : "max_tokens"))
+        {
+            return null;
+        }
+
         if ((thinking ?? effortThinking) is { } enable)
         {
             (options.AdditionalProperties ??= [])[LocalEngine.EnableThinkingProperty] = enable;
@@ -145,6 +157,43 @@ internal sealed class ChatRequestParser
             IncludeUsage = includeUsage,
             ReturnReasoning = returnReasoning,
         };
+    }
+
+    /// <summary>Checks each sampling value alone against the engine's rules, so the error can name the one at fault.</summary>
+    private bool InRange(ChatOptions options, string maxTokensField)
+    {
+        var repetition = options.AdditionalProperties?.TryGetValue(LocalEngine.RepetitionPenaltyProperty, out var value) == true && value is float penalty ? penalty : (float?)null;
+        (string Param, SamplingParameters? Values)[] checks =
+        [
+            ("temperature", options.Temperature is { } t ? new() { Temperature = t } : null),
+            ("top_p", options.TopP is { } p ? new() { TopP = p } : null),
+            ("top_k", options.TopK is { } k ? new() { TopK = k } : null),
+            ("frequency_penalty", options.FrequencyPenalty is { } f ? new() { FrequencyPenalty = f } : null),
+            ("presence_penalty", options.PresencePenalty is { } r ? new() { PresencePenalty = r } : null),
+            ("repetition_penalty", repetition is { } rp ? new() { RepetitionPenalty = rp } : null),
+        ];
+        foreach (var (param, values) in checks)
+        {
+            if (values?.Validate().FirstOrDefault() is { } problem)
+            {
+                Fail<object>(ApiError.BadRequest(problem, param));
+                return false;
+            }
+        }
+
+        if (options.MaxOutputTokens is < 1)
+        {
+            Fail<object>(ApiError.BadRequest($"{maxTokensField} must be at least 1 (got {options.MaxOutputTokens})", maxTokensField));
+            return false;
+        }
+
+        if (options.StopSequences is { } stops && (stops.Count > 16 || stops.Any(string.IsNullOrEmpty)))
+        {
+            Fail<object>(ApiError.BadRequest("stop must hold at most 16 non-empty strings", "stop"));
+            return false;
+        }
+
+        return true;
     }
 
     private List<ChatMessage>? Messages(JsonElement value)

@@ -1,5 +1,7 @@
+using System.Globalization;
 using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Metrics;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -10,6 +12,8 @@ namespace AutoGlm.Edge.Http;
 /// <summary>Registers and maps the OpenAI-compatible HTTP API, health and metrics.</summary>
 public static class EdgeHttpExtensions
 {
+    private static readonly string[] ReadMethods = [HttpMethods.Get, HttpMethods.Head];
+
     /// <summary>
     /// Adds the <c>Http</c> options (validated at start), the key store and limits, the metrics and their Prometheus
     /// export, and makes Kestrel listen on <see cref="HttpOptions.Urls"/> with its body-size limit.
@@ -19,21 +23,26 @@ public static class EdgeHttpExtensions
         var services = builder.Services;
         services.AddOptions<HttpOptions>().BindConfiguration(HttpOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<HttpOptions>, HttpOptionsValidator>();
+        services.AddSingleton<IValidateOptions<HttpOptions>, ListenAddresses.Validator>();
+        services.AddHostedService<ListenAddresses.Guard>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<RequestGate>();
         services.AddSingleton<ChatCompletionsEndpoint>();
         services.TryAddSingleton<EdgeMetrics>();
 
-        var urls = builder.Configuration.GetSection(HttpOptions.Section).Get<HttpOptions>()?.UrlList is { Count: > 0 } configured
+        // Read single keys from configuration, not IOptions<HttpOptions> or a bound copy: Kestrel is built with the app,
+        // and binding and validation (a bad number in any Http key, named) belong to start.
+        var section = builder.Configuration.GetSection(HttpOptions.Section);
+        var urls = new HttpOptions { Urls = section[nameof(HttpOptions.Urls)] ?? "" }.UrlList is { Count: > 0 } configured
             ? configured
             : new HttpOptions().UrlList;
         builder.WebHost.UseUrls([.. urls]);
-        // Read from configuration, not IOptions<HttpOptions>: Kestrel is built with the app, and validation belongs to start.
-        var section = builder.Configuration.GetSection(HttpOptions.Section);
         services.AddOptions<KestrelServerOptions>().Configure(kestrel =>
         {
-            kestrel.Limits.MaxRequestBodySize = section.Get<HttpOptions>()?.MaxRequestBodyBytes ?? new HttpOptions().MaxRequestBodyBytes;
+            kestrel.Limits.MaxRequestBodySize = long.TryParse(section[nameof(HttpOptions.MaxRequestBodyBytes)], NumberStyles.None, CultureInfo.InvariantCulture, out var limit) && limit > 0
+                ? limit
+                : new HttpOptions().MaxRequestBodyBytes;
             kestrel.AddServerHeader = false;
         });
 
@@ -45,11 +54,16 @@ public static class EdgeHttpExtensions
     public static WebApplication MapEdgeHttp(this WebApplication app)
     {
         app.UseMiddleware<ApiMiddleware>();
-        app.MapPost(ChatCompletionsEndpoint.Route, (HttpContext context, ChatCompletionsEndpoint endpoint) => endpoint.HandleAsync(context));
+        app.MapPost(ChatCompletionsEndpoint.Route, (HttpContext context, ChatCompletionsEndpoint endpoint) => endpoint.HandleAsync(context))
+            .WithMetadata(BrowserGuard.JsonBody.Instance);
         app.MapGet("/v1/models", (HttpContext context, EngineHost host) => StatusEndpoints.ModelsAsync(context, host));
-        app.MapGet("/health/live", StatusEndpoints.Live);
-        app.MapGet("/health/ready", (EngineHost host, HttpContext context) => StatusEndpoints.ReadyAsync(host, context.RequestAborted));
-        app.MapMetrics("/metrics", app.Services.GetRequiredService<PrometheusExport>().Registry);
+
+        // HEAD answers as GET does (Kestrel sends the status and headers, not the body), for probes that only look.
+        app.MapMethods("/health/live", ReadMethods, StatusEndpoints.Live);
+        app.MapMethods("/health/ready", ReadMethods, (EngineHost host, HttpContext context) => StatusEndpoints.ReadyAsync(host, context.RequestAborted));
+
+        // MapMetrics maps every method; the method metadata makes anything but GET and HEAD a 405 naming them in Allow.
+        app.MapMetrics("/metrics", app.Services.GetRequiredService<PrometheusExport>().Registry).WithMetadata(new HttpMethodMetadata(ReadMethods));
         return app;
     }
 }

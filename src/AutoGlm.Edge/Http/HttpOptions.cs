@@ -18,19 +18,31 @@ public sealed class HttpOptions
     /// </summary>
     public List<string> ApiKeys { get; set; } = [];
 
-    /// <summary>Requests per minute per key (anonymous callers share one budget) on <c>/v1</c>; 0 turns it off. Default 120.</summary>
+    /// <summary>Most <see cref="RequestsPerMinute"/>: one request a millisecond, as often as the limiter's timer can refill.</summary>
+    public const int MaxRequestsPerMinute = 60_000;
+
+    /// <summary>Most <see cref="MaxRequestBodyBytes"/>: a JSON document holds at most 2 GiB.</summary>
+    public const long MaxBodyBytesLimit = int.MaxValue;
+
+    /// <summary>Most <see cref="MaxJsonDepth"/>: the body is walked recursively, and deeper nesting is no request a client sends.</summary>
+    public const int MaxJsonDepthLimit = 256;
+
+    /// <summary>Most <see cref="RequestTimeoutSeconds"/>: about 49 days, the longest timer .NET has.</summary>
+    public const int MaxRequestTimeoutSeconds = 4_294_967;
+
+    /// <summary>Requests per minute per key (anonymous callers share one budget) on <c>/v1</c>; 0 turns it off, at most 60000. Default 120.</summary>
     public int RequestsPerMinute { get; set; } = 120;
 
     /// <summary>Chat completions (streaming or not) in flight at once per key; 0 turns it off. Default 4.</summary>
     public int ConcurrentStreamsPerKey { get; set; } = 4;
 
-    /// <summary>Largest request body in bytes, answered 413 beyond. Default 16 MiB (room for a base64 camera frame).</summary>
+    /// <summary>Largest request body in bytes, answered 413 beyond; at most 2147483647. Default 16 MiB (room for a base64 camera frame).</summary>
     public long MaxRequestBodyBytes { get; set; } = 16 * 1024 * 1024;
 
-    /// <summary>Deepest JSON nesting accepted in a request body. Default 32.</summary>
+    /// <summary>Deepest JSON nesting accepted in a request body, 1 to 256. Default 32.</summary>
     public int MaxJsonDepth { get; set; } = 32;
 
-    /// <summary>Longest a chat completion may run, in seconds, before it is cancelled. Default 300.</summary>
+    /// <summary>Longest a chat completion may run, in seconds, before it is cancelled; at most 4294967. Default 300.</summary>
     public int RequestTimeoutSeconds { get; set; } = 300;
 
     /// <summary>The bind URLs, split.</summary>
@@ -74,24 +86,26 @@ internal sealed class HttpOptionsValidator : IValidateOptions<HttpOptions>
         var open = urls.Where(u => !HttpOptions.IsLoopback(u)).ToList();
         if (open.Count > 0 && options.ApiKeys.Count == 0)
         {
-            problems.Add(string.Create(
-                CultureInfo.InvariantCulture,
-                $"Http:Urls binds {string.Join(", ", open)}, which is not loopback, but Http:ApiKeys is empty: anyone on the network could use the model. Set Http:ApiKeys:0 (a key or sha256:<hex>), or bind http://127.0.0.1"));
+            problems.Add(ListenAddresses.Refusal("Http:Urls", string.Join(", ", open)));
         }
 
-        Positive(problems, options.RequestsPerMinute, "Http:RequestsPerMinute", allowZero: true);
-        Positive(problems, options.ConcurrentStreamsPerKey, "Http:ConcurrentStreamsPerKey", allowZero: true);
-        Positive(problems, options.MaxRequestBodyBytes, "Http:MaxRequestBodyBytes", allowZero: false);
-        Positive(problems, options.MaxJsonDepth, "Http:MaxJsonDepth", allowZero: false);
-        Positive(problems, options.RequestTimeoutSeconds, "Http:RequestTimeoutSeconds", allowZero: false);
+        InRange(problems, options.RequestsPerMinute, "Http:RequestsPerMinute", allowZero: true, HttpOptions.MaxRequestsPerMinute, "one a millisecond; 0 turns the limit off");
+        InRange(problems, options.ConcurrentStreamsPerKey, "Http:ConcurrentStreamsPerKey", allowZero: true, int.MaxValue, "");
+        InRange(problems, options.MaxRequestBodyBytes, "Http:MaxRequestBodyBytes", allowZero: false, HttpOptions.MaxBodyBytesLimit, "a JSON document holds at most 2 GiB");
+        InRange(problems, options.MaxJsonDepth, "Http:MaxJsonDepth", allowZero: false, HttpOptions.MaxJsonDepthLimit, "no client nests deeper");
+        InRange(problems, options.RequestTimeoutSeconds, "Http:RequestTimeoutSeconds", allowZero: false, HttpOptions.MaxRequestTimeoutSeconds, "about 49 days, the longest timer .NET has");
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
     }
 
-    private static void Positive(List<string> problems, long value, string key, bool allowZero)
+    private static void InRange(List<string> problems, long value, string key, bool allowZero, long max, string why)
     {
         if (value < 0 || (value == 0 && !allowZero))
         {
             problems.Add(string.Create(CultureInfo.InvariantCulture, $"{key} must be {(allowZero ? "0 (off) or positive" : "positive")} (got {value})"));
+        }
+        else if (value > max)
+        {
+            problems.Add(string.Create(CultureInfo.InvariantCulture, $"{key} must be at most {max}, {why} (got {value})"));
         }
     }
 }

@@ -47,6 +47,9 @@ public sealed class RequestGate : IDisposable
         }
     }
 
+    /// <summary>Whether a key is configured; without one every caller is <see cref="Anonymous"/>.</summary>
+    public bool RequiresKey => _keys.RequiresKey;
+
     /// <summary>Checks the <c>Authorization: Bearer</c> header.</summary>
     /// <param name="authorization">The header's value, if any.</param>
     /// <param name="keyId">The caller's key id (or <see cref="Anonymous"/>); empty on failure.</param>

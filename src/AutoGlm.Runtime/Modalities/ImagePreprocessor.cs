@@ -144,6 +144,13 @@ public sealed class ImagePreprocessor
             throw new RuntimeException(RuntimeErrorCode.UnsupportedMedia, $"the {label} is {codec.EncodedFormat}; this device decodes JPEG, PNG, WebP, GIF and BMP");
         }
 
+        // A GIF's header is only its screen size: garbage after a valid-looking header declares any size it likes but
+        // holds no frame, which is broken media, not an image too large.
+        if (codec.EncodedFormat == SKEncodedImageFormat.Gif && codec.FrameCount == 0)
+        {
+            throw new RuntimeException(RuntimeErrorCode.UnsupportedMedia, $"the {label} is a GIF without an image frame: it is truncated or not a GIF");
+        }
+
         var (width, height) = (codec.Info.Width, codec.Info.Height);
         if (width <= 0 || height <= 0)
         {

@@ -82,6 +82,23 @@ public sealed class PackageDebTests : IDisposable
         Assert.Equal("/etc/autoglm/edge.json", File.ReadAllText(Path.Combine(control, "conffiles")).Trim());
     }
 
+    [FactNeeding("dpkg-deb")]
+    public void Build_NoVersionOption_PackageVersionIsWhatTheDaemonReports()
+    {
+        var tree = Directory.CreateDirectory(Path.Combine(_work, "tree")).FullName;
+        File.WriteAllText(Path.Combine(tree, "autoglm-edge"), "#!/bin/sh\necho stub\n");
+        File.SetUnixFileMode(Path.Combine(tree, "autoglm-edge"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var built = ProcessRunner.Run("bash", [RepoPaths.Of("deploy", "package-deb.sh"), "--arch", "amd64", "--from-dir", tree, "--out", _work]);
+        Assert.True(built.ExitCode == 0, built.ToString());
+        var reported = ProcessRunner.Run("dotnet", [DaemonProcess.DaemonPath(), "--version"]);
+        Assert.True(reported.ExitCode == 0, reported.ToString());
+
+        var packaged = ProcessRunner.Run("dpkg-deb", ["--field", built.Output.Trim(), "Version"]);
+
+        Assert.Equal(reported.Output.Trim(), packaged.Output.Trim());
+        Assert.Matches(@"^\d+\.\d+\.\d+", packaged.Output.Trim());
+    }
+
     [Fact]
     public void Build_BadArch_Refused()
     {

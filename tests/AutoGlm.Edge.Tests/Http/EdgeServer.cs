@@ -47,6 +47,9 @@ public sealed class EdgeServer : IAsyncDisposable
     /// <summary>Builds the app without starting it (for start-up validation tests).</summary>
     public static WebApplication Build(params string[] settings) => Create(null, settings);
 
+    /// <summary>Builds the app without starting it, letting <paramref name="configure"/> change the builder first (Kestrel set in code).</summary>
+    public static WebApplication Build(Action<WebApplicationBuilder> configure, params string[] settings) => Create(null, settings, configure);
+
     /// <summary>Starts a server.</summary>
     public static async Task<EdgeServer> StartAsync(params string[] settings)
     {
@@ -85,7 +88,7 @@ public sealed class EdgeServer : IAsyncDisposable
         return true;
     }
 
-    private static WebApplication Create(CapturedLogs? logs, string[] settings)
+    private static WebApplication Create(CapturedLogs? logs, string[] settings, Action<WebApplicationBuilder>? configure = null)
     {
         // Each server gets its own embedded broker port and journal, so servers (and a broker already on 1883) never meet.
         var args = new List<string>
@@ -108,6 +111,7 @@ public sealed class EdgeServer : IAsyncDisposable
             builder.Logging.AddFilter<CapturedLogs>(null, LogLevel.Debug);
         }
 
+        configure?.Invoke(builder);
         return EdgeHost.Build(builder);
     }
 

@@ -16,6 +16,27 @@ public sealed class HttpOptionsTests
         Assert.Contains("not loopback", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("RequestsPerMinute", "-5")]
+    [InlineData("RequestsPerMinute", "1000000000")]
+    [InlineData("ConcurrentStreamsPerKey", "-1")]
+    [InlineData("MaxRequestBodyBytes", "-1")]
+    [InlineData("MaxRequestBodyBytes", "3000000000")]
+    [InlineData("MaxJsonDepth", "0")]
+    [InlineData("MaxJsonDepth", "1000000")]
+    [InlineData("RequestTimeoutSeconds", "-30")]
+    [InlineData("RequestTimeoutSeconds", "5000000")]
+    public async Task StartAsync_ImpossibleNumber_RefusesNamingTheKey(string key, string value)
+    {
+        await using var app = EdgeServer.Build($"Http:{key}={value}");
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync());
+
+        var failure = Assert.Single(ex.Failures);
+        Assert.StartsWith($"Http:{key} must be", failure, StringComparison.Ordinal);
+        Assert.Contains($"(got {value})", failure, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Validate_NonLoopbackWithKey_Succeeds()
     {

@@ -101,6 +101,31 @@ public sealed class ImagePreprocessorTests
     }
 
     [Fact]
+    public void Prepare_GifHeaderThenGarbage_IsUnsupportedMediaNotTooLarge()
+    {
+        // A GIF's screen descriptor claiming 65535×65535, then random bytes: no frame, so broken, not too large.
+        var gif = new byte[600];
+        new Random(7).NextBytes(gif);
+        "GIF89a"u8.CopyTo(gif);
+        (gif[6], gif[7], gif[8], gif[9]) = (0xFF, 0xFF, 0xFF, 0xFF);
+
+        var error = Assert.Throws<RuntimeException>(() => Preprocessor().Prepare(gif));
+
+        Assert.Equal(RuntimeErrorCode.UnsupportedMedia, error.Code);
+        Assert.Contains("GIF", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Prepare_OnePixelGif_Decodes()
+    {
+        var gif = Convert.FromBase64String("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7");
+
+        var image = Preprocessor().Prepare(gif);
+
+        Assert.Equal((1, 1), (image.SourceWidth, image.SourceHeight));
+    }
+
+    [Fact]
     public void Prepare_PngBomb_IsPayloadTooLargeBeforeDecoding()
     {
         var error = Assert.Throws<RuntimeException>(() => Preprocessor().Prepare(TestMedia.PngBomb(50_000, 50_000)));

@@ -142,7 +142,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
     {
         var builder = new MqttClientOptionsBuilder()
             .WithProtocolVersion(MqttProtocolVersion.V500)
-            .WithTcpServer(_options.Host, _options.Port)
+            .WithTcpServer(_options.ConnectHost, _options.Port)
             .WithClientId(_profile.ClientId)
             .WithCleanStart(!_profile.KeepsSession)
             .WithSessionExpiryInterval(_profile.KeepsSession ? (uint)_options.SessionExpiry.TotalSeconds : 0u)

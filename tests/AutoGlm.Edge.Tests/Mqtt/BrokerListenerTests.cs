@@ -64,6 +64,20 @@ public sealed class BrokerListenerTests
     }
 
     [Fact]
+    public async Task Start_HostIPv6Loopback_ListensThereOnlyAndTheDaemonConnectsThere()
+    {
+        var port = TestPaths.FreePort();
+        await using var daemon = Daemon(port, ("Mqtt__Host", "::1"));
+
+        await daemon.StartAsync();
+
+        Assert.Equal(["::1"], Listening(port));
+        Assert.Equal([$"[::1]:{port}"], LoggedEndpoints(daemon));
+        Assert.Contains(daemon.Lines, l => l.Contains($"Connected to the MQTT broker ::1:{port}", StringComparison.Ordinal));
+        daemon.AssertNoUnexpectedErrors();
+    }
+
+    [Fact]
     public async Task Start_NonLoopbackWithoutCredentials_RefusedNamingTheKeys()
     {
         var port = TestPaths.FreePort();

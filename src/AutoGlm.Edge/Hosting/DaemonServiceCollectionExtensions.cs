@@ -38,6 +38,7 @@ public static class DaemonServiceCollectionExtensions
         services.AddSingleton<MqttConnection>();
         services.AddSingleton<ResultPublisher>();
         services.AddSingleton<JobRunner>();
+        services.AddSingleton<ResponseTopicPolicy>();
         services.AddSingleton<JobIntake>();
         services.AddSingleton<MqttService>();
         services.AddSingleton<IProgressProbe>(sp => sp.GetRequiredService<MqttService>());

@@ -1,12 +1,19 @@
 using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
 using Microsoft.Extensions.Options;
+using MQTTnet.Protocol;
 using MQTTnet.Server;
 
 namespace AutoGlm.Edge.Mqtt;
 
 /// <summary>
 /// The embedded MQTT broker (MQTTnet.Server), started before the intake when <c>Mqtt:Broker</c> is <c>embedded</c>
-/// (the default), on <c>Mqtt:Host</c>:<c>Mqtt:Port</c> (127.0.0.1:1883).
+/// (the default). It listens exactly on the addresses <c>Mqtt:Host</c> names (<see cref="BrokerAddresses"/>; default
+/// 127.0.0.1 only, no IPv6 listener) at <c>Mqtt:Port</c> (1883), and logs each endpoint it opened. With
+/// <c>Mqtt:Username</c> and <c>Mqtt:Password</c> set, every client must log in with them; without them the options
+/// validator refuses any listener beyond loopback.
 /// </summary>
 /// <remarks>
 /// Sessions live in memory: they survive client reconnections but not a restart of the daemon. So that a crash
@@ -16,16 +23,19 @@ namespace AutoGlm.Edge.Mqtt;
 /// </remarks>
 public sealed partial class EmbeddedBroker : IHostedService, IDisposable
 {
+    private static readonly TimeSpan RefusedLoginWarningInterval = TimeSpan.FromMinutes(1);
     private readonly MqttOptions _options;
     private readonly IServiceProvider _services;
     private readonly ILogger _logger;
+    private readonly LogThrottle _refusedLogins;
     private MqttServer? _server;
 
-    public EmbeddedBroker(IOptions<MqttOptions> options, IServiceProvider services, ILogger<EmbeddedBroker> logger)
+    public EmbeddedBroker(IOptions<MqttOptions> options, IServiceProvider services, TimeProvider time, ILogger<EmbeddedBroker> logger)
     {
         _options = options.Value;
         _services = services;
         _logger = logger;
+        _refusedLogins = new LogThrottle(time, RefusedLoginWarningInterval);
     }
 
     /// <summary>Whether the broker is running.</summary>
@@ -38,10 +48,13 @@ public sealed partial class EmbeddedBroker : IHostedService, IDisposable
             return;
         }
 
-        var address = IPAddress.TryParse(_options.Host, out var parsed) ? parsed : IPAddress.Loopback;
+        // The validator has checked Mqtt:Host already; this only guards a start without it.
+        var addresses = BrokerAddresses.Parse(_options.Host, out var problem)
+            ?? throw new MqttException($"Mqtt:Host '{_options.Host}' {problem}", "Mqtt:Host");
         var serverOptions = new MqttServerOptionsBuilder()
             .WithDefaultEndpoint()
-            .WithDefaultEndpointBoundIPAddress(address)
+            .WithDefaultEndpointBoundIPAddress(addresses.V4 ?? IPAddress.None)
+            .WithDefaultEndpointBoundIPV6Address(addresses.V6 ?? IPAddress.None)
             .WithDefaultEndpointPort(_options.Port)
             .WithPersistentSessions(true)
             .WithMaxPendingMessagesPerClient(100_000)
@@ -49,6 +62,17 @@ public sealed partial class EmbeddedBroker : IHostedService, IDisposable
         _server = new MqttServerFactory().CreateMqttServer(serverOptions);
         _server.ValidatingConnectionAsync += e =>
         {
+            if (!string.IsNullOrEmpty(_options.Username) && !HasCredentials(e))
+            {
+                e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
+                if (_refusedLogins.ShouldLog(out var heldBack))
+                {
+                    Log.LoginRefused(_logger, e.RemoteEndPoint?.ToString() ?? "?", e.ClientId, heldBack);
+                }
+
+                return Task.CompletedTask;
+            }
+
             // MQTT 5 lets a client leave its id empty and have the broker assign one (mosquitto_pub does).
             if (string.IsNullOrEmpty(e.ClientId))
             {
@@ -75,8 +99,21 @@ public sealed partial class EmbeddedBroker : IHostedService, IDisposable
 
             return Task.CompletedTask;
         };
-        await _server.StartAsync().ConfigureAwait(false);
-        Log.Started(_logger, address.ToString(), _options.Port);
+
+        try
+        {
+            await _server.StartAsync().ConfigureAwait(false);
+        }
+        catch (SocketException ex)
+        {
+            DisposeAfterFailedStart();
+            throw CannotListen(addresses, ex);
+        }
+
+        foreach (var address in addresses.All)
+        {
+            Log.Listening(_logger, BrokerAddresses.Describe(address, _options.Port));
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -90,15 +127,62 @@ public sealed partial class EmbeddedBroker : IHostedService, IDisposable
 
     public void Dispose() => _server?.Dispose();
 
+    private bool HasCredentials(ValidatingConnectionEventArgs e)
+    {
+        var user = Encoding.UTF8.GetBytes(e.UserName ?? "");
+        var password = e.RawPassword ?? [];
+        return CryptographicOperations.FixedTimeEquals(user, Encoding.UTF8.GetBytes(_options.Username ?? ""))
+            & CryptographicOperations.FixedTimeEquals(password, Encoding.UTF8.GetBytes(_options.Password ?? ""));
+    }
+
+    // One listener may have opened before the other failed: close it, so the port is not left half taken.
+    private void DisposeAfterFailedStart()
+    {
+        _server?.Dispose();
+        _server = null;
+    }
+
+    // MQTTnet does not say which listener failed; find it by binding each endpoint once more, now that ours are closed.
+    private MqttException CannotListen(BrokerAddresses addresses, SocketException ex)
+    {
+        var failed = addresses.All.FirstOrDefault(a => !CanBind(a, _options.Port)) ?? addresses.All[0];
+        var endpoint = BrokerAddresses.Describe(failed, _options.Port);
+        var message = ex.SocketErrorCode switch
+        {
+            SocketError.AddressAlreadyInUse => $"the embedded MQTT broker cannot listen on {endpoint}: the port is already in use (another broker or daemon?); set Mqtt:Port to a free port, or Mqtt:Broker=external to use the broker that is there",
+            SocketError.AddressNotAvailable => $"the embedded MQTT broker cannot listen on {endpoint}: the address is not on this machine; check Mqtt:Host",
+            SocketError.AccessDenied => $"the embedded MQTT broker cannot listen on {endpoint}: permission denied (a port below 1024 needs privileges); set Mqtt:Port",
+            _ => $"the embedded MQTT broker cannot listen on {endpoint}: {ex.Message}; check Mqtt:Host and Mqtt:Port",
+        };
+        return new MqttException(message, ex.SocketErrorCode == SocketError.AddressNotAvailable ? "Mqtt:Host" : "Mqtt:Port", ex);
+    }
+
+    private static bool CanBind(IPAddress address, int port)
+    {
+        try
+        {
+            using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(address, port));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
     private static partial class Log
     {
-        [LoggerMessage(4401, LogLevel.Information, "Embedded MQTT broker listening on {Address}:{Port}")]
-        public static partial void Started(ILogger logger, string address, int port);
+        [LoggerMessage(4401, LogLevel.Information, "Embedded MQTT broker listening on {Endpoint}")]
+        public static partial void Listening(ILogger logger, string endpoint);
 
         [LoggerMessage(4402, LogLevel.Information, "Embedded MQTT broker stopped")]
         public static partial void Stopped(ILogger logger);
 
         [LoggerMessage(4403, LogLevel.Warning, "Could not journal a job on {Topic} at the broker; it goes to the intake client instead")]
         public static partial void TakeFailed(ILogger logger, string topic, Exception exception);
+
+        [LoggerMessage(4404, LogLevel.Warning, "Embedded MQTT broker refused a login from {Endpoint} (client id '{ClientId}'): wrong or missing Mqtt:Username/Mqtt:Password ({HeldBack} more refused since the last such warning)")]
+        public static partial void LoginRefused(ILogger logger, string endpoint, string clientId, int heldBack);
     }
 }

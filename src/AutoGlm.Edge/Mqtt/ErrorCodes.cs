@@ -9,6 +9,9 @@ public static class ErrorCodes
     /// <summary>The JSON (or the user properties) do not follow the job schema; the message names the field.</summary>
     public const string InvalidJob = "invalid_job";
 
+    /// <summary>The MQTT 5 response topic may not be used (see <see cref="ResponseTopicPolicy"/>); the result goes to the default topic.</summary>
+    public const string ForbiddenResponseTopic = "forbidden_response_topic";
+
     /// <summary>The payload, a text or a media item is over its configured limit.</summary>
     public const string PayloadTooLarge = "payload_too_large";
 

@@ -21,13 +21,14 @@ public sealed partial class JobIntake
     private readonly JobRunner _runner;
     private readonly ResultPublisher _publisher;
     private readonly MqttTopics _topics;
+    private readonly ResponseTopicPolicy _responseTopics;
     private readonly JobCounters _counters;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private volatile bool _accepting = true;
     private volatile bool _takingAtBroker;
 
-    public JobIntake(JobParser parser, JobJournal journal, JobQueue queue, JobRunner runner, ResultPublisher publisher, MqttTopics topics, JobCounters counters, TimeProvider time, ILogger<JobIntake> logger)
+    public JobIntake(JobParser parser, JobJournal journal, JobQueue queue, JobRunner runner, ResultPublisher publisher, MqttTopics topics, ResponseTopicPolicy responseTopics, JobCounters counters, TimeProvider time, ILogger<JobIntake> logger)
     {
         _parser = parser;
         _journal = journal;
@@ -35,6 +36,7 @@ public sealed partial class JobIntake
         _runner = runner;
         _publisher = publisher;
         _topics = topics;
+        _responseTopics = responseTopics;
         _counters = counters;
         _time = time;
         _logger = logger;
@@ -145,7 +147,14 @@ public sealed partial class JobIntake
     private void Accept(MqttApplicationMessage message, ParsedJob parsed)
     {
         var now = _time.GetUtcNow();
-        var responseTopic = IsUsableTopic(message.ResponseTopic) ? message.ResponseTopic : null;
+        var responseTopic = string.IsNullOrEmpty(message.ResponseTopic) ? null : message.ResponseTopic;
+        if (responseTopic is not null && _responseTopics.Refusal(responseTopic, parsed.Id) is { } refusal)
+        {
+            // Not run, and answered on the default topic: a job must not make the daemon write where it likes.
+            parsed = parsed.Job is null ? parsed : ParsedJob.Fail(ErrorCodes.ForbiddenResponseTopic, refusal, parsed.Id);
+            responseTopic = null;
+        }
+
         if (parsed.Job is not { } job)
         {
             var error = parsed.Error!;
@@ -181,7 +190,4 @@ public sealed partial class JobIntake
                 break;
         }
     }
-
-    private static bool IsUsableTopic(string? topic) =>
-        !string.IsNullOrEmpty(topic) && topic.IndexOfAny(['+', '#', '\0']) < 0 && topic.Length <= 1024;
 }

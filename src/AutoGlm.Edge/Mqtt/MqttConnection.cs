@@ -142,7 +142,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
     {
         var builder = new MqttClientOptionsBuilder()
             .WithProtocolVersion(MqttProtocolVersion.V500)
-            .WithTcpServer(_options.Host, _options.Port)
+            .WithTcpServer(_options.ConnectHost, _options.Port)
             .WithClientId(_profile.ClientId)
             .WithCleanStart(!_profile.KeepsSession)
             .WithSessionExpiryInterval(_profile.KeepsSession ? (uint)_options.SessionExpiry.TotalSeconds : 0u)
@@ -202,7 +202,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
             }
             catch (Exception ex) when (ex is MqttCommunicationException or MqttProtocolViolationException or OperationCanceledException or InvalidOperationException or System.Net.Sockets.SocketException)
             {
-                Log.ConnectFailed(_logger, _options.Host, _options.Port, attempt, delay.TotalSeconds, ex.Message);
+                Log.ConnectFailed(_logger, _options.ConnectHost, _options.Port, attempt, delay.TotalSeconds, ex.Message);
             }
 
             await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
@@ -243,11 +243,11 @@ public sealed partial class MqttConnection : IAsyncDisposable
         _subscribed = true;
         if (_profile.AnnouncesStatus)
         {
-            Log.Connected(_logger, _options.Host, _options.Port, _profile.ClientId, result.IsSessionPresent, _topics.Prefix);
+            Log.Connected(_logger, _options.ConnectHost, _options.Port, _profile.ClientId, result.IsSessionPresent, _topics.Prefix);
         }
         else
         {
-            Log.ConnectedAs(_logger, _options.Host, _options.Port, _profile.ClientId, result.IsSessionPresent, string.Join(", ", _profile.Subscriptions));
+            Log.ConnectedAs(_logger, _options.ConnectHost, _options.Port, _profile.ClientId, result.IsSessionPresent, string.Join(", ", _profile.Subscriptions));
         }
 
         if (_profile.AnnouncesStatus && StatusDocument is { } status)

@@ -12,7 +12,12 @@ public sealed class MqttOptions
     /// <summary><c>embedded</c> (default: an MQTTnet broker inside the daemon) or <c>external</c>.</summary>
     public string Broker { get; set; } = "embedded";
 
-    /// <summary>Broker host (external), or the address the embedded broker binds. Default <c>127.0.0.1</c>.</summary>
+    /// <summary>
+    /// The external broker's host; or where the embedded broker listens: <c>localhost</c> (127.0.0.1 and ::1), or at most
+    /// one IPv4 and one IPv6 address separated by <c>;</c> (<c>::1</c>, <c>127.0.0.1;::1</c>, <c>0.0.0.0</c>). Default
+    /// <c>127.0.0.1</c>: IPv4 loopback only. The embedded broker refuses to listen beyond loopback without
+    /// <see cref="Username"/> and <see cref="Password"/>.
+    /// </summary>
     public string Host { get; set; } = "127.0.0.1";
 
     /// <summary>Broker port. Default 1883 (8883 is conventional with TLS).</summary>
@@ -30,7 +35,10 @@ public sealed class MqttOptions
     /// <summary>PEM file of the client certificate's private key.</summary>
     public string? ClientKeyPath { get; set; }
 
-    /// <summary>Broker user name; empty connects anonymously.</summary>
+    /// <summary>
+    /// Broker user name; empty connects anonymously. With the embedded broker, set with <see cref="Password"/>, every
+    /// client (the daemon's own too) must log in with them.
+    /// </summary>
     public string? Username { get; set; }
 
     /// <summary>Broker password.</summary>
@@ -84,6 +92,12 @@ public sealed class MqttOptions
     /// <summary>How often the retained <c>…/stats</c> is published. Default 10 s.</summary>
     public TimeSpan StatsInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// MQTT topic filters (<c>+</c> and <c>#</c> allowed) a job's MQTT 5 response topic must match, on top of the rules
+    /// that always hold (see <see cref="ResponseTopicPolicy"/>). Default none: any topic those rules allow.
+    /// </summary>
+    public List<string> AllowedResponseTopics { get; set; } = [];
+
     /// <summary>The device id in use (configured, else the host name, made topic-safe).</summary>
     public string ResolvedDeviceId => string.IsNullOrWhiteSpace(DeviceId) ? TopicSafe(Environment.MachineName) : DeviceId;
 
@@ -92,6 +106,12 @@ public sealed class MqttOptions
 
     /// <summary>The client id in use.</summary>
     public string ResolvedClientId => string.IsNullOrWhiteSpace(ClientId) ? $"autoglm-{ResolvedDeviceId}" : ClientId;
+
+    /// <summary>Where the embedded broker listens (<see cref="Host"/> read as <see cref="BrokerAddresses"/>); null when it is not valid.</summary>
+    public BrokerAddresses? EmbeddedAddresses => IsEmbedded ? BrokerAddresses.Parse(Host, out _) : null;
+
+    /// <summary>The host the daemon's own clients connect to: <see cref="Host"/>, or for the embedded broker one of the addresses it listens on.</summary>
+    public string ConnectHost => EmbeddedAddresses?.ConnectHost ?? Host;
 
     /// <summary>Whether the daemon runs its own broker.</summary>
     public bool IsEmbedded => Broker.Equals("embedded", StringComparison.OrdinalIgnoreCase);
@@ -135,7 +155,37 @@ internal sealed class MqttOptionsValidator : IValidateOptions<MqttOptions>
         Check(o.MaxConcurrentJobs is > 0 and <= 256, $"Mqtt:MaxConcurrentJobs must be between 1 and 256 (got {o.MaxConcurrentJobs})");
         Check(o.ShutdownGracePeriod >= TimeSpan.Zero, $"Mqtt:ShutdownGracePeriod must not be negative (got {o.ShutdownGracePeriod})");
         Check(o.StatsInterval >= TimeSpan.FromMilliseconds(100), $"Mqtt:StatsInterval must be at least 100 ms (got {o.StatsInterval})");
+        if (o.IsEmbedded && !string.IsNullOrWhiteSpace(o.Host))
+        {
+            CheckEmbeddedListener(o, problems);
+        }
+
+        for (var i = 0; i < o.AllowedResponseTopics.Count; i++)
+        {
+            Check(ResponseTopicPolicy.IsValidFilter(o.AllowedResponseTopics[i]), $"Mqtt:AllowedResponseTopics:{i} '{o.AllowedResponseTopics[i]}' is not an MQTT topic filter (+ and # stand for whole levels, # only as the last one; no NUL, not empty)");
+        }
+
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+
+    private static void CheckEmbeddedListener(MqttOptions o, List<string> problems)
+    {
+        if (BrokerAddresses.Parse(o.Host, out var problem) is not { } addresses)
+        {
+            problems.Add($"Mqtt:Host '{o.Host}' {problem}; the embedded broker takes localhost, or at most one IPv4 and one IPv6 address separated by ';' (127.0.0.1, ::1, 127.0.0.1;::1)");
+            return;
+        }
+
+        var hasUser = !string.IsNullOrEmpty(o.Username);
+        var hasPassword = !string.IsNullOrEmpty(o.Password);
+        if (hasUser != hasPassword)
+        {
+            problems.Add("Mqtt:Username and Mqtt:Password go together: the embedded broker asks every client for both");
+        }
+        else if (!hasUser && !addresses.IsLoopbackOnly)
+        {
+            problems.Add($"Mqtt:Host '{o.Host}' makes the embedded broker listen on {string.Join(", ", addresses.NotLoopback)}, which is not loopback, but Mqtt:Username and Mqtt:Password are not set: anyone on the network could submit jobs and read every result. Set both, or listen on 127.0.0.1");
+        }
     }
 }
 
@@ -163,6 +213,28 @@ public sealed record MqttTopics(string Prefix)
 
     /// <summary>Error results of payloads whose id could not be read and that named no response topic.</summary>
     public string Errors => Prefix + "/errors";
+
+    /// <summary>Whether <paramref name="topic"/> is this device's prefix or under it.</summary>
+    public bool IsOwn(string topic) =>
+        topic == Prefix || (topic.StartsWith(Prefix, StringComparison.Ordinal) && topic.Length > Prefix.Length && topic[Prefix.Length] == '/');
+
+    /// <summary>Whether <paramref name="topic"/> is in this device's <c>…/results/</c> subtree (a result or a stream topic).</summary>
+    public bool IsInResults(string topic) =>
+        topic.StartsWith(Prefix + "/results/", StringComparison.Ordinal) && topic.Length > Prefix.Length + "/results/".Length;
+
+    /// <summary>
+    /// Filters for every device's job topics next to this one (<c>autoglm/+/jobs/#</c> for the default prefix; the
+    /// level above a custom prefix stands for <c>autoglm</c>), and always the default family <c>autoglm/+/jobs/#</c>.
+    /// </summary>
+    public IReadOnlyList<string> AnyDeviceJobsFilters
+    {
+        get
+        {
+            var slash = Prefix.LastIndexOf('/');
+            var siblings = slash < 0 ? "+/jobs/#" : Prefix[..slash] + "/+/jobs/#";
+            return siblings == "autoglm/+/jobs/#" ? [siblings] : [siblings, "autoglm/+/jobs/#"];
+        }
+    }
 
     /// <summary>The default result topic of a job.</summary>
     public string Result(string jobId) => $"{Prefix}/results/{jobId}";

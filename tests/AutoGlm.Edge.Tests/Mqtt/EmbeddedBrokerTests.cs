@@ -11,9 +11,9 @@ public sealed class EmbeddedBrokerTests(EmbeddedDaemonFixture fixture) : IClassF
     public async Task Job_OnEmbeddedBroker_ResultOnResultsTopic()
     {
         var id = "emb-" + Guid.NewGuid().ToString("N")[..8];
-        await fixture.Client.PublishAsync(Jobs, $$"""{"id":"{{id}}","prompt":"Hello","max_tokens":3,"seed":2}""", $"{fixture.Prefix}/replies/{id}", "c1");
+        await fixture.Client.PublishAsync(Jobs, $$"""{"id":"{{id}}","prompt":"Hello","max_tokens":3,"seed":2}""", $"{fixture.ReplyRoot}/{id}", "c1");
 
-        var result = await fixture.Client.WaitForTopicAsync($"{fixture.Prefix}/replies/{id}");
+        var result = await fixture.Client.WaitForTopicAsync($"{fixture.ReplyRoot}/{id}");
 
         Assert.Null(result.ErrorCode);
         Assert.Equal("c1", result.CorrelationText);
@@ -60,8 +60,8 @@ public sealed class EmbeddedBrokerTests(EmbeddedDaemonFixture fixture) : IClassF
             Assert.Contains(result.ErrorCode, new[] { "cancelled", "overloaded" });
         }
 
-        await fixture.Client.PublishAsync(Jobs, $$"""{"id":"{{ids[3]}}","prompt":"Now?","max_tokens":2}""", $"{fixture.Prefix}/again/{ids[3]}");
-        var retried = await fixture.Client.WaitForTopicAsync($"{fixture.Prefix}/again/{ids[3]}");
+        await fixture.Client.PublishAsync(Jobs, $$"""{"id":"{{ids[3]}}","prompt":"Now?","max_tokens":2}""", $"{fixture.ReplyRoot}/again/{ids[3]}");
+        var retried = await fixture.Client.WaitForTopicAsync($"{fixture.ReplyRoot}/again/{ids[3]}");
         Assert.Null(retried.ErrorCode);
         fixture.Daemon.AssertNoUnexpectedErrors();
     }

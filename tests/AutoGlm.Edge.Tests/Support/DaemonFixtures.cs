@@ -54,6 +54,9 @@ public sealed class EmbeddedDaemonFixture : IAsyncLifetime
 
     public string Prefix => $"autoglm/{DeviceId}";
 
+    /// <summary>A reply-topic root only this fixture's client watches (response topics under <see cref="Prefix"/> are refused outside its <c>results/</c>).</summary>
+    public string ReplyRoot { get; } = "reply/" + Guid.NewGuid().ToString("N")[..8];
+
     public async Task InitializeAsync()
     {
         Daemon = new DaemonProcess(TestPaths.NewFolder("state"), new Dictionary<string, string>
@@ -64,7 +67,7 @@ public sealed class EmbeddedDaemonFixture : IAsyncLifetime
             ["Mqtt__MaxConcurrentJobs"] = "1",
         });
         await Daemon.StartAsync();
-        Client = await TestMqttClient.ConnectAsync(Port, persistent: false, $"{Prefix}/#");
+        Client = await TestMqttClient.ConnectAsync(Port, persistent: false, $"{Prefix}/#", $"{ReplyRoot}/#");
     }
 
     public async Task DisposeAsync()

@@ -35,19 +35,24 @@ public sealed class TestMqttClient : IAsyncDisposable
     private readonly CancellationTokenSource _disposed = new();
     private readonly ConcurrentQueue<Received> _received = new();
 
-    private TestMqttClient(int port, string clientId, bool persistent, string[] filters)
+    private TestMqttClient(int port, string clientId, bool persistent, string[] filters, (string User, string Password)? credentials = null, string host = "127.0.0.1")
     {
         _persistent = persistent;
         _filters = filters;
         _client = new MqttClientFactory().CreateMqttClient();
-        _options = new MqttClientOptionsBuilder()
-            .WithTcpServer("127.0.0.1", port)
+        var options = new MqttClientOptionsBuilder()
+            .WithTcpServer(host, port)
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithClientId(clientId)
             .WithCleanStart(!persistent)
             .WithSessionExpiryInterval(persistent ? 600u : 0u)
-            .WithTimeout(TimeSpan.FromSeconds(10))
-            .Build();
+            .WithTimeout(TimeSpan.FromSeconds(10));
+        if (credentials is { } c)
+        {
+            options.WithCredentials(c.User, c.Password);
+        }
+
+        _options = options.Build();
         _client.ApplicationMessageReceivedAsync += e =>
         {
             var m = e.ApplicationMessage;
@@ -80,6 +85,33 @@ public sealed class TestMqttClient : IAsyncDisposable
     {
         var client = new TestMqttClient(port, "test-" + Guid.NewGuid().ToString("N")[..12], persistent, filters);
         await client.ConnectAndSubscribeAsync();
+        return client;
+    }
+
+    /// <summary>Connects once with these credentials and returns what the broker answered (the connection is closed again).</summary>
+    public static async Task<MqttClientConnectResultCode> LoginAsync(string host, int port, string? username, string? password)
+    {
+        var client = new TestMqttClient(port, "test-" + Guid.NewGuid().ToString("N")[..12], persistent: false, [], username is null ? null : (username, password ?? ""), host);
+        await using (client)
+        {
+            return (await client._client.ConnectAsync(client._options)).ResultCode;
+        }
+    }
+
+    /// <summary>Connects (non-persistent) to <paramref name="host"/> with a user name and password; throws when refused.</summary>
+    public static async Task<TestMqttClient> ConnectAsync(string host, int port, string? username, string? password, params string[] filters)
+    {
+        var client = new TestMqttClient(port, "test-" + Guid.NewGuid().ToString("N")[..12], persistent: false, filters, username is null ? null : (username, password ?? ""), host);
+        try
+        {
+            await client.ConnectAndSubscribeAsync();
+        }
+        catch
+        {
+            await client.DisposeAsync();
+            throw;
+        }
+
         return client;
     }
 
@@ -138,7 +170,12 @@ public sealed class TestMqttClient : IAsyncDisposable
 
     private async Task ConnectAndSubscribeAsync()
     {
-        await _client.ConnectAsync(_options);
+        var result = await _client.ConnectAsync(_options);
+        if (result.ResultCode != MqttClientConnectResultCode.Success)
+        {
+            throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode}");
+        }
+
         if (_filters.Length > 0)
         {
             var subscribe = new MqttClientSubscribeOptionsBuilder();

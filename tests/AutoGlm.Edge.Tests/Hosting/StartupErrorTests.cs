@@ -44,6 +44,23 @@ public sealed class StartupErrorTests
     }
 
     [Fact]
+    public async Task Start_BrokerPortInUse_OneLineNamingTheEndpointAndKey()
+    {
+        using var holder = new TcpListener(IPAddress.Loopback, 0);
+        holder.Start();
+        var port = ((IPEndPoint)holder.LocalEndpoint).Port;
+        await using var daemon = new DaemonProcess(TestPaths.NewFolder("state"), new Dictionary<string, string>
+        {
+            ["Mqtt__Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+
+        var exit = await daemon.RunToExitAsync();
+
+        Assert.Equal(2, exit);
+        AssertOneErrorLine(daemon, $"error: the embedded MQTT broker cannot listen on 127.0.0.1:{port}: the port is already in use (another broker or daemon?); set Mqtt:Port to a free port");
+    }
+
+    [Fact]
     public async Task Start_StateFolderCannotBeCreated_OneLineNamingTheFolderAndVariable()
     {
         // A path below a plain file cannot become a folder, not even for root (the tests run as root in CI).

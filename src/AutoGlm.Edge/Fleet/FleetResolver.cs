@@ -62,6 +62,13 @@ public static class FleetResolver
             yield return at.Error($"device '{id}': broker.mode is external but broker.host is not set");
         }
 
+        if (resolved.Text("broker.mode", "embedded") == "embedded" && resolved["broker.host"] is not null
+            && Mqtt.BrokerAddresses.Parse(resolved.Text("broker.host", ""), out _) is { IsLoopbackOnly: false } open
+            && (resolved["broker.username"] is null || resolved["broker.password"] is null))
+        {
+            yield return at.Error($"device '{id}': the embedded broker listens on {string.Join(", ", open.NotLoopback)}, which is not loopback, so broker.username and broker.password must be set");
+        }
+
         if (resolved["model.sha256"] is not null && resolved["model.path"] is null)
         {
             yield return at.Error($"device '{id}': model.sha256 is set but model.path is not (the built-in model has no fixed hash)");

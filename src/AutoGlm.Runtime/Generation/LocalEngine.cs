@@ -303,7 +303,7 @@ public sealed partial class LocalEngine : IChatClient
             MaxTokens = options?.MaxOutputTokens ?? Math.Min(_options.DefaultMaxTokens, room),
             Sampling = sampling,
             StopSequences = options?.StopSequences is { } s ? [.. s] : [],
-            StartsInReasoning = thinking,
+            StartsInReasoning = thinking && _template.HasThinkBlock,
             Media = [.. media.Values.OrderBy(m => m.Start)],
             Cancellation = cancellationToken,
         };

@@ -55,6 +55,9 @@ public sealed class GlmChatTemplate
         _endAudio = Optional(GlmSpecialTokens.EndOfAudio);
     }
 
+    /// <summary>Whether the prompt ends inside <c>&lt;think&gt;</c> when thinking is on (false for <see cref="Glm4_0414"/>).</summary>
+    public bool HasThinkBlock => _thinkBlock;
+
     /// <summary>Where an image or clip goes: called with its content and the position of its first placeholder; returns how many placeholder rows it takes.</summary>
     public delegate int MediaPlacer(DataContent media, int start);
 

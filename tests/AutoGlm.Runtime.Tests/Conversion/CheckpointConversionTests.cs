@@ -234,6 +234,61 @@ public sealed class CheckpointConversionTests : IDisposable
         Assert.Contains("format_version 3", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Convert_Cancelled_LeavesNothingBehind()
+    {
+        var checkpoint = Path.Combine(_root, "checkpoint");
+        PyTorchReference.MakeCheckpoint(checkpoint, "Glm4ForCausalLM");
+        var packageDir = Path.Combine(_root, "package");
+        using var cancel = new CancellationTokenSource();
+        var progress = new Steps(step =>
+        {
+            if (step.StartsWith("layer 2/", StringComparison.Ordinal))
+            {
+                cancel.Cancel();
+            }
+        });
+
+        Assert.ThrowsAny<OperationCanceledException>(() => CheckpointConverter.Convert(checkpoint, packageDir, new ConversionOptions(), progress, cancel.Token));
+
+        Assert.False(Directory.Exists(packageDir));
+        Assert.Empty(Directory.GetDirectories(_root, ".package.converting-*"));
+    }
+
+    [Fact]
+    public void EnsurePackage_UnchangedCheckpoint_ConvertsOnceThenReuses()
+    {
+        var checkpoint = Path.Combine(_root, "glm4-tiny");
+        PyTorchReference.MakeCheckpoint(checkpoint, "Glm4ForCausalLM");
+        var models = Path.Combine(_root, "models");
+        Directory.CreateDirectory(models);
+        Assert.True(CheckpointImport.IsCheckpoint(checkpoint));
+        var reports = new List<string>();
+
+        var first = CheckpointImport.EnsurePackage(checkpoint, models, report: reports.Add);
+        var converted = reports.Count;
+        var second = CheckpointImport.EnsurePackage(checkpoint, models, report: reports.Add);
+
+        Assert.True(converted > 0);
+        Assert.Equal(first, second);
+        Assert.Equal(converted, reports.Count); // the second call converted nothing
+        Assert.False(CheckpointImport.IsCheckpoint(first));
+        Assert.Equal("glm4-tiny", ModelPackage.Load(first).Manifest.Name);
+
+        File.SetLastWriteTimeUtc(Path.Combine(checkpoint, "model-00001-of-00002.safetensors"), DateTime.UtcNow.AddMinutes(1));
+        var third = CheckpointImport.EnsurePackage(checkpoint, models, report: reports.Add);
+
+        Assert.NotEqual(first, third);
+        Assert.True(reports.Count > converted);
+        Assert.False(Directory.Exists(first), "the import of the old checkpoint was kept");
+        Assert.True(ModelPackage.Verify(third).IsValid);
+    }
+
+    private sealed class Steps(Action<string> report) : IProgress<string>
+    {
+        public void Report(string value) => report(value);
+    }
+
     private string MakeAndEdit(Action<JsonObject> edit)
     {
         var checkpoint = Path.Combine(_root, "checkpoint");

@@ -5,6 +5,7 @@ Written from the transformers modeling code (modeling_glm4.py, modeling_glm.py, 
 engine's ONNX graph. Needs only Debian's python3-torch (and the numpy it depends on); no transformers, no pip.
 
   glm_reference.py make <dir> --arch Glm4ForCausalLM|Glm4vForConditionalGeneration|GlmForCausalLM [--seed N] [--shards N]
+      [--shape '{"hidden_size": 1024, ...}']   (overrides of the tiny shape, e.g. for a conversion benchmark)
   glm_reference.py forward <dir> --tokens 1,2,3 --first K [--int4 BLOCK]
       -> JSON: logits of positions K.. (one row per position). --int4 first rounds every linear weight, the embedding
          and the head as an INT4 package stores them: per row, blocks of BLOCK inputs, scale = max|w| / 7 (float32),
@@ -73,15 +74,14 @@ CHAT_TEMPLATE = ("[gMASK]<sop>{%- for msg in messages %}{%- if msg.role == 'syst
                  "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
 
 
-def tensors_for(arch, gen):
-    s = SHAPE
+def tensors_for(arch, gen, s):
     h, f, hd = s["hidden_size"], s["intermediate_size"], s["head_dim"]
     q, kv = s["num_attention_heads"] * hd, s["num_key_value_heads"] * hd
     prefix = "model.language_model." if arch == "Glm4vForConditionalGeneration" else "model."
     sandwich = arch != "GlmForCausalLM"
 
     def uniform(*shape, limit):
-        return (torch.rand(*shape, generator=gen, dtype=torch.float64) * 2 - 1) * limit
+        return (torch.rand(*shape, generator=gen, dtype=torch.float32) * 2 - 1) * limit
 
     def linear(rows, cols):
         return uniform(rows, cols, limit=math.sqrt(3.0 / cols))
@@ -129,12 +129,12 @@ def write_safetensors(path, tensors):
     return offset
 
 
-def make(directory, arch, seed, shards):
+def make(directory, arch, seed, shards, shape):
     os.makedirs(directory, exist_ok=True)
     gen = torch.Generator().manual_seed(seed)
-    tensors = tensors_for(arch, gen)
+    tensors = tensors_for(arch, gen, shape)
     names = list(tensors)
-    text = dict(SHAPE, attention_bias=True, hidden_act="silu", tie_word_embeddings=False, pad_token_id=FIRST_SPECIAL,
+    text = dict(shape, attention_bias=True, hidden_act="silu", tie_word_embeddings=False, pad_token_id=FIRST_SPECIAL,
                 eos_token_id=[FIRST_SPECIAL, FIRST_SPECIAL + 7, FIRST_SPECIAL + 9], torch_dtype="bfloat16")
     if arch == "Glm4vForConditionalGeneration":
         text_config = dict(text, model_type="glm4v_text", rope_scaling=dict(type="default", mrope_section=[2, 3, 3]))
@@ -279,6 +279,7 @@ def main():
     m.add_argument("--arch", required=True)
     m.add_argument("--seed", type=int, default=7)
     m.add_argument("--shards", type=int, default=2)
+    m.add_argument("--shape", default="{}")
     f = sub.add_parser("forward")
     f.add_argument("dir")
     f.add_argument("--tokens", required=True)
@@ -286,7 +287,7 @@ def main():
     f.add_argument("--int4", type=int, default=0)
     args = parser.parse_args()
     if args.command == "make":
-        make(args.dir, args.arch, args.seed, args.shards)
+        make(args.dir, args.arch, args.seed, args.shards, dict(SHAPE, **json.loads(args.shape)))
     else:
         tokens = [int(x) for x in args.tokens.split(",")]
         logits = forward(args.dir, tokens, args.int4)

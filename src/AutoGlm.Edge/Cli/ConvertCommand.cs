@@ -12,8 +12,8 @@ internal static class ConvertCommand
     {
         var checkpoint = new Argument<DirectoryInfo>("checkpoint-dir") { Description = "The checkpoint folder (config.json, *.safetensors, tokenizer.json, …)." };
         var output = new Option<DirectoryInfo>("--out") { Description = "The package folder to create (must not exist, or be empty).", Required = true };
-        var weights = new Option<string>("--weights") { Description = "int4 (default: MatMulNBits) or fp32 (full precision, to check a conversion).", DefaultValueFactory = _ => "int4" };
-        weights.AcceptOnlyFromAmong("int4", "fp32");
+        var weights = new Option<string>("--weights") { Description = "int4 (default: MatMulNBits), fp16 or fp32 (full precision, to check a conversion).", DefaultValueFactory = _ => "int4" };
+        weights.AcceptOnlyFromAmong("int4", "fp16", "fp32");
         var blockSize = new Option<int>("--block-size") { Description = "INT4 block size: 32 (default), 64 or 128.", DefaultValueFactory = _ => 32 };
         blockSize.AcceptOnlyFromAmong("32", "64", "128");
         var accuracy = new Option<int>("--accuracy-level") { Description = "MatMulNBits accuracy level: 4 (default, int8 compute) or 0 (float compute).", DefaultValueFactory = _ => 4 };
@@ -39,7 +39,7 @@ internal static class ConvertCommand
             var result = CheckpointConverter.Convert(parse.GetValue(checkpoint)!.FullName, target, options, progress, cancellationToken);
             var o = parse.InvocationConfiguration.Output;
             var m = result.Manifest;
-            o.WriteLine($"wrote {m.Name} ({m.Source!.Architecture}, {m.Architecture.ParameterCount / 1e6:F1} M parameters, {(m.Quantization.Bits == 4 ? $"INT4 block {m.Quantization.BlockSize}" : "fp32")}) to {target} in {clock.Elapsed.TotalSeconds:F1} s");
+            o.WriteLine($"wrote {m.Name} ({m.Source!.Architecture}, {m.Architecture.ParameterCount / 1e6:F1} M parameters, {(m.Quantization.Bits == 4 ? $"INT4 block {m.Quantization.BlockSize}" : $"fp{m.Quantization.Bits}")}) to {target} in {clock.Elapsed.TotalSeconds:F1} s");
             foreach (var (kind, error) in result.RelativeRmsError.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             {
                 o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"quantization error  {kind,-14} {error:P2} relative RMS"));

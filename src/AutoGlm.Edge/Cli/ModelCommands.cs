@@ -29,7 +29,7 @@ internal static class ModelCommands
             {
                 var a = manifest.Architecture;
                 output.WriteLine($"package  {report.Directory}");
-                output.WriteLine($"model    {manifest.Name}: {a.Layers} layers, hidden {a.HiddenSize}, {a.NumHeads} heads ({a.NumKvHeads} KV), head {a.HeadSize}, FFN {a.FfnSize}, vocabulary {a.VocabSize}, context {a.ContextLength}, {a.ParameterCount / 1e6:F1} M parameters, {(manifest.Quantization.Bits == 4 ? $"INT4 block {manifest.Quantization.BlockSize}" : "fp32")}");
+                output.WriteLine($"model    {manifest.Name}: {a.Layers} layers, hidden {a.HiddenSize}, {a.NumHeads} heads ({a.NumKvHeads} KV), head {a.HeadSize}, FFN {a.FfnSize}, vocabulary {a.VocabSize}, context {a.ContextLength}, {a.ParameterCount / 1e6:F1} M parameters, {(manifest.Quantization.Bits == 4 ? $"INT4 block {manifest.Quantization.BlockSize}" : $"fp{manifest.Quantization.Bits}")}");
                 if (manifest.Source is { } source)
                 {
                     output.WriteLine($"source   {source.Architecture} checkpoint, converted by {source.Converter} ({string.Join(", ", source.Options.Select(kv => $"{kv.Key} {kv.Value}"))})");

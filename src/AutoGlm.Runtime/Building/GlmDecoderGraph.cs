@@ -33,7 +33,7 @@ public static class DecoderIo
 /// (<see cref="ModelArchitecture.SandwichNorms"/>). A tied INT4 LM head reuses the embedding's bytes; an untied one
 /// has its own; either runs on the last position only. With <see cref="QuantizationInfo.Bits"/> 32 every linear layer
 /// is a float <c>MatMul</c> over a transposed <c>[in, out]</c> weight (for checking a conversion against a float
-/// reference).
+/// reference); with 16 the weights are stored as float16 and cast to float32 once, at session start.
 /// </remarks>
 internal sealed class GlmDecoderGraph
 {
@@ -93,7 +93,15 @@ internal sealed class GlmDecoderGraph
         }
         else
         {
-            Float("embed_tokens.weight", embeddingValues, [_arch.VocabSize, h]);
+            if (_quant.Bits == 16)
+            {
+                Half16("embed_tokens.weight", embeddingValues, [_arch.VocabSize, h]);
+            }
+            else
+            {
+                Float("embed_tokens.weight", embeddingValues, [_arch.VocabSize, h]);
+            }
+
             EmbeddingOffsets = (_initializers[^1].ExternalOffset, 0);
             lmHead = _arch.TiedEmbeddings ? LinearWeight("lm_head", embeddingValues, _arch.VocabSize, h) : string.Empty;
         }
@@ -296,7 +304,15 @@ internal sealed class GlmDecoderGraph
                 transposed[((long)c * rows) + r] = weights[((long)r * cols) + c];
             }
         });
-        return Float(baseName + ".weight", transposed, [cols, rows]);
+        if (_quant.Bits != 16)
+        {
+            return Float(baseName + ".weight", transposed, [cols, rows]);
+        }
+
+        // fp16 on disk, widened once when the session folds the Cast; the MatMul itself runs in float32.
+        Half16(baseName + ".weight", transposed, [cols, rows]);
+        Node("Cast", "", [baseName + ".weight"], [baseName + ".weight.float"], new OnnxAttribute("to", Int: (long)OnnxDataType.Float));
+        return baseName + ".weight.float";
     }
 
     private void MatMul(string input, string weight, int k, int n, string output)
@@ -338,6 +354,13 @@ internal sealed class GlmDecoderGraph
         External(name, OnnxDataType.UInt8, [rows, cols / _quant.BlockSize, _quant.BlockSize / 2], packed);
         External(name + ".scales", OnnxDataType.Float, [scales.LongLength], MemoryMarshal.AsBytes(scales.AsSpan()));
         return name;
+    }
+
+    private void Half16(string name, float[] values, long[] dims)
+    {
+        var halves = new Half[values.LongLength];
+        Parallel.For(0, values.Length, i => halves[i] = (Half)values[i]);
+        External(name, OnnxDataType.Float16, dims, MemoryMarshal.AsBytes(halves.AsSpan()));
     }
 
     private string Float(string name, float[] values, long[] dims)

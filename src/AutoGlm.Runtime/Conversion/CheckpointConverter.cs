@@ -8,7 +8,7 @@ namespace AutoGlm.Runtime.Conversion;
 /// <summary>How to convert: the weight format, the INT4 block and accuracy level, the package's name.</summary>
 public sealed record ConversionOptions
 {
-    /// <summary><c>int4</c> (the default) or <c>fp32</c> (full precision, for checking a conversion against a float reference).</summary>
+    /// <summary><c>int4</c> (the default), <c>fp16</c> (half the disk of fp32; bf16 checkpoints convert losslessly but for subnormals) or <c>fp32</c> (full precision, for checking a conversion against a float reference).</summary>
     public string Weights { get; init; } = "int4";
 
     /// <summary>INT4 block size: 32 (the default), 64 or 128.</summary>
@@ -24,9 +24,9 @@ public sealed record ConversionOptions
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
-        if (Weights is not ("int4" or "fp32"))
+        if (Weights is not ("int4" or "fp16" or "fp32"))
         {
-            errors.Add($"--weights must be int4 or fp32 (got '{Weights}')");
+            errors.Add($"--weights must be int4, fp16 or fp32 (got '{Weights}')");
         }
 
         if (BlockSize is not (32 or 64 or 128))
@@ -102,7 +102,7 @@ public static class CheckpointConverter
         var tokenizer = CheckpointTokenizer.Read(checkpointDirectory, config);
         var quantization = new QuantizationInfo
         {
-            Bits = options.Weights == "fp32" ? 32 : 4,
+            Bits = options.Weights switch { "fp32" => 32, "fp16" => 16, _ => 4 },
             BlockSize = options.BlockSize,
             AccuracyLevel = options.AccuracyLevel,
         };
@@ -151,7 +151,7 @@ public static class CheckpointConverter
                         File = SyntheticModelBuilder.DataFileName,
                         WeightOffset = graph.EmbeddingOffsets.Weight,
                         ScalesOffset = graph.EmbeddingOffsets.Scales,
-                        Format = quantization.Bits == 4 ? EmbeddingInfo.Int4Format : EmbeddingInfo.Float32Format,
+                        Format = quantization.Bits switch { 4 => EmbeddingInfo.Int4Format, 16 => EmbeddingInfo.Float16Format, _ => EmbeddingInfo.Float32Format },
                     },
                 },
                 Source = new PackageSource(

@@ -13,7 +13,7 @@ public sealed unsafe class TokenEmbedding : IDisposable
     private readonly byte* _base;
     private readonly long _weightOffset, _scalesOffset;
     private readonly int _hidden, _blockSize, _vocab;
-    private readonly bool _float32;
+    private readonly int _floatBytes; // 0 for INT4 blocks
 
     public TokenEmbedding(ModelPackage package)
     {
@@ -24,15 +24,16 @@ public sealed unsafe class TokenEmbedding : IDisposable
         _blockSize = manifest.Quantization.BlockSize;
         _weightOffset = info.WeightOffset;
         _scalesOffset = info.ScalesOffset;
-        _float32 = info.Format switch
+        _floatBytes = info.Format switch
         {
-            EmbeddingInfo.Int4Format => false,
-            EmbeddingInfo.Float32Format => true,
-            _ => throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"decoder.embedding.format '{info.Format}' is not supported (expected {EmbeddingInfo.Int4Format} or {EmbeddingInfo.Float32Format})"),
+            EmbeddingInfo.Int4Format => 0,
+            EmbeddingInfo.Float32Format => sizeof(float),
+            EmbeddingInfo.Float16Format => 2,
+            _ => throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"decoder.embedding.format '{info.Format}' is not supported (expected {EmbeddingInfo.Int4Format}, {EmbeddingInfo.Float32Format} or {EmbeddingInfo.Float16Format})"),
         };
         var path = package.PathOf(info.File);
-        var needed = _float32
-            ? _weightOffset + ((long)_vocab * _hidden * sizeof(float))
+        var needed = _floatBytes > 0
+            ? _weightOffset + ((long)_vocab * _hidden * _floatBytes)
             : Math.Max(_weightOffset + ((long)_vocab * _hidden / 2), _scalesOffset + ((long)_vocab * (_hidden / _blockSize) * sizeof(float)));
         if (new FileInfo(path).Length < needed)
         {
@@ -56,9 +57,20 @@ public sealed unsafe class TokenEmbedding : IDisposable
             throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"token id {tokenId} is outside the vocabulary of {_vocab}");
         }
 
-        if (_float32)
+        if (_floatBytes == sizeof(float))
         {
             new ReadOnlySpan<float>(_base + _weightOffset + ((long)tokenId * _hidden * sizeof(float)), _hidden).CopyTo(destination);
+            return;
+        }
+
+        if (_floatBytes == 2)
+        {
+            var row = new ReadOnlySpan<Half>(_base + _weightOffset + ((long)tokenId * _hidden * 2), _hidden);
+            for (var i = 0; i < row.Length; i++)
+            {
+                destination[i] = (float)row[i];
+            }
+
             return;
         }
 

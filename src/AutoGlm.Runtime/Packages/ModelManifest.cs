@@ -96,7 +96,7 @@ public sealed record ModelArchitecture
 /// <summary>Block quantization of the linear layers.</summary>
 public sealed record QuantizationInfo
 {
-    /// <summary>4: INT4 blocks run by <c>MatMulNBits</c>; 32: float32 weights run by <c>MatMul</c> (no quantization).</summary>
+    /// <summary>4: INT4 blocks run by <c>MatMulNBits</c>; 32: float32 weights run by <c>MatMul</c> (no quantization); 16: the same stored as float16.</summary>
     public int Bits { get; init; } = 4;
     public int BlockSize { get; init; } = 32;
 
@@ -144,11 +144,12 @@ public sealed record EmbeddingInfo
     public required long WeightOffset { get; init; }
     public required long ScalesOffset { get; init; }
 
-    /// <summary><c>int4_block</c> (the layout above) or <c>float32</c> (<c>[vocab, hidden]</c> floats at <see cref="WeightOffset"/>, no scales).</summary>
+    /// <summary><c>int4_block</c> (the layout above), <c>float32</c> or <c>float16</c> (<c>[vocab, hidden]</c> at <see cref="WeightOffset"/>, no scales).</summary>
     public string Format { get; init; } = Int4Format;
 
     public const string Int4Format = "int4_block";
     public const string Float32Format = "float32";
+    public const string Float16Format = "float16";
 }
 
 /// <summary>The checkpoint a package was converted from, and how.</summary>

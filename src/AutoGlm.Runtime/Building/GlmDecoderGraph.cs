@@ -208,6 +208,13 @@ internal sealed class GlmDecoderGraph
             outputs.Add(new(DecoderIo.PresentValue(layer), OnnxDataType.Float, present));
         }
 
+        if (!(IsInt4 && _arch.TiedEmbeddings))
+        {
+            // No node reads the embedding (the engine looks tokens up itself): keep its bytes, not an initializer
+            // that ONNX Runtime would warn about and drop.
+            _initializers.RemoveAll(i => i.Name is "embed_tokens.weight" or "embed_tokens.weight.scales");
+        }
+
         return OnnxModelWriter.Write(
             "glm_decoder",
             _nodes,

@@ -194,7 +194,12 @@ public static class CheckpointConverter
         }
     }
 
-    /// <summary>Reports each layer as it is read and stops between layers when cancelled.</summary>
+    /// <summary>Reports each layer as it is read, stops between layers when cancelled, and frees what was written before the next read.</summary>
+    /// <remarks>
+    /// Every tensor is a fresh large array that is garbage once written; left to itself the GC lets such arrays pile
+    /// up (measured: peak RSS grew by the size of each layer's floats, 5.5 GB for 20 layers against 2.2 GB for 4). A
+    /// blocking collection before each read (milliseconds, the live set is small) keeps the peak at the largest tensor.
+    /// </remarks>
     private sealed class ProgressWeights(IGlmWeights inner, int layers, IProgress<string>? progress, CancellationToken cancellationToken) : IGlmWeights
     {
         public float[] Embedding()
@@ -208,6 +213,8 @@ public static class CheckpointConverter
         public GlmLayerWeights Layer(int index)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            GC.Collect();
+
             progress?.Report($"layer {index + 1}/{layers}");
             return inner.Layer(index);
         }
@@ -215,6 +222,7 @@ public static class CheckpointConverter
         public float[]? LmHead()
         {
             cancellationToken.ThrowIfCancellationRequested();
+            GC.Collect();
             progress?.Report("lm_head");
             return inner.LmHead();
         }

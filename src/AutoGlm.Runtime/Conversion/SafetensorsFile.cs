@@ -21,14 +21,13 @@ public sealed record SafetensorsTensor(string Name, string DType, long[] Shape, 
 
 /// <summary>A <c>.safetensors</c> file read through a memory map: an 8-byte little-endian header length, a JSON header, then the raw tensors.</summary>
 /// <remarks>
-/// Only the tensor being read is paged in; nothing of the file is copied but the floats asked for.
+/// Each read maps only the tensor being read and unmaps it afterwards, so the checkpoint's pages do not stay in the
+/// process's resident set as the conversion walks through it; nothing of the file is copied but the floats asked for.
 /// Thread-safe for reads; owns the map.
 /// </remarks>
 public sealed unsafe class SafetensorsFile : IDisposable
 {
     private readonly MemoryMappedFile _file;
-    private readonly MemoryMappedViewAccessor _view;
-    private readonly byte* _base;
     private readonly long _dataStart, _length;
 
     /// <summary>Opens and parses the header of <paramref name="path"/>.</summary>
@@ -44,20 +43,22 @@ public sealed unsafe class SafetensorsFile : IDisposable
         }
 
         _file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        _view = _file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        byte* pointer = null;
-        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
-        _base = pointer + _view.PointerOffset;
         try
         {
-            var headerLength = *(long*)_base;
+            long headerLength;
+            using (var lengthView = new View(_file, 0, 8))
+            {
+                headerLength = *(long*)lengthView.Pointer;
+            }
+
             if (headerLength <= 0 || headerLength > _length - 8 || headerLength > 100_000_000)
             {
                 throw Invalid(name, $"has a header length of {headerLength}, which does not fit its {_length} bytes");
             }
 
             _dataStart = 8 + headerLength;
-            Tensors = ParseHeader(name, new ReadOnlySpan<byte>(_base + 8, (int)headerLength), _length - _dataStart);
+            using var header = new View(_file, 8, headerLength);
+            Tensors = ParseHeader(name, new ReadOnlySpan<byte>(header.Pointer, (int)headerLength), _length - _dataStart);
         }
         catch
         {
@@ -80,8 +81,14 @@ public sealed unsafe class SafetensorsFile : IDisposable
             throw new ArgumentException($"tensor '{tensor.Name}' has {tensor.ElementCount} elements, the destination {destination.Length}");
         }
 
-        var source = _base + _dataStart + tensor.Begin;
         var count = destination.Length;
+        if (count == 0)
+        {
+            return;
+        }
+
+        using var view = new View(_file, _dataStart + tensor.Begin, tensor.End - tensor.Begin);
+        var source = view.Pointer;
         switch (tensor.DType)
         {
             case "F32":
@@ -109,12 +116,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _file.Dispose();
-    }
+    public void Dispose() => _file.Dispose();
 
     private static Dictionary<string, SafetensorsTensor> ParseHeader(string file, ReadOnlySpan<byte> json, long dataLength)
     {
@@ -176,6 +178,28 @@ public sealed unsafe class SafetensorsFile : IDisposable
         "I8" or "U8" or "BOOL" or "F8_E4M3" or "F8_E5M2" => 1,
         _ => 0,
     };
+
+    /// <summary>A read-only view of part of the file, unmapped on dispose.</summary>
+    private readonly struct View : IDisposable
+    {
+        private readonly MemoryMappedViewAccessor _accessor;
+
+        public View(MemoryMappedFile file, long offset, long length)
+        {
+            _accessor = file.CreateViewAccessor(offset, length, MemoryMappedFileAccess.Read);
+            byte* pointer = null;
+            _accessor.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+            Pointer = pointer + _accessor.PointerOffset;
+        }
+
+        public byte* Pointer { get; }
+
+        public void Dispose()
+        {
+            _accessor.SafeMemoryMappedViewHandle.ReleasePointer();
+            _accessor.Dispose();
+        }
+    }
 
     private static RuntimeException Invalid(string file, string message) =>
         new(RuntimeErrorCode.InvalidRequest, $"checkpoint file '{file}' {message}");

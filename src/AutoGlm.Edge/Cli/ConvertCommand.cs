@@ -19,7 +19,7 @@ internal static class ConvertCommand
         var accuracy = new Option<int>("--accuracy-level") { Description = "MatMulNBits accuracy level: 4 (default, int8 compute) or 0 (float compute).", DefaultValueFactory = _ => 4 };
         accuracy.AcceptOnlyFromAmong("0", "4");
         var name = new Option<string?>("--name") { Description = "The package's name (default: the checkpoint folder's name)." };
-        var command = new Command("convert", "Convert a Hugging Face GLM checkpoint (Glm4ForCausalLM, Glm4vForConditionalGeneration text, GlmForCausalLM) into a model package.")
+        var command = new Command("convert", "Convert a Hugging Face GLM checkpoint (Glm4ForCausalLM, Glm4vForConditionalGeneration text, GlmForCausalLM, ChatGLMModel) into a model package.")
         {
             checkpoint, output, weights, blockSize, accuracy, name,
         };

@@ -10,7 +10,8 @@ namespace AutoGlm.Runtime.Conversion;
 /// <param name="TensorPrefix">The decoder's tensor prefix: <c>model.</c>, or <c>model.language_model.</c> for GLM-4.1V.</param>
 /// <param name="AttentionBias">Whether <c>q_proj</c>, <c>k_proj</c> and <c>v_proj</c> have biases.</param>
 /// <param name="EosTokenIds">The <c>eos_token_id</c> of <c>config.json</c> (an int or a list), when present.</param>
-public sealed record CheckpointConfig(string ArchitectureName, ModelArchitecture Architecture, string TensorPrefix, bool AttentionBias, IReadOnlyList<int> EosTokenIds)
+/// <param name="ChatGlmLayout">THUDM's original layout (<c>transformer.encoder.*</c>, fused <c>query_key_value</c>) rather than transformers'.</param>
+public sealed record CheckpointConfig(string ArchitectureName, ModelArchitecture Architecture, string TensorPrefix, bool AttentionBias, IReadOnlyList<int> EosTokenIds, bool ChatGlmLayout = false)
 {
     public const string FileName = "config.json";
 
@@ -20,6 +21,8 @@ public sealed record CheckpointConfig(string ArchitectureName, ModelArchitecture
         ["Glm4ForCausalLM"] = true,
         ["Glm4vForConditionalGeneration"] = true,
         ["GlmForCausalLM"] = false,
+        ["ChatGLMModel"] = false,
+        ["ChatGLMForConditionalGeneration"] = false,
     };
 
     /// <summary>Reads <c>config.json</c> of a checkpoint folder.</summary>
@@ -53,6 +56,11 @@ public sealed record CheckpointConfig(string ArchitectureName, ModelArchitecture
                 : throw Error($"{FileName} has no 'architectures' list");
             var name = architectures.FirstOrDefault(Supported.ContainsKey)
                 ?? throw Error($"architecture {string.Join(", ", architectures.Select(x => $"'{x}'"))} is not supported (the converter reads {string.Join(", ", Supported.Keys)})");
+
+            if (name.StartsWith("ChatGLM", StringComparison.Ordinal))
+            {
+                return ReadChatGlm(root, name);
+            }
 
             var text = root;
             var prefix = "model.";
@@ -135,6 +143,53 @@ public sealed record CheckpointConfig(string ArchitectureName, ModelArchitecture
         Require(a.RmsNormEps > 0, "rms_norm_eps must be positive");
         Require(a.RopeTheta > 0, "rope_theta must be positive");
         return errors;
+    }
+
+    /// <summary>
+    /// THUDM's <c>modeling_chatglm.py</c> keys: <c>num_layers</c>, <c>ffn_hidden_size</c>, <c>kv_channels</c> (head size),
+    /// <c>multi_query_group_num</c> (KV heads), <c>padded_vocab_size</c>, <c>seq_length</c>, <c>layernorm_epsilon</c>,
+    /// <c>rope_ratio</c> (theta = 10000 × ratio); rotary on half of each head, interleaved, as GLM-4.
+    /// </summary>
+    private static CheckpointConfig ReadChatGlm(JsonElement root, string name)
+    {
+        var reader = new KeyReader(root, string.Empty);
+        void Require(string key, bool expected)
+        {
+            if ((reader.OptionalBool(key) ?? expected) != expected)
+            {
+                throw Error($"{FileName} key '{key}' is {!expected}; the engine's GLM block needs {expected}");
+            }
+        }
+
+        Require("rmsnorm", true);
+        Require("post_layer_norm", true);
+        Require("apply_residual_connection_post_layernorm", false);
+        Require("add_bias_linear", false);
+        var heads = reader.Int("num_attention_heads");
+        var headDim = reader.Int("kv_channels");
+        var arch = new ModelArchitecture
+        {
+            Family = "glm4",
+            Layers = reader.Int("num_layers"),
+            HiddenSize = reader.Int("hidden_size"),
+            NumHeads = heads,
+            NumKvHeads = reader.OptionalBool("multi_query_attention") == true ? reader.Int("multi_query_group_num") : heads,
+            HeadSize = headDim,
+            FfnSize = reader.Int("ffn_hidden_size"),
+            VocabSize = reader.Int("padded_vocab_size"),
+            ContextLength = reader.Int("seq_length"),
+            RotaryDim = headDim / 2,
+            RopeTheta = (float)(10000.0 * (reader.OptionalDouble("rope_ratio") ?? 1.0)),
+            RmsNormEps = (float)reader.Double("layernorm_epsilon"),
+            TiedEmbeddings = reader.OptionalBool("tie_word_embeddings") ?? false,
+            SandwichNorms = false,
+        };
+        var eos = EosIds(root.TryGetProperty("eos_token_id", out var e) ? e : default);
+        var config = new CheckpointConfig(name, arch, "transformer.", reader.OptionalBool("add_qkv_bias") ?? false, eos, ChatGlmLayout: true);
+        var problems = config.Validate();
+        return problems.Count > 0
+            ? throw Error($"{FileName} describes a shape the engine cannot run: {string.Join("; ", problems)}")
+            : config;
     }
 
     private static void CheckRopeScaling(JsonElement text, string keyPrefix, string architecture)

@@ -23,13 +23,39 @@ public sealed class CheckpointGlmWeights : IGlmWeights
     /// <summary>Every tensor read so far.</summary>
     public IReadOnlyCollection<string> TensorsRead => _read;
 
-    public float[] Embedding() => Read(_config.TensorPrefix + "embed_tokens.weight", Arch.VocabSize, Arch.HiddenSize);
+    public float[] Embedding() => _config.ChatGlmLayout
+        ? Read("transformer.embedding.word_embeddings.weight", Arch.VocabSize, Arch.HiddenSize)
+        : Read(_config.TensorPrefix + "embed_tokens.weight", Arch.VocabSize, Arch.HiddenSize);
 
-    public float[] FinalNorm() => Read(_config.TensorPrefix + "norm.weight", Arch.HiddenSize);
+    public float[] FinalNorm() => _config.ChatGlmLayout
+        ? Read("transformer.encoder.final_layernorm.weight", Arch.HiddenSize)
+        : Read(_config.TensorPrefix + "norm.weight", Arch.HiddenSize);
 
-    public float[]? LmHead() => Arch.TiedEmbeddings ? null : Read("lm_head.weight", Arch.VocabSize, Arch.HiddenSize);
+    public float[]? LmHead() => Arch.TiedEmbeddings
+        ? null
+        : Read(_config.ChatGlmLayout ? "transformer.output_layer.weight" : "lm_head.weight", Arch.VocabSize, Arch.HiddenSize);
 
-    public GlmLayerWeights Layer(int index)
+    public GlmLayerWeights Layer(int index) => _config.ChatGlmLayout ? ChatGlmLayer(index) : HuggingFaceLayer(index);
+
+    /// <summary>THUDM's layout: <c>query_key_value</c> is already the stacked QKV (queries, keys, values), <c>dense_h_to_4h</c> the fused gate and up.</summary>
+    private GlmLayerWeights ChatGlmLayer(int index)
+    {
+        var a = Arch;
+        var h = a.HiddenSize;
+        var q = a.NumHeads * a.HeadSize;
+        var qkv = q + 2 * a.NumKvHeads * a.HeadSize;
+        var p = $"transformer.encoder.layers.{index}.";
+        return new GlmLayerWeights(
+            InputNorm: Read(p + "input_layernorm.weight", h),
+            QkvWeight: Read(p + "self_attention.query_key_value.weight", qkv, h),
+            QkvBias: _config.AttentionBias ? Read(p + "self_attention.query_key_value.bias", qkv) : new float[qkv],
+            OutputWeight: Read(p + "self_attention.dense.weight", h, q),
+            PostAttentionNorm: Read(p + "post_attention_layernorm.weight", h),
+            GateUpWeight: Read(p + "mlp.dense_h_to_4h.weight", 2 * a.FfnSize, h),
+            DownWeight: Read(p + "mlp.dense_4h_to_h.weight", h, a.FfnSize));
+    }
+
+    private GlmLayerWeights HuggingFaceLayer(int index)
     {
         var a = Arch;
         var h = a.HiddenSize;

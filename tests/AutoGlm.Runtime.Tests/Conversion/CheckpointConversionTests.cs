@@ -41,9 +41,11 @@ public sealed class CheckpointConversionTests : IDisposable
     [InlineData("Glm4ForCausalLM", "fp32", 32, 0, 1e-3, 0.99999)]
     [InlineData("Glm4vForConditionalGeneration", "fp32", 32, 0, 1e-3, 0.99999)]
     [InlineData("GlmForCausalLM", "fp32", 32, 0, 1e-3, 0.99999)]
+    [InlineData("ChatGLMModel", "fp32", 32, 0, 1e-3, 0.99999)]
     [InlineData("Glm4ForCausalLM", "fp16", 32, 0, 1e-3, 0.99999)]
     [InlineData("Glm4ForCausalLM", "int4", 32, 32, 2e-3, 0.99999)]
     [InlineData("GlmForCausalLM", "int4", 32, 32, 2e-3, 0.99999)]
+    [InlineData("ChatGLMModel", "int4", 32, 32, 2e-3, 0.99999)]
     [InlineData("Glm4ForCausalLM", "int4", 32, 0, 4.0, 0.85)]
     public void Convert_PromptThenEightDecodeSteps_LogitsMatchPyTorch(string architecture, string weights, int blockSize, int referenceInt4Block, double maxAbsError, double minCosine)
     {

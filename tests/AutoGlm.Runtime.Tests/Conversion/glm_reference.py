@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Tiny random GLM checkpoints in the Hugging Face layout, and an independent PyTorch forward pass over them.
 
-Written from the transformers modeling code (modeling_glm4.py, modeling_glm.py, modeling_glm4v.py), not from the
-engine's ONNX graph. Needs only Debian's python3-torch (and the numpy it depends on); no transformers, no pip.
+Written from the transformers modeling code (modeling_glm4.py, modeling_glm.py, modeling_glm4v.py) and THUDM's
+modeling_chatglm.py (ChatGLMModel), not from the engine's ONNX graph. Needs only Debian's python3-torch (and the numpy it depends on); no transformers, no pip.
 
-  glm_reference.py make <dir> --arch Glm4ForCausalLM|Glm4vForConditionalGeneration|GlmForCausalLM [--seed N] [--shards N]
+  glm_reference.py make <dir> --arch Glm4ForCausalLM|Glm4vForConditionalGeneration|GlmForCausalLM|ChatGLMModel [--seed N] [--shards N]
       [--shape '{"hidden_size": 1024, ...}']   (overrides of the tiny shape, e.g. for a conversion benchmark)
   glm_reference.py forward <dir> --tokens 1,2,3 --first K [--int4 BLOCK]
       -> JSON: logits of positions K.. (one row per position). --int4 first rounds every linear weight, the embedding
@@ -112,6 +112,47 @@ def tensors_for(arch, gen, s):
     return t
 
 
+def chatglm_tensors(gen, s):
+    """THUDM's layout: transformer.embedding / encoder.layers.N / encoder.final_layernorm / output_layer."""
+    h, f, hd = s["hidden_size"], s["intermediate_size"], s["head_dim"]
+    qkv = (s["num_attention_heads"] + 2 * s["num_key_value_heads"]) * hd
+
+    def uniform(*shape, limit):
+        return (torch.rand(*shape, generator=gen, dtype=torch.float32) * 2 - 1) * limit
+
+    def linear(rows, cols):
+        return uniform(rows, cols, limit=math.sqrt(3.0 / cols))
+
+    def norm():
+        return 1 + uniform(h, limit=0.1)
+
+    t = {"transformer.embedding.word_embeddings.weight": uniform(s["vocab_size"], h, limit=1.0),
+         "transformer.encoder.final_layernorm.weight": norm(),
+         "transformer.output_layer.weight": uniform(s["vocab_size"], h, limit=3.0 / math.sqrt(h)),
+         "transformer.rotary_pos_emb.inv_freq": uniform(hd // 4, limit=1.0)}  # a buffer some checkpoints carry; unused
+    for i in range(s["num_hidden_layers"]):
+        p = f"transformer.encoder.layers.{i}."
+        t[p + "input_layernorm.weight"] = norm()
+        t[p + "self_attention.query_key_value.weight"] = linear(qkv, h)
+        t[p + "self_attention.query_key_value.bias"] = uniform(qkv, limit=0.1)
+        t[p + "self_attention.dense.weight"] = linear(h, s["num_attention_heads"] * hd)
+        t[p + "post_attention_layernorm.weight"] = norm()
+        t[p + "mlp.dense_h_to_4h.weight"] = linear(2 * f, h)
+        t[p + "mlp.dense_4h_to_h.weight"] = linear(h, f)
+    return t
+
+
+def chatglm_config(s):
+    return dict(architectures=["ChatGLMModel"], model_type="chatglm", num_layers=s["num_hidden_layers"],
+                hidden_size=s["hidden_size"], ffn_hidden_size=s["intermediate_size"], kv_channels=s["head_dim"],
+                num_attention_heads=s["num_attention_heads"], multi_query_attention=True,
+                multi_query_group_num=s["num_key_value_heads"], padded_vocab_size=s["vocab_size"],
+                seq_length=s["max_position_embeddings"], layernorm_epsilon=s["rms_norm_eps"], rope_ratio=2.0,
+                rmsnorm=True, post_layer_norm=True, apply_residual_connection_post_layernorm=False, add_bias_linear=False,
+                add_qkv_bias=True, original_rope=True, tie_word_embeddings=False,
+                eos_token_id=[FIRST_SPECIAL, FIRST_SPECIAL + 7, FIRST_SPECIAL + 9], pad_token_id=FIRST_SPECIAL)
+
+
 def write_safetensors(path, tensors):
     header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
     for name, value in tensors.items():
@@ -132,11 +173,13 @@ def write_safetensors(path, tensors):
 def make(directory, arch, seed, shards, shape):
     os.makedirs(directory, exist_ok=True)
     gen = torch.Generator().manual_seed(seed)
-    tensors = tensors_for(arch, gen, shape)
+    tensors = chatglm_tensors(gen, shape) if arch == "ChatGLMModel" else tensors_for(arch, gen, shape)
     names = list(tensors)
     text = dict(shape, attention_bias=True, hidden_act="silu", tie_word_embeddings=False, pad_token_id=FIRST_SPECIAL,
                 eos_token_id=[FIRST_SPECIAL, FIRST_SPECIAL + 7, FIRST_SPECIAL + 9], torch_dtype="bfloat16")
-    if arch == "Glm4vForConditionalGeneration":
+    if arch == "ChatGLMModel":
+        config = chatglm_config(shape)
+    elif arch == "Glm4vForConditionalGeneration":
         text_config = dict(text, model_type="glm4v_text", rope_scaling=dict(type="default", mrope_section=[2, 3, 3]))
         config = dict(architectures=[arch], model_type="glm4v", text_config=text_config,
                       vision_config=dict(hidden_size=8, depth=1, patch_size=14), tie_word_embeddings=False)
@@ -229,10 +272,52 @@ def int4_round_trip(w, block):
     return ((codes - 8) * scale).reshape(rows, cols).to(torch.float64)
 
 
+def forward_chatglm(c, t, tokens):
+    """GLMTransformer of modeling_chatglm.py: RMSNorm blocks, fused QKV, rotary cache [seq, rot/2, 2] on pairs."""
+    n, hd, eps = c["num_attention_heads"], c["kv_channels"], c["layernorm_epsilon"]
+    kvn = c["multi_query_group_num"] if c.get("multi_query_attention") else n
+    length = len(tokens)
+    # RotaryEmbedding(rotary_dim // 2) with rotary_dim = kv_channels; base scaled by rope_ratio
+    dim = hd // 2
+    base = 10000 * c.get("rope_ratio", 1)
+    theta = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+    idx_theta = torch.outer(torch.arange(length, dtype=torch.float64), theta)
+    cache = torch.stack([torch.cos(idx_theta), torch.sin(idx_theta)], dim=-1)  # [sq, dim/2, 2]
+
+    def rope(x):  # x: [heads, sq, hd]
+        rot = cache.shape[-2] * 2
+        x, x_pass = x[..., :rot], x[..., rot:]
+        xs = x.reshape(x.shape[0], length, rot // 2, 2)
+        out = torch.stack([xs[..., 0] * cache[..., 0] - xs[..., 1] * cache[..., 1],
+                           xs[..., 1] * cache[..., 0] + xs[..., 0] * cache[..., 1]], -1).flatten(2)
+        return torch.cat((out, x_pass), dim=-1)
+
+    mask = torch.full((length, length), float("-inf"), dtype=torch.float64).triu(1)
+    x = t["transformer.embedding.word_embeddings.weight"][torch.tensor(tokens)]
+    for i in range(c["num_layers"]):
+        p = f"transformer.encoder.layers.{i}."
+        ln = rms_norm(x, t[p + "input_layernorm.weight"], eps)
+        mixed = ln @ t[p + "self_attention.query_key_value.weight"].T + t[p + "self_attention.query_key_value.bias"]
+        q, k, v = mixed.split([n * hd, kvn * hd, kvn * hd], dim=-1)
+        q = rope(q.view(length, n, hd).transpose(0, 1))
+        k = rope(k.view(length, kvn, hd).transpose(0, 1)).repeat_interleave(n // kvn, dim=0)
+        v = v.view(length, kvn, hd).transpose(0, 1).repeat_interleave(n // kvn, dim=0)
+        weights = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(hd) + mask, dim=-1)
+        context = (weights @ v).transpose(0, 1).reshape(length, n * hd)
+        x = x + context @ t[p + "self_attention.dense.weight"].T
+        ln = rms_norm(x, t[p + "post_attention_layernorm.weight"], eps)
+        a, b = torch.chunk(ln @ t[p + "mlp.dense_h_to_4h.weight"].T, 2, dim=-1)
+        x = x + (torch.nn.functional.silu(a) * b) @ t[p + "mlp.dense_4h_to_h.weight"].T
+    x = rms_norm(x, t["transformer.encoder.final_layernorm.weight"], eps)
+    return x @ t["transformer.output_layer.weight"].T
+
+
 def forward(directory, tokens, int4_block=0):
     config, t = load(directory)
     if int4_block:
         t = {name: int4_round_trip(value, int4_block) if value.dim() == 2 else value for name, value in t.items()}
+    if config["architectures"][0] == "ChatGLMModel":
+        return forward_chatglm(config, t, tokens)
     arch = config["architectures"][0]
     c = config["text_config"] if arch == "Glm4vForConditionalGeneration" else config
     prefix = "model.language_model." if arch == "Glm4vForConditionalGeneration" else "model."

@@ -124,11 +124,12 @@ public static class CheckpointConverter
             }
 
             cancellationToken.ThrowIfCancellationRequested();
-            File.Copy(Path.Combine(checkpointDirectory, CheckpointTokenizer.TokenizerFileName), Path.Combine(temp, CheckpointTokenizer.PackageFileName));
+            var tokenizerFile = tokenizer.Info.File!;
+            File.Copy(Path.Combine(checkpointDirectory, tokenizerFile), Path.Combine(temp, tokenizerFile));
             progress?.Report("hashing the checkpoint's files");
             var sourceFiles = new List<string> { CheckpointConfig.FileName };
             sourceFiles.AddRange(shards);
-            foreach (var extra in new[] { SafetensorsCheckpoint.IndexFileName, CheckpointTokenizer.TokenizerFileName, CheckpointTokenizer.TokenizerConfigFileName, CheckpointTokenizer.GenerationConfigFileName, "special_tokens_map.json" })
+            foreach (var extra in new[] { SafetensorsCheckpoint.IndexFileName, tokenizerFile, CheckpointTokenizer.TokenizerConfigFileName, CheckpointTokenizer.GenerationConfigFileName, "special_tokens_map.json" })
             {
                 if (File.Exists(Path.Combine(checkpointDirectory, extra)))
                 {
@@ -164,7 +165,7 @@ public static class CheckpointConverter
                         ["accuracy_level"] = options.AccuracyLevel.ToString(CultureInfo.InvariantCulture),
                     },
                     [.. sourceFiles.Distinct(StringComparer.Ordinal).Select(f => SyntheticModelBuilder.Describe(checkpointDirectory, f))]),
-                Files = [.. new[] { SyntheticModelBuilder.DecoderFileName, SyntheticModelBuilder.DataFileName, CheckpointTokenizer.PackageFileName }.Select(f => SyntheticModelBuilder.Describe(temp, f))],
+                Files = [.. new[] { SyntheticModelBuilder.DecoderFileName, SyntheticModelBuilder.DataFileName, tokenizerFile }.Select(f => SyntheticModelBuilder.Describe(temp, f))],
             };
             cancellationToken.ThrowIfCancellationRequested();
             File.WriteAllBytes(Path.Combine(temp, ModelPackage.ManifestFileName), JsonSerializer.SerializeToUtf8Bytes(manifest, ModelManifest.JsonOptions));

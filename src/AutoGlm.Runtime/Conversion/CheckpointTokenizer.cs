@@ -5,7 +5,7 @@ using AutoGlm.Runtime.Text;
 namespace AutoGlm.Runtime.Conversion;
 
 /// <summary>A checkpoint's own tokenizer, special tokens, stop tokens and chat-template family.</summary>
-/// <param name="Info">The manifest's tokenizer entry (its file is <see cref="PackageFileName"/>).</param>
+/// <param name="Info">The manifest's tokenizer entry; its <see cref="TokenizerInfo.File"/> is copied from the checkpoint under the same name.</param>
 /// <param name="ChatTemplate">The family template the package uses (<see cref="GlmChatTemplate.Glm4"/> or <see cref="GlmChatTemplate.Glm4_0414"/>).</param>
 /// <param name="Notes">What the checkpoint's <c>chat_template</c> asks for that the family template does not do.</param>
 public sealed record CheckpointTokenizer(TokenizerInfo Info, string ChatTemplate, IReadOnlyList<string> Notes)
@@ -14,8 +14,8 @@ public sealed record CheckpointTokenizer(TokenizerInfo Info, string ChatTemplate
     public const string TokenizerConfigFileName = "tokenizer_config.json";
     public const string GenerationConfigFileName = "generation_config.json";
 
-    /// <summary>The tokenizer file's name inside the package.</summary>
-    public const string PackageFileName = "tokenizer.json";
+    /// <summary>GLM-4's tiktoken rank file, read when the checkpoint has no <c>tokenizer.json</c>.</summary>
+    public const string RankFileName = "tokenizer.model";
 
     /// <summary>Role tokens every GLM chat template needs.</summary>
     private static readonly string[] RoleTokens =
@@ -26,35 +26,50 @@ public sealed record CheckpointTokenizer(TokenizerInfo Info, string ChatTemplate
     public static CheckpointTokenizer Read(string checkpointDirectory, CheckpointConfig config)
     {
         var tokenizerPath = Path.Combine(checkpointDirectory, TokenizerFileName);
-        if (!File.Exists(tokenizerPath))
+        string type, file;
+        IReadOnlyDictionary<string, int> special;
+        if (File.Exists(tokenizerPath))
         {
-            var hint = File.Exists(Path.Combine(checkpointDirectory, "tokenizer.model"))
-                ? " (it has tokenizer.model, GLM's tiktoken rank file, which the converter does not read yet)"
-                : string.Empty;
-            throw Error($"checkpoint '{checkpointDirectory}' has no {TokenizerFileName}{hint}");
+            try
+            {
+                special = HuggingFaceBpe.Load(tokenizerPath, config.Architecture.VocabSize).SpecialTokens;
+            }
+            catch (RuntimeException ex)
+            {
+                throw Error(ex.Message);
+            }
+
+            (type, file) = (TokenizerInfo.HuggingFaceType, TokenizerFileName);
+        }
+        else if (File.Exists(Path.Combine(checkpointDirectory, RankFileName)))
+        {
+            special = ReadAddedSpecialTokens(checkpointDirectory);
+            try
+            {
+                TiktokenRankFile.Load(Path.Combine(checkpointDirectory, RankFileName), special, config.Architecture.VocabSize);
+            }
+            catch (RuntimeException ex)
+            {
+                throw Error(ex.Message);
+            }
+
+            (type, file) = (TokenizerInfo.TiktokenType, RankFileName);
+        }
+        else
+        {
+            throw Error($"checkpoint '{checkpointDirectory}' has neither {TokenizerFileName} nor {RankFileName}");
         }
 
-        HuggingFaceBpe.Result loaded;
-        try
-        {
-            loaded = HuggingFaceBpe.Load(tokenizerPath, config.Architecture.VocabSize);
-        }
-        catch (RuntimeException ex)
-        {
-            throw Error(ex.Message);
-        }
-
-        var special = loaded.SpecialTokens;
         var missing = RoleTokens.Where(t => !special.ContainsKey(t)).ToList();
         if (missing.Count > 0)
         {
-            throw Error($"{TokenizerFileName} has no special token {string.Join(", ", missing)}, which the GLM chat template needs");
+            throw Error($"{file} has no special token {string.Join(", ", missing)}, which the GLM chat template needs");
         }
 
         var outside = special.Where(kv => kv.Value >= config.Architecture.VocabSize).Select(kv => $"{kv.Key} ({kv.Value})").ToList();
         if (outside.Count > 0)
         {
-            throw Error($"{TokenizerFileName} has special tokens outside vocab_size {config.Architecture.VocabSize}: {string.Join(", ", outside)}");
+            throw Error($"{file} has special tokens outside vocab_size {config.Architecture.VocabSize}: {string.Join(", ", outside)}");
         }
 
         var byId = special.GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key);
@@ -67,7 +82,7 @@ public sealed record CheckpointTokenizer(TokenizerInfo Info, string ChatTemplate
         var stops = new List<string>();
         foreach (var id in eosIds)
         {
-            stops.Add(byId.TryGetValue(id, out var name) ? name : throw Error($"eos_token_id {id} is not a special token of {TokenizerFileName}"));
+            stops.Add(byId.TryGetValue(id, out var name) ? name : throw Error($"eos_token_id {id} is not a special token of {file}"));
         }
 
         var template = ReadChatTemplate(checkpointDirectory);
@@ -97,13 +112,46 @@ public sealed record CheckpointTokenizer(TokenizerInfo Info, string ChatTemplate
 
         var info = new TokenizerInfo
         {
-            Type = TokenizerInfo.HuggingFaceType,
+            Type = type,
             Encoding = string.Empty,
-            File = PackageFileName,
+            File = file,
             SpecialTokens = new SortedDictionary<string, int>(special.ToDictionary(), StringComparer.Ordinal),
             StopTokens = stops,
         };
         return new CheckpointTokenizer(info, family, notes);
+    }
+
+    /// <summary>The special tokens of <c>tokenizer_config.json</c>'s <c>added_tokens_decoder</c> (<c>{"151329": {"content": "…", "special": true}}</c>).</summary>
+    private static Dictionary<string, int> ReadAddedSpecialTokens(string directory)
+    {
+        var path = Path.Combine(directory, TokenizerConfigFileName);
+        if (!File.Exists(path))
+        {
+            throw Error($"checkpoint has {RankFileName} but no {TokenizerConfigFileName} to name its special tokens");
+        }
+
+        using var document = Parse(path);
+        if (!document.RootElement.TryGetProperty("added_tokens_decoder", out var added) || added.ValueKind != JsonValueKind.Object)
+        {
+            throw Error($"{TokenizerConfigFileName} has no 'added_tokens_decoder' naming the special tokens of {RankFileName}");
+        }
+
+        var special = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var entry in added.EnumerateObject())
+        {
+            if (!int.TryParse(entry.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id)
+                || !entry.Value.TryGetProperty("content", out var content) || content.ValueKind != JsonValueKind.String)
+            {
+                throw Error($"{TokenizerConfigFileName} key 'added_tokens_decoder.{entry.Name}' must be an id with a 'content' string");
+            }
+
+            if (!entry.Value.TryGetProperty("special", out var isSpecial) || isSpecial.ValueKind != JsonValueKind.False)
+            {
+                special[content.GetString()!] = id;
+            }
+        }
+
+        return special;
     }
 
     private static List<int>? ReadEosIds(string directory)

@@ -113,11 +113,14 @@ public sealed record TokenizerInfo
     /// <summary>The type for a Hugging Face <c>tokenizer.json</c> (byte-level BPE) carried in the package.</summary>
     public const string HuggingFaceType = "huggingface";
 
-    /// <summary><c>tiktoken</c>: a BPE whose ranks come from <see cref="Encoding"/>; <c>huggingface</c>: <see cref="File"/>.</summary>
+    /// <summary>
+    /// <c>tiktoken</c>: a BPE whose ranks come from <see cref="File"/> when set (a checkpoint's <c>tokenizer.model</c>),
+    /// else from the bundled <see cref="Encoding"/>; <c>huggingface</c>: the <c>tokenizer.json</c> in <see cref="File"/>.
+    /// </summary>
     public string Type { get; init; } = TiktokenType;
     public string Encoding { get; init; } = "cl100k_base";
 
-    /// <summary>For <c>huggingface</c>: the <c>tokenizer.json</c>, relative to the package folder.</summary>
+    /// <summary>The tokenizer file carried in the package, relative to its folder (<c>tokenizer.json</c> or a tiktoken rank file).</summary>
     public string? File { get; init; }
     public required IReadOnlyDictionary<string, int> SpecialTokens { get; init; }
 

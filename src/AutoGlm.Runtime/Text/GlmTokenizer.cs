@@ -33,6 +33,12 @@ public sealed class GlmTokenizer
                 }
             }
         }
+        else if (info.Type == TokenizerInfo.TiktokenType && info.File is { } rankFile)
+        {
+            // A checkpoint's own rank file (GLM-4's tokenizer.model) with its special tokens.
+            (_bpe, _tokenBytes) = TiktokenRankFile.Load(Path.Combine(packageDirectory ?? ".", rankFile), info.SpecialTokens, vocabSize);
+            _special = new Dictionary<string, int>(info.SpecialTokens, StringComparer.Ordinal);
+        }
         else if (info.Type == TokenizerInfo.TiktokenType)
         {
             var builtIn = TiktokenTokenizer.CreateForEncoding(info.Encoding);

@@ -182,6 +182,40 @@ public sealed class CheckpointConversionTests : IDisposable
     }
 
     [Fact]
+    public async Task Convert_ChatGlmWithTiktokenRankFile_CarriesItAndEncodesByRank()
+    {
+        var checkpoint = Path.Combine(_root, "glm-4-9b-chat-tiny");
+        PyTorchReference.MakeCheckpoint(checkpoint, "ChatGLMModel", tokenizer: "tiktoken");
+        Assert.False(File.Exists(Path.Combine(checkpoint, "tokenizer.json")));
+        var packageDir = Path.Combine(_root, "package");
+        CheckpointConverter.Convert(checkpoint, packageDir, new ConversionOptions());
+
+        var manifest = ModelPackage.Load(packageDir).Manifest;
+        Assert.Equal((TokenizerInfo.TiktokenType, "tokenizer.model"), (manifest.Tokenizer.Type, manifest.Tokenizer.File));
+        Assert.Equal(302, manifest.Tokenizer.SpecialTokens["[gMASK]"]);
+        Assert.Contains(manifest.Files, f => f.Path == "tokenizer.model");
+
+        using var engine = LocalEngine.Load(packageDir, new EngineOptions { MaxBatchSize = 1 });
+        var ranks = File.ReadLines(Path.Combine(checkpoint, "tokenizer.model"))
+            .Select(l => l.Split(' '))
+            .ToDictionary(p => p[0], p => int.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
+        int Rank(string token) => ranks[Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(token))];
+        var ids = new List<int>();
+        engine.Tokenizer.EncodeText("hello world the", ids);
+
+        // tiktoken merges by rank, so " the" (a rank of its own) is one token here, where tokenizer.json's merge list splits it.
+        Assert.Equal([Rank("hello"), Rank(" world"), Rank(" the")], ids);
+        var mixed = new List<int>();
+        engine.Tokenizer.EncodeText("你好 🙂 <|user|>", mixed);
+        var stream = engine.Tokenizer.CreateStreamDecoder();
+        Assert.Equal("你好 🙂 <|user|>", string.Concat(mixed.Select(stream.Push)) + stream.Flush());
+        Assert.DoesNotContain(307, mixed);
+        Assert.Equal([302, 304, 307], engine.RenderPrompt([new ChatMessage(ChatRole.User, "hi")]).Take(3));
+        var response = await engine.GetResponseAsync([new ChatMessage(ChatRole.User, "hello")], new ChatOptions { MaxOutputTokens = 3, Temperature = 0 });
+        Assert.True(response.Usage?.OutputTokenCount > 0, "the converted model generated nothing");
+    }
+
+    [Fact]
     public void Convert_UnknownArchitecture_RefusesNamingIt()
     {
         var checkpoint = MakeAndEdit(config => config["architectures"] = new JsonArray("LlamaForCausalLM"));

@@ -11,8 +11,13 @@ internal static class PyTorchReference
     private static string Script => Path.Combine(AppContext.BaseDirectory, "Conversion", "glm_reference.py");
 
     /// <summary>Writes a tiny random checkpoint of <paramref name="architecture"/> (bf16, in <paramref name="shards"/> shards).</summary>
-    public static void MakeCheckpoint(string directory, string architecture, int shards = 2, int seed = 7) =>
-        Run($"make \"{directory}\" --arch {architecture} --shards {shards} --seed {seed}");
+    /// <param name="directory">The folder to write.</param>
+    /// <param name="architecture">The <c>architectures[0]</c> of its config.json.</param>
+    /// <param name="shards">Safetensors files (more than one adds an index).</param>
+    /// <param name="seed">The weights' seed.</param>
+    /// <param name="tokenizer"><c>json</c> (tokenizer.json) or <c>tiktoken</c> (GLM-4's tokenizer.model).</param>
+    public static void MakeCheckpoint(string directory, string architecture, int shards = 2, int seed = 7, string tokenizer = "json") =>
+        Run($"make \"{directory}\" --arch {architecture} --shards {shards} --seed {seed} --tokenizer {tokenizer}");
 
     /// <summary>The reference logits of positions <paramref name="first"/> to the end of <paramref name="tokens"/>.</summary>
     /// <param name="directory">The checkpoint folder.</param>

@@ -6,6 +6,7 @@ modeling_chatglm.py (ChatGLMModel), not from the engine's ONNX graph. Needs only
 
   glm_reference.py make <dir> --arch Glm4ForCausalLM|Glm4vForConditionalGeneration|GlmForCausalLM|ChatGLMModel [--seed N] [--shards N]
       [--shape '{"hidden_size": 1024, ...}']   (overrides of the tiny shape, e.g. for a conversion benchmark)
+      [--tokenizer json|tiktoken]   (tiktoken: GLM-4's tokenizer.model rank file and added_tokens_decoder, no tokenizer.json)
   glm_reference.py forward <dir> --tokens 1,2,3 --first K [--int4 BLOCK]
       -> JSON: logits of positions K.. (one row per position). --int4 first rounds every linear weight, the embedding
          and the head as an INT4 package stores them: per row, blocks of BLOCK inputs, scale = max|w| / 7 (float32),
@@ -170,7 +171,19 @@ def write_safetensors(path, tensors):
     return offset
 
 
-def make(directory, arch, seed, shards, shape):
+def write_tiktoken(directory):
+    """The same vocabulary as tokenizer_json(), as GLM-4's tokenizer.model: 'base64(bytes) rank' per line."""
+    import base64
+    decode = {c: b for b, c in byte_to_unicode().items()}
+    vocab = tokenizer_json()["model"]["vocab"]
+    with open(os.path.join(directory, "tokenizer.model"), "w") as out:
+        for token, rank in sorted(vocab.items(), key=lambda kv: kv[1]):
+            out.write(base64.b64encode(bytes(decode[ch] for ch in token)).decode() + f" {rank}\n")
+    return {str(FIRST_SPECIAL + i): dict(content=t, lstrip=False, normalized=False, rstrip=False, single_word=False, special=True)
+            for i, t in enumerate(SPECIALS)}
+
+
+def make(directory, arch, seed, shards, shape, tokenizer="json"):
     os.makedirs(directory, exist_ok=True)
     gen = torch.Generator().manual_seed(seed)
     tensors = chatglm_tensors(gen, shape) if arch == "ChatGLMModel" else tensors_for(arch, gen, shape)
@@ -196,9 +209,13 @@ def make(directory, arch, seed, shards, shape):
             total += write_safetensors(os.path.join(directory, file), {n: tensors[n] for n in part})
             weight_map.update({n: file for n in part})
         json.dump(dict(metadata=dict(total_size=total), weight_map=weight_map), open(os.path.join(directory, "model.safetensors.index.json"), "w"), indent=2)
-    json.dump(tokenizer_json(), open(os.path.join(directory, "tokenizer.json"), "w"), ensure_ascii=False)
-    json.dump(dict(chat_template=CHAT_TEMPLATE, eos_token="<|endoftext|>", pad_token="<|endoftext|>", model_max_length=256,
-                   tokenizer_class="PreTrainedTokenizerFast"), open(os.path.join(directory, "tokenizer_config.json"), "w"), indent=2)
+    tokenizer_config = dict(chat_template=CHAT_TEMPLATE, eos_token="<|endoftext|>", pad_token="<|endoftext|>", model_max_length=256,
+                            tokenizer_class="PreTrainedTokenizerFast")
+    if tokenizer == "tiktoken":
+        tokenizer_config.update(added_tokens_decoder=write_tiktoken(directory), tokenizer_class="ChatGLM4Tokenizer")
+    else:
+        json.dump(tokenizer_json(), open(os.path.join(directory, "tokenizer.json"), "w"), ensure_ascii=False)
+    json.dump(tokenizer_config, open(os.path.join(directory, "tokenizer_config.json"), "w"), indent=2)
     json.dump(dict(eos_token_id=[FIRST_SPECIAL, FIRST_SPECIAL + 7, FIRST_SPECIAL + 9], pad_token_id=FIRST_SPECIAL, do_sample=False),
               open(os.path.join(directory, "generation_config.json"), "w"), indent=2)
 
@@ -365,6 +382,7 @@ def main():
     m.add_argument("--seed", type=int, default=7)
     m.add_argument("--shards", type=int, default=2)
     m.add_argument("--shape", default="{}")
+    m.add_argument("--tokenizer", default="json", choices=["json", "tiktoken"])
     f = sub.add_parser("forward")
     f.add_argument("dir")
     f.add_argument("--tokens", required=True)
@@ -372,7 +390,7 @@ def main():
     f.add_argument("--int4", type=int, default=0)
     args = parser.parse_args()
     if args.command == "make":
-        make(args.dir, args.arch, args.seed, args.shards, dict(SHAPE, **json.loads(args.shape)))
+        make(args.dir, args.arch, args.seed, args.shards, dict(SHAPE, **json.loads(args.shape)), args.tokenizer)
     else:
         tokens = [int(x) for x in args.tokens.split(",")]
         logits = forward(args.dir, tokens, args.int4)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the solution, installing first what the tests need: Mosquitto and its clients, systemd-analyze,
-# and python3-seccomp.
+# python3-seccomp, and python3-torch (the conversion tests' independent reference forward pass).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)          # unit verify and security score
 python3 -c 'import seccomp' >/dev/null 2>&1 || need+=(python3-seccomp)  # the unit's system-call filter, emulated
+/usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch)  # tiny checkpoints and their reference logits
 if [ ${#need[@]} -gt 0 ]; then
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)

@@ -5,7 +5,7 @@ using AutoGlm.Runtime.Packages;
 
 namespace AutoGlm.Edge.Cli;
 
-/// <summary><c>model verify</c> and <c>model build-synthetic</c>.</summary>
+/// <summary><c>model verify</c>, <c>model build-synthetic</c> and <c>model convert</c>.</summary>
 internal static class ModelCommands
 {
     public static Command Create()
@@ -13,6 +13,7 @@ internal static class ModelCommands
         var model = new Command("model", "Check and build model packages.");
         model.Subcommands.Add(Verify());
         model.Subcommands.Add(BuildSynthetic());
+        model.Subcommands.Add(ConvertCommand.Create());
         return model;
     }
 
@@ -28,7 +29,12 @@ internal static class ModelCommands
             {
                 var a = manifest.Architecture;
                 output.WriteLine($"package  {report.Directory}");
-                output.WriteLine($"model    {manifest.Name}: {a.Layers} layers, hidden {a.HiddenSize}, {a.NumHeads} heads ({a.NumKvHeads} KV), head {a.HeadSize}, FFN {a.FfnSize}, vocabulary {a.VocabSize}, context {a.ContextLength}, {a.ParameterCount / 1e6:F1} M parameters, INT{manifest.Quantization.Bits} block {manifest.Quantization.BlockSize}");
+                output.WriteLine($"model    {manifest.Name}: {a.Layers} layers, hidden {a.HiddenSize}, {a.NumHeads} heads ({a.NumKvHeads} KV), head {a.HeadSize}, FFN {a.FfnSize}, vocabulary {a.VocabSize}, context {a.ContextLength}, {a.ParameterCount / 1e6:F1} M parameters, {(manifest.Quantization.Bits == 4 ? $"INT4 block {manifest.Quantization.BlockSize}" : $"fp{manifest.Quantization.Bits}")}");
+                if (manifest.Source is { } source)
+                {
+                    output.WriteLine($"source   {source.Architecture} checkpoint, converted by {source.Converter} ({string.Join(", ", source.Options.Select(kv => $"{kv.Key} {kv.Value}"))})");
+                }
+
                 foreach (var file in report.VerifiedFiles)
                 {
                     output.WriteLine($"ok       {file.Path} ({file.Size} bytes, sha256 {file.Sha256})");

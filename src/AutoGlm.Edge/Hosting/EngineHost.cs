@@ -1,6 +1,7 @@
 using System.ClientModel;
 using AutoGlm.Cluster.Replicas;
 using AutoGlm.Runtime;
+using AutoGlm.Runtime.Conversion;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
@@ -104,7 +105,9 @@ public sealed partial class EngineHost : IHostedService, IDisposable
 
         var path = string.IsNullOrWhiteSpace(_runtime.ModelPath)
             ? StatePaths.EnsureBuiltInModel(_state.Directory, message => Log.Building(_logger, message))
-            : _runtime.ModelPath;
+            : CheckpointImport.IsCheckpoint(_runtime.ModelPath)
+                ? CheckpointImport.EnsurePackage(_runtime.ModelPath, Path.Combine(_state.Directory, "models"), report: message => Log.Importing(_logger, message), cancellationToken: cancellationToken)
+                : _runtime.ModelPath;
         var options = _engineOptions with { TensorRtCacheDirectory = _engineOptions.TensorRtCacheDirectory ?? Path.Combine(_state.CacheDirectory, "tensorrt") };
         if (_runtime.Devices.Count <= 1)
         {
@@ -191,6 +194,9 @@ public sealed partial class EngineHost : IHostedService, IDisposable
 
     private static partial class Log
     {
+        [LoggerMessage(1104, LogLevel.Information, "Checkpoint import: {Message}")]
+        public static partial void Importing(ILogger logger, string message);
+
         [LoggerMessage(1101, LogLevel.Information, "Built-in model: {Message}")]
         public static partial void Building(ILogger logger, string message);
 

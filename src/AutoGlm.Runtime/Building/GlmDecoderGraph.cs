@@ -24,12 +24,16 @@ public static class DecoderIo
     public static string PresentValue(int layer) => $"present.{layer}.value";
 }
 
-/// <summary>Builds the ONNX graph of a GLM decoder with INT4 linear layers and writes its weights.</summary>
+/// <summary>Builds the ONNX graph of a GLM decoder with INT4 (or float32) linear layers and writes its weights.</summary>
 /// <remarks>
 /// Per layer: RMSNorm → QKV (<c>MatMulNBits</c> + bias) → <c>GroupQueryAttention</c> (rotary on the first
 /// <c>rotary_dim</c> dims of each head, interleaved pairs; KV cache in BNSH, shareable between past and present)
-/// → output projection → residual add fused into the next RMSNorm (<c>SkipSimplifiedLayerNormalization</c>)
-/// → SwiGLU MLP. The LM head reuses the embedding's INT4 bytes and runs on the last position only.
+/// → output projection → [sandwich RMSNorm] → residual add fused into the next RMSNorm
+/// (<c>SkipSimplifiedLayerNormalization</c>) → SwiGLU MLP → [sandwich RMSNorm]. The bracketed norms are GLM-4-0414's
+/// (<see cref="ModelArchitecture.SandwichNorms"/>). A tied INT4 LM head reuses the embedding's bytes; an untied one
+/// has its own; either runs on the last position only. With <see cref="QuantizationInfo.Bits"/> 32 every linear layer
+/// is a float <c>MatMul</c> over a transposed <c>[in, out]</c> weight (for checking a conversion against a float
+/// reference); with 16 the weights are stored as float16 and cast to float32 once, at session start.
 /// </remarks>
 internal sealed class GlmDecoderGraph
 {
@@ -59,19 +63,56 @@ internal sealed class GlmDecoderGraph
         _genAiInterface = genAiInterface;
     }
 
+    /// <summary>
+    /// When set, each INT4 tensor's quantization error is added here by kind (<c>qkv</c>, <c>o_proj</c>, <c>gate_up</c>,
+    /// <c>down</c>, <c>embed_tokens</c>, <c>lm_head</c>): the sum of squared errors and the sum of squared weights.
+    /// </summary>
+    public Dictionary<string, (double ErrorSquares, double WeightSquares)>? QuantizationErrors { get; init; }
+
     /// <summary>Offsets of the embedding's INT4 bytes and scales in the external-data file.</summary>
     public (long Weight, long Scales) EmbeddingOffsets { get; private set; }
 
     /// <summary>Writes the weights to the external-data stream and returns the serialized model.</summary>
-    public byte[] Build(SyntheticGlmWeights weights, string externalDataFileName)
+    public byte[] Build(IGlmWeights weights, string externalDataFileName)
     {
         var h = _arch.HiddenSize;
         var q = _arch.NumHeads * _arch.HeadSize;
         var f = _arch.FfnSize;
-        var qkv = weights.QkvSize;
+        var qkv = (_arch.NumHeads + 2 * _arch.NumKvHeads) * _arch.HeadSize;
+        if (_genAiInterface && !IsInt4)
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, "the GenAI variant needs INT4 weights");
+        }
 
-        var embedding = QuantizedInitializer("embed_tokens", weights.Embedding(), _arch.VocabSize, h);
-        EmbeddingOffsets = (_initializers[^2].ExternalOffset, _initializers[^1].ExternalOffset);
+        string lmHead;
+        var embeddingValues = weights.Embedding();
+        if (IsInt4)
+        {
+            lmHead = QuantizedInitializer("embed_tokens", embeddingValues, _arch.VocabSize, h);
+            EmbeddingOffsets = (_initializers[^2].ExternalOffset, _initializers[^1].ExternalOffset);
+        }
+        else
+        {
+            if (_quant.Bits == 16)
+            {
+                Half16("embed_tokens.weight", embeddingValues, [_arch.VocabSize, h]);
+            }
+            else
+            {
+                Float("embed_tokens.weight", embeddingValues, [_arch.VocabSize, h]);
+            }
+
+            EmbeddingOffsets = (_initializers[^1].ExternalOffset, 0);
+            lmHead = _arch.TiedEmbeddings ? LinearWeight("lm_head", embeddingValues, _arch.VocabSize, h) : string.Empty;
+        }
+
+        embeddingValues = null; // the largest tensor: let it go before the next is read
+        if (!_arch.TiedEmbeddings)
+        {
+            var untied = weights.LmHead() ?? throw new RuntimeException(RuntimeErrorCode.InvalidRequest, "the architecture has an untied LM head but the weights have none");
+            lmHead = LinearWeight("lm_head", untied, _arch.VocabSize, h);
+        }
+
         AddRotaryCaches();
         Inline("split_gate_up", OnnxDataType.Int64, [2], MemoryMarshal.AsBytes<long>([f, f]).ToArray());
         Inline("slice_starts", OnnxDataType.Int64, [1], MemoryMarshal.AsBytes<long>([-1L]).ToArray());
@@ -103,7 +144,7 @@ internal sealed class GlmDecoderGraph
                 residual = sum;
             }
 
-            var qkvWeight = QuantizedInitializer(p + "qkv", w.QkvWeight, qkv, h);
+            var qkvWeight = LinearWeight(p + "qkv", w.QkvWeight, qkv, h);
             MatMul(normed, qkvWeight, h, qkv, p + "qkv_nobias");
             Node("Add", "", [p + "qkv_nobias", Float(p + "qkv.bias", w.QkvBias, [qkv])], [p + "qkv"]);
             Node(
@@ -115,19 +156,20 @@ internal sealed class GlmDecoderGraph
                 new("kv_num_heads", Int: _arch.NumKvHeads),
                 new("do_rotary", Int: 1),
                 new("rotary_interleaved", Int: 1));
-            MatMul(p + "attention", QuantizedInitializer(p + "o_proj", w.OutputWeight, h, q), q, h, p + "attention_out");
+            MatMul(p + "attention", LinearWeight(p + "o_proj", w.OutputWeight, h, q), q, h, p + "attention_out");
+            var attentionOut = SandwichNorm(p + "attention_out", p + "post_self_attn_norm", w.PostSelfAttentionNorm);
 
             var postNorm = Float(p + "post_attention_norm.weight", w.PostAttentionNorm, [h]);
-            Node("SkipSimplifiedLayerNormalization", "com.microsoft", [p + "attention_out", residual, postNorm], [p + "post_attention_norm", "", "", p + "residual_mid"], Epsilon());
+            Node("SkipSimplifiedLayerNormalization", "com.microsoft", [attentionOut, residual, postNorm], [p + "post_attention_norm", "", "", p + "residual_mid"], Epsilon());
             residual = p + "residual_mid";
 
-            MatMul(p + "post_attention_norm", QuantizedInitializer(p + "gate_up", w.GateUpWeight, 2 * f, h), h, 2 * f, p + "gate_up");
+            MatMul(p + "post_attention_norm", LinearWeight(p + "gate_up", w.GateUpWeight, 2 * f, h), h, 2 * f, p + "gate_up");
             Node("Split", "", [p + "gate_up", "split_gate_up"], [p + "gate", p + "up"], new OnnxAttribute("axis", Int: -1));
             Node("Sigmoid", "", [p + "gate"], [p + "gate_sigmoid"]);
             Node("Mul", "", [p + "gate", p + "gate_sigmoid"], [p + "gate_silu"]);
             Node("Mul", "", [p + "gate_silu", p + "up"], [p + "swiglu"]);
-            MatMul(p + "swiglu", QuantizedInitializer(p + "down", w.DownWeight, h, f), f, h, p + "mlp_out");
-            pendingAdd = p + "mlp_out";
+            MatMul(p + "swiglu", LinearWeight(p + "down", w.DownWeight, h, f), f, h, p + "mlp_out");
+            pendingAdd = SandwichNorm(p + "mlp_out", p + "post_mlp_norm", w.PostMlpNorm);
         }
 
         var finalNorm = Float("final_norm.weight", weights.FinalNorm(), [h]);
@@ -135,7 +177,7 @@ internal sealed class GlmDecoderGraph
         List<OnnxValueInfo> inputs, outputs;
         if (_genAiInterface)
         {
-            MatMul("final_hidden", embedding, h, _arch.VocabSize, DecoderIo.Logits);
+            MatMul("final_hidden", lmHead, h, _arch.VocabSize, DecoderIo.Logits);
             inputs =
             [
                 new("input_ids", OnnxDataType.Int64, ["batch_size", "sequence_length"]),
@@ -146,7 +188,7 @@ internal sealed class GlmDecoderGraph
         else
         {
             Node("Slice", "", ["final_hidden", "slice_starts", "slice_ends", "slice_axes"], ["last_hidden"]);
-            MatMul("last_hidden", embedding, h, _arch.VocabSize, DecoderIo.Logits);
+            MatMul("last_hidden", lmHead, h, _arch.VocabSize, DecoderIo.Logits);
             inputs =
             [
                 new(DecoderIo.InputsEmbeds, OnnxDataType.Float, ["batch_size", "sequence_length", h]),
@@ -164,6 +206,13 @@ internal sealed class GlmDecoderGraph
             inputs.Add(new(DecoderIo.PastValue(layer), OnnxDataType.Float, past));
             outputs.Add(new(DecoderIo.PresentKey(layer), OnnxDataType.Float, present));
             outputs.Add(new(DecoderIo.PresentValue(layer), OnnxDataType.Float, present));
+        }
+
+        if (!(IsInt4 && _arch.TiedEmbeddings))
+        {
+            // No node reads the embedding (the engine looks tokens up itself): keep its bytes, not an initializer
+            // that ONNX Runtime would warn about and drop.
+            _initializers.RemoveAll(i => i.Name is "embed_tokens.weight" or "embed_tokens.weight.scales");
         }
 
         return OnnxModelWriter.Write(
@@ -226,7 +275,61 @@ internal sealed class GlmDecoderGraph
         Float("sin_cache", sin, [_arch.ContextLength, half]);
     }
 
-    private void MatMul(string input, string weight, int k, int n, string output) =>
+    private bool IsInt4 => _quant.Bits == 4;
+
+    /// <summary>GLM-4-0414's extra RMSNorm on a sublayer's output, when the layer has one; returns the tensor to add.</summary>
+    private string SandwichNorm(string input, string name, float[]? weight)
+    {
+        if (!_arch.SandwichNorms)
+        {
+            return input;
+        }
+
+        if (weight is null)
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"the architecture has sandwich norms but the weights have no '{name}'");
+        }
+
+        Node("SimplifiedLayerNormalization", "", [input, Float(name + ".weight", weight, [_arch.HiddenSize])], [name], Epsilon(), new OnnxAttribute("axis", Int: -1));
+        return name;
+    }
+
+    /// <summary>Writes a linear layer's <c>[rows, cols]</c> (out × in) weight in the format <see cref="MatMul"/> reads.</summary>
+    private string LinearWeight(string baseName, float[] weights, int rows, int cols)
+    {
+        if (IsInt4)
+        {
+            return QuantizedInitializer(baseName, weights, rows, cols);
+        }
+
+        // MatMul multiplies [.., in] by [in, out]: write the transpose.
+        var transposed = new float[weights.LongLength];
+        Parallel.For(0, rows, r =>
+        {
+            for (var c = 0; c < cols; c++)
+            {
+                transposed[((long)c * rows) + r] = weights[((long)r * cols) + c];
+            }
+        });
+        if (_quant.Bits != 16)
+        {
+            return Float(baseName + ".weight", transposed, [cols, rows]);
+        }
+
+        // fp16 on disk, widened once when the session folds the Cast; the MatMul itself runs in float32.
+        Half16(baseName + ".weight", transposed, [cols, rows]);
+        Node("Cast", "", [baseName + ".weight"], [baseName + ".weight.float"], new OnnxAttribute("to", Int: (long)OnnxDataType.Float));
+        return baseName + ".weight.float";
+    }
+
+    private void MatMul(string input, string weight, int k, int n, string output)
+    {
+        if (!IsInt4)
+        {
+            Node("MatMul", "", [input, weight], [output]);
+            return;
+        }
+
         Node(
             "MatMulNBits",
             "com.microsoft",
@@ -237,6 +340,7 @@ internal sealed class GlmDecoderGraph
             new("bits", Int: _quant.Bits),
             new("block_size", Int: _quant.BlockSize),
             new("accuracy_level", Int: _quant.AccuracyLevel));
+    }
 
     private OnnxAttribute Epsilon() => new("epsilon", Float: _arch.RmsNormEps);
 
@@ -247,26 +351,40 @@ internal sealed class GlmDecoderGraph
     {
         var name = baseName + ".weight";
         var (packed, scales) = Int4Quantizer.Quantize(weights, rows, cols, _quant.BlockSize);
+        if (QuantizationErrors is { } errors)
+        {
+            var kind = baseName.StartsWith("layers.", StringComparison.Ordinal) ? baseName[(baseName.IndexOf('.', 7) + 1)..] : baseName;
+            var (e, w) = Int4Quantizer.ErrorSquares(weights, packed, scales, rows, cols, _quant.BlockSize);
+            errors[kind] = errors.TryGetValue(kind, out var sum) ? (sum.ErrorSquares + e, sum.WeightSquares + w) : (e, w);
+        }
+
         External(name, OnnxDataType.UInt8, [rows, cols / _quant.BlockSize, _quant.BlockSize / 2], packed);
-        External(name + ".scales", OnnxDataType.Float, [scales.LongLength], MemoryMarshal.AsBytes(scales.AsSpan()).ToArray());
+        External(name + ".scales", OnnxDataType.Float, [scales.LongLength], MemoryMarshal.AsBytes(scales.AsSpan()));
         return name;
+    }
+
+    private void Half16(string name, float[] values, long[] dims)
+    {
+        var halves = new Half[values.LongLength];
+        Parallel.For(0, values.Length, i => halves[i] = (Half)values[i]);
+        External(name, OnnxDataType.Float16, dims, MemoryMarshal.AsBytes(halves.AsSpan()));
     }
 
     private string Float(string name, float[] values, long[] dims)
     {
-        External(name, OnnxDataType.Float, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
+        External(name, OnnxDataType.Float, dims, MemoryMarshal.AsBytes(values.AsSpan()));
         return name;
     }
 
     private void Inline(string name, OnnxDataType type, long[] dims, byte[] bytes) =>
         _initializers.Add(new OnnxInitializer(name, type, dims, bytes, 0, 0));
 
-    private void External(string name, OnnxDataType type, long[] dims, byte[] bytes)
+    private void External(string name, OnnxDataType type, long[] dims, ReadOnlySpan<byte> bytes)
     {
         var padding = (Alignment - (_data.Position % Alignment)) % Alignment;
         _data.Write(new byte[padding]);
         var offset = _data.Position;
         _data.Write(bytes);
-        _initializers.Add(new OnnxInitializer(name, type, dims, null, offset, bytes.LongLength));
+        _initializers.Add(new OnnxInitializer(name, type, dims, null, offset, bytes.Length));
     }
 }

@@ -12,7 +12,11 @@ public static class Int4Quantizer
     public const int ZeroPoint = 8;
 
     /// <summary>Quantizes a row-major <c>[rows, cols]</c> matrix row by row.</summary>
-    public static (byte[] Packed, float[] Scales) Quantize(ReadOnlySpan<float> weights, int rows, int cols, int blockSize)
+    public static (byte[] Packed, float[] Scales) Quantize(ReadOnlySpan<float> weights, int rows, int cols, int blockSize) =>
+        Quantize(weights.ToArray(), rows, cols, blockSize);
+
+    /// <summary>Quantizes a row-major <c>[rows, cols]</c> matrix row by row, without copying it.</summary>
+    public static (byte[] Packed, float[] Scales) Quantize(float[] weights, int rows, int cols, int blockSize)
     {
         if (cols % blockSize != 0 || blockSize % 2 != 0)
         {
@@ -27,7 +31,7 @@ public static class Int4Quantizer
         var blocksPerRow = cols / blockSize;
         var packed = new byte[(long)rows * cols / 2];
         var scales = new float[(long)rows * blocksPerRow];
-        var source = weights.ToArray();
+        var source = weights;
         Parallel.For(0, rows, row =>
         {
             for (var block = 0; block < blocksPerRow; block++)
@@ -82,6 +86,36 @@ public static class Int4Quantizer
         }
 
         return result;
+    }
+
+    /// <summary>The sum of squared differences between a matrix and its quantized form, and the sum of its squares.</summary>
+    public static (double ErrorSquares, double WeightSquares) ErrorSquares(float[] weights, byte[] packed, float[] scales, int rows, int cols, int blockSize)
+    {
+        var blocksPerRow = cols / blockSize;
+        double error = 0, total = 0;
+        var gate = new object();
+        Parallel.For(0, rows, () => (0.0, 0.0), (row, _, acc) =>
+        {
+            Span<float> restored = cols <= 16384 ? stackalloc float[cols] : new float[cols];
+            DequantizeRow(packed.AsSpan((int)((long)row * cols / 2), cols / 2), scales.AsSpan(row * blocksPerRow, blocksPerRow), blockSize, restored);
+            var original = weights.AsSpan((int)((long)row * cols), cols);
+            for (var i = 0; i < cols; i++)
+            {
+                var d = (double)original[i] - restored[i];
+                acc.Item1 += d * d;
+                acc.Item2 += (double)original[i] * original[i];
+            }
+
+            return acc;
+        }, acc =>
+        {
+            lock (gate)
+            {
+                error += acc.Item1;
+                total += acc.Item2;
+            }
+        });
+        return (error, total);
     }
 
     private static int Code(float value, float inverseScale) =>

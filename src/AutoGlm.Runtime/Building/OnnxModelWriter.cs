@@ -9,6 +9,7 @@ internal enum OnnxDataType
     UInt8 = 2,
     Int32 = 6,
     Int64 = 7,
+    Float16 = 10,
 }
 
 /// <summary>A graph input or output: a name, an element type and a shape whose symbolic dimensions are strings.</summary>

@@ -3,6 +3,15 @@ using AutoGlm.Runtime.Packages;
 namespace AutoGlm.Runtime.Building;
 
 /// <summary>The float weights of one GLM decoder layer, row-major with rows as output features.</summary>
+/// <param name="InputNorm">RMSNorm before attention.</param>
+/// <param name="QkvWeight"><c>[q + 2·kv, hidden]</c>: queries, then keys, then values.</param>
+/// <param name="QkvBias"><c>[q + 2·kv]</c>.</param>
+/// <param name="OutputWeight"><c>[hidden, q]</c>.</param>
+/// <param name="PostAttentionNorm">RMSNorm before the MLP.</param>
+/// <param name="GateUpWeight"><c>[2·ffn, hidden]</c>: gate rows, then up rows.</param>
+/// <param name="DownWeight"><c>[hidden, ffn]</c>.</param>
+/// <param name="PostSelfAttentionNorm">GLM-4-0414's sandwich norm on the attention output; null when the model has none.</param>
+/// <param name="PostMlpNorm">GLM-4-0414's sandwich norm on the MLP output; null when the model has none.</param>
 public sealed record GlmLayerWeights(
     float[] InputNorm,
     float[] QkvWeight,
@@ -10,7 +19,29 @@ public sealed record GlmLayerWeights(
     float[] OutputWeight,
     float[] PostAttentionNorm,
     float[] GateUpWeight,
-    float[] DownWeight);
+    float[] DownWeight,
+    float[]? PostSelfAttentionNorm = null,
+    float[]? PostMlpNorm = null);
+
+/// <summary>Where the decoder builder takes its float weights from, one tensor (or one layer) at a time.</summary>
+/// <remarks>
+/// The builder asks for each piece once, in order, and drops it once written, so an implementation that reads
+/// lazily (a checkpoint through a memory map) keeps memory bounded by the largest tensor, not by the model.
+/// </remarks>
+public interface IGlmWeights
+{
+    /// <summary>The token embedding <c>[vocab, hidden]</c>.</summary>
+    float[] Embedding();
+
+    /// <summary>The final RMSNorm <c>[hidden]</c>.</summary>
+    float[] FinalNorm();
+
+    /// <summary>The weights of layer <paramref name="index"/>.</summary>
+    GlmLayerWeights Layer(int index);
+
+    /// <summary>The LM head <c>[vocab, hidden]</c> when it is not the embedding; null when tied.</summary>
+    float[]? LmHead();
+}
 
 /// <summary>Seeded random weights for a GLM-shaped decoder, generated tensor by tensor.</summary>
 /// <remarks>
@@ -18,7 +49,7 @@ public sealed record GlmLayerWeights(
 /// activations near unit size (linear layers ~ 1/sqrt(fan-in)) and give logits a spread of about 3 so that
 /// sampling at temperature 1 is varied while greedy decoding is stable.
 /// </remarks>
-public sealed class SyntheticGlmWeights
+public sealed class SyntheticGlmWeights : IGlmWeights
 {
     private readonly ModelArchitecture _arch;
     private readonly ulong _seed;
@@ -35,6 +66,9 @@ public sealed class SyntheticGlmWeights
     public float[] Embedding() => Uniform("embed_tokens", (long)_arch.VocabSize * _arch.HiddenSize, 3f / MathF.Sqrt(_arch.HiddenSize));
 
     public float[] FinalNorm() => Norm("final_norm");
+
+    /// <summary>Always null: the synthetic models tie the LM head to the embedding.</summary>
+    public float[]? LmHead() => null;
 
     public GlmLayerWeights Layer(int index)
     {

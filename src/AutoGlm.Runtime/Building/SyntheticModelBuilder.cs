@@ -235,20 +235,32 @@ public static class SyntheticModelBuilder
             throw new RuntimeException(RuntimeErrorCode.InvalidRequest, "cannot build this model: " + string.Join("; ", errors));
         }
 
+        return WriteDecoder(spec.Architecture, spec.Quantization, new SyntheticGlmWeights(spec.Architecture, spec.Seed), outputDirectory, genAiInterface);
+    }
+
+    /// <summary>Writes <c>decoder.onnx</c> and its external data from any weights; the converter's path too.</summary>
+    internal static GlmDecoderGraph WriteDecoder(
+        ModelArchitecture architecture,
+        QuantizationInfo quantization,
+        IGlmWeights weights,
+        string outputDirectory,
+        bool genAiInterface = false,
+        Dictionary<string, (double ErrorSquares, double WeightSquares)>? errors = null)
+    {
         Directory.CreateDirectory(outputDirectory);
         GlmDecoderGraph graph;
         byte[] model;
         using (var data = new FileStream(Path.Combine(outputDirectory, DataFileName), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
         {
-            graph = new GlmDecoderGraph(spec.Architecture, spec.Quantization, data, genAiInterface);
-            model = graph.Build(new SyntheticGlmWeights(spec.Architecture, spec.Seed), DataFileName);
+            graph = new GlmDecoderGraph(architecture, quantization, data, genAiInterface) { QuantizationErrors = errors };
+            model = graph.Build(weights, DataFileName);
         }
 
         File.WriteAllBytes(Path.Combine(outputDirectory, DecoderFileName), model);
         return graph;
     }
 
-    private static PackageFile Describe(string directory, string name)
+    internal static PackageFile Describe(string directory, string name)
     {
         var path = Path.Combine(directory, name);
         return new PackageFile(name, new FileInfo(path).Length, ModelPackage.Sha256Of(path));

@@ -49,8 +49,9 @@ internal sealed partial class GenerationScheduler
         _slots = new Slot?[session.Slots];
         _pastLengths = new int[session.Slots];
         _stopIds = [.. tokenizer.StopTokenIds];
-        _thinkStart = tokenizer.IdOf(GlmSpecialTokens.ThinkStart);
-        _thinkEnd = tokenizer.IdOf(GlmSpecialTokens.ThinkEnd);
+        // A checkpoint's tokenizer may have no thinking tokens (GLM-4-0414); -1 never matches a sampled id.
+        _thinkStart = tokenizer.HasSpecial(GlmSpecialTokens.ThinkStart) ? tokenizer.IdOf(GlmSpecialTokens.ThinkStart) : -1;
+        _thinkEnd = tokenizer.HasSpecial(GlmSpecialTokens.ThinkEnd) ? tokenizer.IdOf(GlmSpecialTokens.ThinkEnd) : -1;
         _unsampleable = [.. Enumerable.Range(0, tokenizer.VocabSize).Where(id => !tokenizer.IsDefined(id))];
 
         _thread = new Thread(Loop) { IsBackground = true, Name = "autoglm-inference" };

@@ -40,8 +40,8 @@ public sealed partial class LocalEngine : IChatClient
         Package = package;
         _options = options;
         _logger = logger;
-        Tokenizer = new GlmTokenizer(package.Manifest.Tokenizer, package.Manifest.Architecture.VocabSize);
-        _template = new GlmChatTemplate(Tokenizer);
+        Tokenizer = new GlmTokenizer(package.Manifest.Tokenizer, package.Manifest.Architecture.VocabSize, package.Directory);
+        _template = new GlmChatTemplate(Tokenizer, package.Manifest.ChatTemplate);
         _embedding = new TokenEmbedding(package);
         try
         {
@@ -303,7 +303,7 @@ public sealed partial class LocalEngine : IChatClient
             MaxTokens = options?.MaxOutputTokens ?? Math.Min(_options.DefaultMaxTokens, room),
             Sampling = sampling,
             StopSequences = options?.StopSequences is { } s ? [.. s] : [],
-            StartsInReasoning = thinking,
+            StartsInReasoning = thinking && _template.HasThinkBlock,
             Media = [.. media.Values.OrderBy(m => m.Start)],
             Cancellation = cancellationToken,
         };

@@ -7,8 +7,16 @@ namespace AutoGlm.Runtime.Packages;
 /// <remarks>Serialized with snake_case names; documented in <c>docs/model-package.md</c>.</remarks>
 public sealed record ModelManifest
 {
-    /// <summary>The manifest format this runtime reads.</summary>
-    public const int CurrentFormatVersion = 1;
+    /// <summary>The manifest format this runtime writes.</summary>
+    /// <remarks>
+    /// 2 added what converted checkpoints need: <see cref="ModelArchitecture.SandwichNorms"/>, an untied head,
+    /// float32 weights (<see cref="QuantizationInfo.Bits"/> 32, embedding format <c>float32</c>), a Hugging Face
+    /// tokenizer file and <see cref="Source"/>. A version-1 manifest means the same with every new field at its default.
+    /// </remarks>
+    public const int CurrentFormatVersion = 2;
+
+    /// <summary>The oldest manifest format this runtime still reads.</summary>
+    public const int OldestFormatVersion = 1;
 
     public int FormatVersion { get; init; } = CurrentFormatVersion;
 
@@ -28,6 +36,9 @@ public sealed record ModelManifest
 
     /// <summary>The vision and audio adapters, loaded on first use; absent when the package is text-only.</summary>
     public AdaptersInfo? Adapters { get; init; }
+
+    /// <summary>Where a converted package came from; absent for synthetic packages.</summary>
+    public PackageSource? Source { get; init; }
 
     /// <summary>Every file of the package with its SHA-256; the loader refuses anything else.</summary>
     public required IReadOnlyList<PackageFile> Files { get; init; }
@@ -64,6 +75,9 @@ public sealed record ModelArchitecture
     /// <summary>Whether the token embedding is also the LM head (true for the synthetic models).</summary>
     public bool TiedEmbeddings { get; init; } = true;
 
+    /// <summary>GLM-4-0414's extra RMSNorms on the attention and MLP outputs, before each residual add.</summary>
+    public bool SandwichNorms { get; init; }
+
     /// <summary>Parameter count implied by the shape (embedding counted once when tied).</summary>
     [JsonIgnore]
     public long ParameterCount
@@ -82,6 +96,7 @@ public sealed record ModelArchitecture
 /// <summary>Block quantization of the linear layers.</summary>
 public sealed record QuantizationInfo
 {
+    /// <summary>4: INT4 blocks run by <c>MatMulNBits</c>; 32: float32 weights run by <c>MatMul</c> (no quantization); 16: the same stored as float16.</summary>
     public int Bits { get; init; } = 4;
     public int BlockSize { get; init; } = 32;
 
@@ -92,9 +107,21 @@ public sealed record QuantizationInfo
 /// <summary>The tokenizer and its special tokens.</summary>
 public sealed record TokenizerInfo
 {
-    /// <summary><c>tiktoken</c>: a BPE whose ranks come from <see cref="Encoding"/>.</summary>
-    public string Type { get; init; } = "tiktoken";
+    /// <summary>The type for a bundled tiktoken encoding.</summary>
+    public const string TiktokenType = "tiktoken";
+
+    /// <summary>The type for a Hugging Face <c>tokenizer.json</c> (byte-level BPE) carried in the package.</summary>
+    public const string HuggingFaceType = "huggingface";
+
+    /// <summary>
+    /// <c>tiktoken</c>: a BPE whose ranks come from <see cref="File"/> when set (a checkpoint's <c>tokenizer.model</c>),
+    /// else from the bundled <see cref="Encoding"/>; <c>huggingface</c>: the <c>tokenizer.json</c> in <see cref="File"/>.
+    /// </summary>
+    public string Type { get; init; } = TiktokenType;
     public string Encoding { get; init; } = "cl100k_base";
+
+    /// <summary>The tokenizer file carried in the package, relative to its folder (<c>tokenizer.json</c> or a tiktoken rank file).</summary>
+    public string? File { get; init; }
     public required IReadOnlyDictionary<string, int> SpecialTokens { get; init; }
 
     /// <summary>Tokens that end generation.</summary>
@@ -119,8 +146,21 @@ public sealed record EmbeddingInfo
     public required string File { get; init; }
     public required long WeightOffset { get; init; }
     public required long ScalesOffset { get; init; }
-    public string Format { get; init; } = "int4_block";
+
+    /// <summary><c>int4_block</c> (the layout above), <c>float32</c> or <c>float16</c> (<c>[vocab, hidden]</c> at <see cref="WeightOffset"/>, no scales).</summary>
+    public string Format { get; init; } = Int4Format;
+
+    public const string Int4Format = "int4_block";
+    public const string Float32Format = "float32";
+    public const string Float16Format = "float16";
 }
+
+/// <summary>The checkpoint a package was converted from, and how.</summary>
+/// <param name="Architecture">The checkpoint's <c>architectures[0]</c> in <c>config.json</c>.</param>
+/// <param name="Converter">The converter's name and version.</param>
+/// <param name="Options">The converter's options, as given on the command line.</param>
+/// <param name="Files">Every file of the checkpoint folder that was read, with its size and SHA-256.</param>
+public sealed record PackageSource(string Architecture, string Converter, IReadOnlyDictionary<string, string> Options, IReadOnlyList<PackageFile> Files);
 
 /// <summary>One file of a package with its size and SHA-256 (lower-case hex).</summary>
 public sealed record PackageFile(string Path, long Size, string Sha256);

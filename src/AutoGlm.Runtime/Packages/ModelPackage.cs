@@ -78,9 +78,9 @@ public sealed class ModelPackage
             return new PackageVerification(root, null, checkedFiles, problems);
         }
 
-        if (manifest.FormatVersion != ModelManifest.CurrentFormatVersion)
+        if (manifest.FormatVersion is < ModelManifest.OldestFormatVersion or > ModelManifest.CurrentFormatVersion)
         {
-            problems.Add(new PackageProblem(ManifestFileName, $"has format_version {manifest.FormatVersion}; this runtime reads {ModelManifest.CurrentFormatVersion}"));
+            problems.Add(new PackageProblem(ManifestFileName, $"has format_version {manifest.FormatVersion}; this runtime reads {ModelManifest.OldestFormatVersion} to {ModelManifest.CurrentFormatVersion}"));
         }
 
         foreach (var file in manifest.Files)
@@ -98,6 +98,11 @@ public sealed class ModelPackage
 
         var listed = manifest.Files.Select(f => Path.GetFullPath(Path.Combine(root, f.Path))).ToHashSet(StringComparer.Ordinal);
         var referencedFiles = new List<string> { manifest.Decoder.Model, manifest.Decoder.Embedding.File };
+        if (manifest.Tokenizer.File is { } tokenizerFile)
+        {
+            referencedFiles.Add(tokenizerFile);
+        }
+
         if (manifest.Adapters?.Vision is { } vision)
         {
             referencedFiles.Add(vision.Model);

@@ -9,31 +9,54 @@ namespace AutoGlm.Runtime.Text;
 /// <c>&lt;think&gt;&lt;/think&gt;</c> block, as GLM-4.5 does. Role markers are special tokens and message text is
 /// encoded as plain text, so a message cannot forge a role marker. Earlier assistant turns are replayed
 /// without their reasoning.
+/// The <c>glm4-0414</c> family (GLM-4-0414, GLM-Edge: their <c>chat_template</c> opens the answer with
+/// <c>&lt;|assistant|&gt;\n</c> and has no thinking block) ends the prompt there; thinking is then up to the model.
 /// </remarks>
 public sealed class GlmChatTemplate
 {
+    /// <summary>GLM-4 with a thinking block (the synthetic packages, GLM-4.1V, AutoGLM).</summary>
+    public const string Glm4 = "glm4";
+
+    /// <summary>GLM-4-0414 and GLM-Edge: no thinking block.</summary>
+    public const string Glm4_0414 = "glm4-0414";
+
+    private readonly bool _thinkBlock;
     private readonly GlmTokenizer _tokenizer;
     private readonly int _gMask, _sop, _system, _user, _assistant, _observation, _thinkStart, _thinkEnd;
     private readonly int _beginImage, _image, _endImage, _beginAudio, _audio, _endAudio;
 
-    public GlmChatTemplate(GlmTokenizer tokenizer)
+    /// <param name="tokenizer">The package's tokenizer, which must have the family's role tokens.</param>
+    /// <param name="family"><see cref="Glm4"/> or <see cref="Glm4_0414"/> (the manifest's <c>chat_template</c>).</param>
+    public GlmChatTemplate(GlmTokenizer tokenizer, string family = Glm4)
     {
         _tokenizer = tokenizer;
+        _thinkBlock = family switch
+        {
+            Glm4 => true,
+            Glm4_0414 => false,
+            _ => throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"chat_template '{family}' is not known (expected {Glm4} or {Glm4_0414})"),
+        };
         _gMask = tokenizer.IdOf(GlmSpecialTokens.GMask);
         _sop = tokenizer.IdOf(GlmSpecialTokens.Sop);
         _system = tokenizer.IdOf(GlmSpecialTokens.System);
         _user = tokenizer.IdOf(GlmSpecialTokens.User);
         _assistant = tokenizer.IdOf(GlmSpecialTokens.Assistant);
         _observation = tokenizer.IdOf(GlmSpecialTokens.Observation);
-        _thinkStart = tokenizer.IdOf(GlmSpecialTokens.ThinkStart);
-        _thinkEnd = tokenizer.IdOf(GlmSpecialTokens.ThinkEnd);
-        _beginImage = tokenizer.IdOf(GlmSpecialTokens.BeginOfImage);
-        _image = tokenizer.IdOf(GlmSpecialTokens.Image);
-        _endImage = tokenizer.IdOf(GlmSpecialTokens.EndOfImage);
-        _beginAudio = tokenizer.IdOf(GlmSpecialTokens.BeginOfAudio);
-        _audio = tokenizer.IdOf(GlmSpecialTokens.Audio);
-        _endAudio = tokenizer.IdOf(GlmSpecialTokens.EndOfAudio);
+        _thinkStart = _thinkBlock ? tokenizer.IdOf(GlmSpecialTokens.ThinkStart) : -1;
+        _thinkEnd = _thinkBlock ? tokenizer.IdOf(GlmSpecialTokens.ThinkEnd) : -1;
+
+        // Media markers are looked up only where the tokenizer has them; a text-only checkpoint has none.
+        int Optional(string token) => tokenizer.HasSpecial(token) ? tokenizer.IdOf(token) : -1;
+        _beginImage = Optional(GlmSpecialTokens.BeginOfImage);
+        _image = Optional(GlmSpecialTokens.Image);
+        _endImage = Optional(GlmSpecialTokens.EndOfImage);
+        _beginAudio = Optional(GlmSpecialTokens.BeginOfAudio);
+        _audio = Optional(GlmSpecialTokens.Audio);
+        _endAudio = Optional(GlmSpecialTokens.EndOfAudio);
     }
+
+    /// <summary>Whether the prompt ends inside <c>&lt;think&gt;</c> when thinking is on (false for <see cref="Glm4_0414"/>).</summary>
+    public bool HasThinkBlock => _thinkBlock;
 
     /// <summary>Where an image or clip goes: called with its content and the position of its first placeholder; returns how many placeholder rows it takes.</summary>
     public delegate int MediaPlacer(DataContent media, int start);
@@ -81,6 +104,11 @@ public sealed class GlmChatTemplate
                     _tokenizer.EncodeText(text.ToString(), ids);
                     text.Clear();
                     var isImage = media.HasTopLevelMediaType("image");
+                    if ((isImage ? _image : _audio) < 0)
+                    {
+                        throw new RuntimeException(RuntimeErrorCode.UnsupportedModality, $"this model's tokenizer has no {(isImage ? "image" : "audio")} tokens");
+                    }
+
                     ids.Add(isImage ? _beginImage : _beginAudio);
                     var rows = placeMedia(media, ids.Count);
                     ids.AddRange(Enumerable.Repeat(isImage ? _image : _audio, rows));
@@ -93,6 +121,11 @@ public sealed class GlmChatTemplate
 
         ids.Add(_assistant);
         _tokenizer.EncodeText("\n", ids);
+        if (!_thinkBlock)
+        {
+            return ids;
+        }
+
         ids.Add(_thinkStart);
         if (!enableThinking)
         {

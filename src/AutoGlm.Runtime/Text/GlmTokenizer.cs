@@ -4,49 +4,79 @@ using Microsoft.ML.Tokenizers;
 
 namespace AutoGlm.Runtime.Text;
 
-/// <summary>The tiktoken <c>cl100k_base</c> BPE plus a package's GLM special tokens.</summary>
+/// <summary>A package's BPE plus its GLM special tokens: the bundled tiktoken <c>cl100k_base</c>, or the checkpoint's own <c>tokenizer.json</c>.</summary>
 /// <remarks>Thread-safe: encoding and decoding keep no state; <see cref="CreateStreamDecoder"/> makes the stateful part.</remarks>
 public sealed class GlmTokenizer
 {
-    private readonly TiktokenTokenizer _bpe;
+    private readonly Tokenizer _bpe;
     private readonly byte[][] _tokenBytes;
     private readonly Dictionary<string, int> _special;
     private readonly string[] _specialByLength;
 
-    public GlmTokenizer(TokenizerInfo info, int vocabSize)
+    /// <param name="info">The manifest's tokenizer.</param>
+    /// <param name="vocabSize">The model's vocabulary (ids at or above it are never produced).</param>
+    /// <param name="packageDirectory">Where <see cref="TokenizerInfo.File"/> lives (for <c>huggingface</c> tokenizers).</param>
+    public GlmTokenizer(TokenizerInfo info, int vocabSize, string? packageDirectory = null)
     {
-        if (info.Type != "tiktoken")
+        if (info.Type == TokenizerInfo.HuggingFaceType)
         {
-            throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"tokenizer type '{info.Type}' is not supported (expected tiktoken)");
-        }
-
-        var builtIn = TiktokenTokenizer.CreateForEncoding(info.Encoding);
-        var extra = info.SpecialTokens
-            .Where(kv => !(builtIn.SpecialTokens?.ContainsKey(kv.Key) ?? false))
-            .ToDictionary(kv => kv.Key, kv => kv.Value);
-        _bpe = TiktokenTokenizer.CreateForEncoding(info.Encoding, extra);
-        _special = new Dictionary<string, int>(_bpe.SpecialTokens ?? new Dictionary<string, int>(), StringComparer.Ordinal);
-        foreach (var (name, id) in info.SpecialTokens)
-        {
-            if (_special.TryGetValue(name, out var existing) && existing != id)
+            var file = info.File ?? throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, "tokenizer.file is required for a huggingface tokenizer");
+            var loaded = HuggingFaceBpe.Load(Path.Combine(packageDirectory ?? ".", file), vocabSize);
+            _bpe = loaded.Tokenizer;
+            _tokenBytes = loaded.TokenBytes;
+            _special = new Dictionary<string, int>(loaded.SpecialTokens, StringComparer.Ordinal);
+            foreach (var (name, id) in info.SpecialTokens)
             {
-                throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"special token '{name}' has id {id} in the manifest but {existing} in {info.Encoding}");
+                if (!_special.TryGetValue(name, out var existing) || existing != id)
+                {
+                    throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"special token '{name}' has id {id} in the manifest but {(_special.ContainsKey(name) ? existing.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")} in '{file}'");
+                }
+            }
+        }
+        else if (info.Type == TokenizerInfo.TiktokenType && info.File is { } rankFile)
+        {
+            // A checkpoint's own rank file (GLM-4's tokenizer.model) with its special tokens.
+            (_bpe, _tokenBytes) = TiktokenRankFile.Load(Path.Combine(packageDirectory ?? ".", rankFile), info.SpecialTokens, vocabSize);
+            _special = new Dictionary<string, int>(info.SpecialTokens, StringComparer.Ordinal);
+        }
+        else if (info.Type == TokenizerInfo.TiktokenType)
+        {
+            var builtIn = TiktokenTokenizer.CreateForEncoding(info.Encoding);
+            var extra = info.SpecialTokens
+                .Where(kv => !(builtIn.SpecialTokens?.ContainsKey(kv.Key) ?? false))
+                .ToDictionary(kv => kv.Key, kv => kv.Value);
+            var tiktoken = TiktokenTokenizer.CreateForEncoding(info.Encoding, extra);
+            _bpe = tiktoken;
+            _special = new Dictionary<string, int>(tiktoken.SpecialTokens ?? new Dictionary<string, int>(), StringComparer.Ordinal);
+            foreach (var (name, id) in info.SpecialTokens)
+            {
+                if (_special.TryGetValue(name, out var existing) && existing != id)
+                {
+                    throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"special token '{name}' has id {id} in the manifest but {existing} in {info.Encoding}");
+                }
+
+                _special[name] = id;
             }
 
-            _special[name] = id;
+            _tokenBytes = LoadRankBytes(info.Encoding, vocabSize);
+        }
+        else
+        {
+            throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"tokenizer type '{info.Type}' is not supported (expected {TokenizerInfo.TiktokenType} or {TokenizerInfo.HuggingFaceType})");
         }
 
         _specialByLength = [.. _special.Keys.OrderByDescending(k => k.Length)];
-        _tokenBytes = LoadRankBytes(info.Encoding, vocabSize);
-
         IsSpecial = new bool[vocabSize];
-        foreach (var id in _special.Values.Where(id => id < vocabSize))
+        foreach (var id in _special.Values.Where(id => id >= 0 && id < vocabSize))
         {
             IsSpecial[id] = true;
         }
 
         StopTokenIds = [.. info.StopTokens.Select(IdOf)];
     }
+
+    /// <summary>Whether the tokenizer has a special token (families differ in which they have).</summary>
+    public bool HasSpecial(string specialToken) => _special.ContainsKey(specialToken);
 
     public int VocabSize => _tokenBytes.Length;
 

@@ -48,7 +48,7 @@ public static class EdgeHttpExtensions
         app.MapPost(ChatCompletionsEndpoint.Route, (HttpContext context, ChatCompletionsEndpoint endpoint) => endpoint.HandleAsync(context));
         app.MapGet("/v1/models", (HttpContext context, EngineHost host) => StatusEndpoints.ModelsAsync(context, host));
         app.MapGet("/health/live", StatusEndpoints.Live);
-        app.MapGet("/health/ready", (EngineHost host, HttpContext context) => StatusEndpoints.ReadyAsync(host, context.RequestAborted));
+        app.MapGet("/health/ready", (EngineHost host, IEnumerable<IReadinessCheck> checks, HttpContext context) => StatusEndpoints.ReadyAsync(host, checks, context.RequestAborted));
         app.MapMetrics("/metrics", app.Services.GetRequiredService<PrometheusExport>().Registry);
         return app;
     }

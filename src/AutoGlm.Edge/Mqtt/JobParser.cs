@@ -73,7 +73,7 @@ public sealed partial class JobParser
             }
 
             var root = document.RootElement;
-            string? id = root.TryGetProperty("id", out var idElement) && idElement.ValueKind == JsonValueKind.String && IsValidId(idElement.GetString()) ? idElement.GetString() : null;
+            string? id = root.TryGetProperty("id", out var idElement) && idElement.ValueKind == JsonValueKind.String && TryDecode(idElement) is { } readId && IsValidId(readId) ? readId : null;
             try
             {
                 return ParsedJob.Ok(ParseObject(root));
@@ -150,14 +150,15 @@ public sealed partial class JobParser
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var property in root.EnumerateObject())
         {
-            if (!JobFields.Contains(property.Name))
+            var name = Name(property, "");
+            if (!JobFields.Contains(name))
             {
-                Reject(ErrorCodes.InvalidJob, $"unknown field '{Clip(property.Name)}' (expected {string.Join(", ", JobFields)})");
+                Reject(ErrorCodes.InvalidJob, $"unknown field '{Clip(name)}' (expected {string.Join(", ", JobFields)})");
             }
 
-            if (!seen.Add(property.Name))
+            if (!seen.Add(name))
             {
-                Reject(ErrorCodes.InvalidJob, $"field '{property.Name}' appears more than once");
+                Reject(ErrorCodes.InvalidJob, $"field '{name}' appears more than once");
             }
         }
 
@@ -211,9 +212,10 @@ public sealed partial class JobParser
 
             foreach (var property in item.EnumerateObject())
             {
-                if (property.Name is not ("role" or "content"))
+                var name = Name(property, where);
+                if (name is not ("role" or "content"))
                 {
-                    Reject(ErrorCodes.InvalidJob, $"unknown field '{where}.{Clip(property.Name)}' (expected role, content)");
+                    Reject(ErrorCodes.InvalidJob, $"unknown field '{where}.{Clip(name)}' (expected role, content)");
                 }
             }
 
@@ -347,8 +349,37 @@ public sealed partial class JobParser
         root.TryGetProperty(name, out var element) ? read(element) : null;
 
     private static string String(JsonElement element, string field) => element.ValueKind == JsonValueKind.String
-        ? element.GetString()!
+        ? TryDecode(element) ?? throw new JobRejectedException(ErrorCodes.InvalidJson, $"'{field}' holds a \\u escape that is no character (a lone UTF-16 surrogate such as \\ud800); the payload is not valid JSON text")
         : throw new JobRejectedException(ErrorCodes.InvalidJob, $"'{field}' must be a string (got {Describe(element.ValueKind)})");
+
+    /// <summary>
+    /// A JSON string's text, or null when it has none: <c>\ud800</c> alone (a lone UTF-16 surrogate) is valid JSON
+    /// syntax but no Unicode text, and System.Text.Json throws when asked for it as a string.
+    /// </summary>
+    private static string? TryDecode(JsonElement element)
+    {
+        try
+        {
+            return element.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A property's name; one holding a lone surrogate escape is refused like such a value.</summary>
+    private static string Name(JsonProperty property, string where)
+    {
+        try
+        {
+            return property.Name;
+        }
+        catch (InvalidOperationException)
+        {
+            throw new JobRejectedException(ErrorCodes.InvalidJson, $"a field name{(where.Length > 0 ? " in '" + where + "'" : "")} holds a \\u escape that is no character (a lone UTF-16 surrogate such as \\ud800); the payload is not valid JSON text");
+        }
+    }
 
     private static long Integer(JsonElement element, string field) => element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out var value)
         ? value

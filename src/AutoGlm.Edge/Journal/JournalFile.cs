@@ -47,7 +47,8 @@ public static partial class JournalFile
             {
                 while (reader.Read())
                 {
-                    problems.Add(reader.GetString(0));
+                    // SQLite puts its findings on several lines ("*** in database main ***\nTree 2 page 9 …"); the log gets one.
+                    problems.Add(string.Join(' ', reader.GetString(0).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)));
                 }
             }
 

@@ -51,11 +51,7 @@ internal sealed class JournalOptionsValidator : IValidateOptions<JournalOptions>
             problems.Add($"Journal:WriteProbeInterval must be positive (got {options.WriteProbeInterval})");
         }
 
-        if (string.IsNullOrWhiteSpace(options.Synchronous))
-        {
-            problems.Add("Journal:Synchronous must be Full or Normal (got an empty value)");
-        }
-        else if (!options.Synchronous.Equals("Full", StringComparison.OrdinalIgnoreCase) && !options.Synchronous.Equals("Normal", StringComparison.OrdinalIgnoreCase))
+        if (!options.Synchronous.Equals("Full", StringComparison.OrdinalIgnoreCase) && !options.Synchronous.Equals("Normal", StringComparison.OrdinalIgnoreCase))
         {
             problems.Add($"Journal:Synchronous must be Full or Normal (got '{options.Synchronous}')");
         }

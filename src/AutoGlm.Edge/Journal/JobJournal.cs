@@ -84,7 +84,9 @@ public sealed class JobJournal : IDisposable
 
         try
         {
-            Execute($"PRAGMA journal_mode=WAL; PRAGMA synchronous={(fullSync ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=5000;");
+            // The WAL is checkpointed every 256 pages (1 MB, not SQLite's 4 MB) and cut back to 4 MB after a burst: on a
+            // nearly full disk a big WAL is what fills it, and then the database cannot grow to take it in.
+            Execute($"PRAGMA journal_mode=WAL; PRAGMA synchronous={(fullSync ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=5000; PRAGMA wal_autocheckpoint=256; PRAGMA journal_size_limit=4194304;");
             Execute(Schema);
 
             // SQLite opens a file it may not write read-only without saying so; find out now, not at the first job.
@@ -264,8 +266,8 @@ public sealed class JobJournal : IDisposable
     }
 
     /// <summary>
-    /// Tries to write: first what is kept in memory (results, published marks), then a probe of a typical job's size,
-    /// deleted again. Clears <see cref="WriteProblem"/> when it works; returns whether it did.
+    /// Tries to write: checkpoints and truncates the WAL, writes what is kept in memory (results, published marks),
+    /// then a probe of a typical job's size, deleted again. Clears <see cref="WriteProblem"/> when it works; returns whether it did.
     /// </summary>
     public bool ProbeWrite()
     {
@@ -275,6 +277,13 @@ public sealed class JobJournal : IDisposable
             {
                 Write(() =>
                 {
+                    // On a small disk the WAL itself fills it: it is checkpointed only at 1000 pages (4 MB). Copying it
+                    // into the database and truncating it gives back the room of every page version it holds.
+                    using (var checkpoint = Command("PRAGMA wal_checkpoint(TRUNCATE)"))
+                    {
+                        checkpoint.ExecuteNonQuery();
+                    }
+
                     using (var transaction = _connection.BeginTransaction())
                     {
                         foreach (var deferred in _deferredResults.Values)

@@ -83,4 +83,51 @@ public sealed class DiskFullTests
         daemon.AssertNoUnexpectedErrors(4520);
         Assert.Contains(daemon.Lines, l => l.Contains("[4520]", StringComparison.Ordinal));
     }
+
+    [FactNeedingTmpfs]
+    public async Task ExternalBroker_DiskFills_JobsWaitAtTheBrokerAndAreAnsweredWhenSpaceReturns()
+    {
+        Assert.True(MosquittoBroker.Executable() is not null, "mosquitto is not installed (apt-get install mosquitto mosquitto-clients)");
+        using var disk = Tmpfs.Mount("2m");
+        await using var broker = await MosquittoBroker.StartAsync();
+        var httpPort = TestPaths.FreePort();
+        var device = "fullx" + Guid.NewGuid().ToString("N")[..6];
+        var jobs = $"autoglm/{device}/jobs";
+        await using var daemon = new DaemonProcess(TestPaths.NewFolder("state"), new Dictionary<string, string>
+        {
+            ["Mqtt__Broker"] = "external",
+            ["Mqtt__Port"] = broker.Port.ToString(CultureInfo.InvariantCulture),
+            ["Mqtt__DeviceId"] = device,
+            ["Mqtt__MaxConcurrentJobs"] = "1",
+            ["Mqtt__QueueCapacity"] = "1000",
+            ["Http__Urls"] = $"http://127.0.0.1:{httpPort}",
+            ["Journal__Path"] = Path.Combine(disk.Folder, "journal.db"),
+            ["Journal__WriteProbeInterval"] = "00:00:00.250",
+        });
+        await daemon.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}/") };
+        await using var client = await TestMqttClient.ConnectAsync(broker.Port, persistent: false, $"autoglm/{device}/results/+");
+
+        var filler = disk.Fill();
+        var ids = Enumerable.Range(0, 80).Select(i => $"fullx{i:D3}").ToList();
+        foreach (var id in ids)
+        {
+            await client.PublishAsync(jobs, $$"""{"id":"{{id}}","prompt":"{{Prompt}}","max_tokens":2}""");
+        }
+
+        string Result(string id) => $"autoglm/{device}/results/{id}";
+        await Poll.UntilAsync(async () => (await http.GetAsync("health/ready")).StatusCode == HttpStatusCode.ServiceUnavailable, "readiness to say the journal cannot be written");
+        var body = await (await http.GetAsync("health/ready")).Content.ReadAsStringAsync();
+        Assert.Contains("unacknowledged at the broker", body, StringComparison.Ordinal);
+        Assert.Contains(daemon.Lines, l => l.Contains("stays unacknowledged at the broker", StringComparison.Ordinal));
+
+        File.Delete(filler);
+        await Poll.UntilAsync(
+            () => ids.All(id => client.Messages.Any(m => m.Topic == Result(id))),
+            "a result for every job once the disk has room (left at the broker, delivered again after a reconnection)",
+            TimeSpan.FromSeconds(180));
+        Assert.All(ids, id => Assert.Null(client.Messages.First(m => m.Topic == Result(id)).ErrorCode));
+        await Poll.UntilAsync(async () => (await http.GetAsync("health/ready")).StatusCode == HttpStatusCode.OK, "readiness once the disk has room again");
+        daemon.AssertNoUnexpectedErrors(4520);
+    }
 }

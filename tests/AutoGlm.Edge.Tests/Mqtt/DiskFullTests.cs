@@ -36,7 +36,7 @@ public sealed class DiskFullTests
         await daemon.StartAsync();
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}/") };
         await using var client = await TestMqttClient.ConnectAsync(port, persistent: false, $"autoglm/{device}/results/+");
-        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("health/ready")).StatusCode);
+        await Poll.UntilAsync(Readiness.Is(http, HttpStatusCode.OK), "readiness after the start (HTTP listens just after the MQTT connection)");
 
         var filler = disk.Fill();
         var accepted = new List<string>();
@@ -71,7 +71,7 @@ public sealed class DiskFullTests
         Assert.All(refused, id => Assert.Equal("storage_full", client.Messages.First(m => m.Topic == Result(id)).ErrorCode));
 
         File.Delete(filler);
-        await Poll.UntilAsync(async () => (await http.GetAsync("health/ready")).StatusCode == HttpStatusCode.OK, "readiness once the disk has room again");
+        await Poll.UntilAsync(Readiness.Is(http, HttpStatusCode.OK), "readiness once the disk has room again");
         foreach (var id in new[] { "after1", "after2", "after3" })
         {
             Assert.Equal(MqttClientPublishReasonCode.Success, await client.PublishForReasonAsync(jobs, Encoding.UTF8.GetBytes($$"""{"id":"{{id}}","prompt":"Hello","max_tokens":2}""")));
@@ -116,7 +116,7 @@ public sealed class DiskFullTests
         }
 
         string Result(string id) => $"autoglm/{device}/results/{id}";
-        await Poll.UntilAsync(async () => (await http.GetAsync("health/ready")).StatusCode == HttpStatusCode.ServiceUnavailable, "readiness to say the journal cannot be written");
+        await Poll.UntilAsync(Readiness.Is(http, HttpStatusCode.ServiceUnavailable), "readiness to say the journal cannot be written");
         var body = await (await http.GetAsync("health/ready")).Content.ReadAsStringAsync();
         Assert.Contains("unacknowledged at the broker", body, StringComparison.Ordinal);
         Assert.Contains(daemon.Lines, l => l.Contains("stays unacknowledged at the broker", StringComparison.Ordinal));
@@ -127,7 +127,7 @@ public sealed class DiskFullTests
             "a result for every job once the disk has room (left at the broker, delivered again after a reconnection)",
             TimeSpan.FromSeconds(180));
         Assert.All(ids, id => Assert.Null(client.Messages.First(m => m.Topic == Result(id)).ErrorCode));
-        await Poll.UntilAsync(async () => (await http.GetAsync("health/ready")).StatusCode == HttpStatusCode.OK, "readiness once the disk has room again");
+        await Poll.UntilAsync(Readiness.Is(http, HttpStatusCode.OK), "readiness once the disk has room again");
         daemon.AssertNoUnexpectedErrors(4520);
     }
 }

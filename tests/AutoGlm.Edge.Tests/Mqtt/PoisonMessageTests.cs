@@ -102,7 +102,7 @@ public sealed class PoisonMessageTests
             Assert.True(wrong.Count == 0, string.Join("\n", wrong));
 
             await AssertGoodJobAnsweredAsync(client, device, replies, "good-before");
-            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("health/ready")).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, await Readiness.StatusAsync(http));
 
             // The poison must not come back after a restart (acknowledged, so the broker does not deliver it again).
             Assert.Equal(0, await daemon.TerminateAsync());
@@ -118,7 +118,7 @@ public sealed class PoisonMessageTests
             }
 
             await AssertGoodJobAnsweredAsync(client, device, replies, "good-after");
-            await Poll.UntilAsync(async () => (await http.GetAsync("health/ready")).StatusCode == HttpStatusCode.OK, "readiness after the restart");
+            await Poll.UntilAsync(Readiness.Is(http, HttpStatusCode.OK), "readiness after the restart");
             Assert.DoesNotContain(daemon.Lines, l => l.Contains("Job ls0 seen again", StringComparison.Ordinal));
             daemon.AssertNoUnexpectedErrors();
         }

@@ -45,6 +45,7 @@ internal sealed class Doctor(IConfiguration configuration, string stateDirectory
         checks.AddRange(ExecutionProviders());
         checks.Add(ModelPackageCheck());
         checks.Add(StateFolder());
+        checks.Add(JournalCheck());
         checks.Add(Secrets());
         checks.Add(await BrokerAsync(cancellationToken).ConfigureAwait(false));
         return checks;
@@ -154,6 +155,36 @@ internal sealed class Doctor(IConfiguration configuration, string stateDirectory
         {
             return new DoctorCheck("state", CheckStatus.Fail, $"{stateDirectory} is not writable: {ex.Message}");
         }
+    }
+
+    /// <summary>
+    /// The job journal (<c>Journal:Path</c>, else <c>journal.db</c> in the state folder): SQLite's <c>quick_check</c>, its
+    /// unfinished jobs, and any damaged journal the daemon moved aside at a start.
+    /// </summary>
+    internal DoctorCheck JournalCheck()
+    {
+        var path = Path.GetFullPath(configuration["Journal:Path"] is { Length: > 0 } configured ? configured : Path.Combine(stateDirectory, "journal.db"));
+        var moved = Journal.JournalFile.MovedAside(path);
+        var movedNote = moved.Count == 0 ? "" : $"; {moved.Count} damaged journal(s) moved aside, the latest {moved[^1]} (jobs in it did not run; delete it once looked at)";
+        Journal.JournalCheck check;
+        try
+        {
+            check = Journal.JournalFile.Check(path);
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException ex)
+        {
+            return new DoctorCheck("journal", CheckStatus.Fail, $"{path} cannot be opened: {ex.Message}{movedNote}");
+        }
+
+        if (check.Damage is { } damage)
+        {
+            var held = check.Unfinished is { } n ? $"{n} unfinished jobs" : "an unknown number of unfinished jobs";
+            return new DoctorCheck("journal", CheckStatus.Fail, $"{path} is damaged ({damage}); it holds {held}; the daemon moves it aside and starts a new one at its next start{movedNote}");
+        }
+
+        var status = moved.Count > 0 ? CheckStatus.Warn : check.Exists ? CheckStatus.Ok : CheckStatus.Info;
+        var detail = check.Exists ? $"{path} passes quick_check, {check.Unfinished} unfinished jobs" : $"{path} does not exist yet (created at the first start)";
+        return new DoctorCheck("journal", status, detail + movedNote);
     }
 
     internal DoctorCheck Secrets()

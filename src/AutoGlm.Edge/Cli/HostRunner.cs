@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using AutoGlm.Edge.Hosting;
+using AutoGlm.Edge.Journal;
 using AutoGlm.Edge.Mqtt;
 using AutoGlm.Edge.Sensors;
 using AutoGlm.Runtime;
@@ -49,7 +50,7 @@ internal static class HostRunner
         OptionsValidationException ex => "invalid configuration: " + string.Join("; ", ex.Failures),
         AggregateException ex when ex.InnerExceptions.All(IsKnown) => string.Join("; ", ex.InnerExceptions.Select(Describe)),
         AggregateException { InnerExceptions.Count: 1 } ex => Describe(ex.InnerExceptions[0]),
-        StartupException or SensorException or MqttException => exception.Message,
+        StartupException or SensorException or MqttException or JournalException => exception.Message,
         RuntimeException ex => $"({ex.WireCode}) {ex.Message}",
         IOException { InnerException: AddressInUseException } ex =>
             $"{ex.Message.TrimEnd('.')}: another program (another autoglm-edge?) listens there; change Http:Urls or stop it",

@@ -30,7 +30,7 @@ public static class DaemonServiceCollectionExtensions
         {
             var options = sp.GetRequiredService<IOptions<JournalOptions>>().Value;
             var path = string.IsNullOrWhiteSpace(options.Path) ? Path.Combine(sp.GetRequiredService<StateLocation>().Directory, "journal.db") : options.Path;
-            return new JobJournal(path, fullSync: options.Synchronous.Equals("Full", StringComparison.OrdinalIgnoreCase));
+            return JournalFile.Open(path, options.Synchronous.Equals("Full", StringComparison.OrdinalIgnoreCase), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(JobJournal)));
         });
         services.AddSingleton(sp => new JobQueue(sp.GetRequiredService<MqttOptions>().QueueCapacity));
         services.AddSingleton(sp => new JobParser(sp.GetRequiredService<MqttOptions>()));
@@ -42,6 +42,7 @@ public static class DaemonServiceCollectionExtensions
         services.AddSingleton<JobIntake>();
         services.AddSingleton<MqttService>();
         services.AddSingleton<IProgressProbe>(sp => sp.GetRequiredService<MqttService>());
+        services.AddSingleton<IReadinessCheck>(sp => sp.GetRequiredService<MqttService>());
 
         services.AddHostedService<EmbeddedBroker>();
         services.AddHostedService(sp => sp.GetRequiredService<MqttService>());

@@ -60,7 +60,7 @@ public static class EdgeHttpExtensions
 
         // HEAD answers as GET does (Kestrel sends the status and headers, not the body), for probes that only look.
         app.MapMethods("/health/live", ReadMethods, StatusEndpoints.Live);
-        app.MapMethods("/health/ready", ReadMethods, (EngineHost host, HttpContext context) => StatusEndpoints.ReadyAsync(host, context.RequestAborted));
+        app.MapMethods("/health/ready", ReadMethods, (EngineHost host, IEnumerable<IReadinessCheck> checks, HttpContext context) => StatusEndpoints.ReadyAsync(host, checks, context.RequestAborted));
 
         // MapMetrics maps every method; the method metadata makes anything but GET and HEAD a 405 naming them in Allow.
         app.MapMetrics("/metrics", app.Services.GetRequiredService<PrometheusExport>().Registry).WithMetadata(new HttpMethodMetadata(ReadMethods));

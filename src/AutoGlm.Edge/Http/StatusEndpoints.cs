@@ -52,8 +52,20 @@ internal static class StatusEndpoints
     /// <summary>200 while the process runs.</summary>
     public static IResult Live() => Results.Text("live\n");
 
-    /// <summary>200 once the model is loaded (with <c>Runtime:Backend=openai</c>: while the backend engine is ready), 503 otherwise.</summary>
-    public static async Task<IResult> ReadyAsync(EngineHost host, CancellationToken cancellationToken) => await host.IsServingAsync(cancellationToken).ConfigureAwait(false)
-        ? Results.Text("ready\n")
-        : Results.Text(host.IsReady ? "backend not ready\n" : "loading\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+    /// <summary>
+    /// 200 once the model is loaded (with <c>Runtime:Backend=openai</c>: while the backend engine is ready) and every
+    /// <see cref="IReadinessCheck"/> passes (the job journal can be written, the MQTT intake is not stalled), 503 otherwise.
+    /// </summary>
+    public static async Task<IResult> ReadyAsync(EngineHost host, IEnumerable<IReadinessCheck> checks, CancellationToken cancellationToken)
+    {
+        if (!await host.IsServingAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return Results.Text(host.IsReady ? "backend not ready\n" : "loading\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+
+        var reasons = checks.Select(c => c.NotReadyReason()).OfType<string>().ToList();
+        return reasons.Count == 0
+            ? Results.Text("ready\n")
+            : Results.Text(string.Concat(reasons.Select(r => "not ready: " + r + "\n")), statusCode: StatusCodes.Status503ServiceUnavailable);
+    }
 }

@@ -18,6 +18,12 @@ public sealed class JournalOptions
     public TimeSpan PruneInterval { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>
+    /// While the journal cannot be written (a full disk), how often a small write is tried, so that taking jobs (and
+    /// readiness) resumes by itself once there is room. Default 2 seconds.
+    /// </summary>
+    public TimeSpan WriteProbeInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
     /// SQLite <c>synchronous</c> mode: <c>Full</c> (default: a journaled job survives a power cut) or <c>Normal</c>
     /// (survives a crash of the process, faster on slow SD cards).
     /// </summary>
@@ -38,6 +44,11 @@ internal sealed class JournalOptionsValidator : IValidateOptions<JournalOptions>
         if (options.PruneInterval <= TimeSpan.Zero)
         {
             problems.Add($"Journal:PruneInterval must be positive (got {options.PruneInterval})");
+        }
+
+        if (options.WriteProbeInterval <= TimeSpan.Zero)
+        {
+            problems.Add($"Journal:WriteProbeInterval must be positive (got {options.WriteProbeInterval})");
         }
 
         if (!options.Synchronous.Equals("Full", StringComparison.OrdinalIgnoreCase) && !options.Synchronous.Equals("Normal", StringComparison.OrdinalIgnoreCase))

@@ -19,7 +19,8 @@ namespace AutoGlm.Edge.Mqtt;
 /// Sessions live in memory: they survive client reconnections but not a restart of the daemon. So that a crash
 /// still loses no acknowledged job, the broker hands each job message to <see cref="JobIntake.TryTakeAtBroker"/>
 /// before it acknowledges the publish: the publisher's PUBACK comes after the journal commit, as with an external
-/// broker. Job messages taken that way are not forwarded to other subscribers of <c>…/jobs</c>.
+/// broker. Job messages taken that way are not forwarded to other subscribers of <c>…/jobs</c>. A job the journal
+/// cannot take (a full disk) is refused: PUBACK reason code 0x97 (quota exceeded) and a <c>storage_full</c> result.
 /// </remarks>
 public sealed partial class EmbeddedBroker : IHostedService, IDisposable
 {
@@ -91,10 +92,15 @@ public sealed partial class EmbeddedBroker : IHostedService, IDisposable
                     e.ProcessPublish = false;
                 }
             }
-            catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException)
+            catch (JournalFullException ex)
             {
-                // Routed the usual way instead: the intake's client journals it (or leaves it unacknowledged).
-                Log.TakeFailed(_logger, e.ApplicationMessage.Topic, ex);
+                // Not journaled, so not taken: the broker shares the daemon's disk and process, so routing it on would
+                // only lose it. The publisher sees a failed PUBACK (MQTT 5) and gets the error result.
+                e.ProcessPublish = false;
+                e.Response.ReasonCode = MQTTnet.Protocol.MqttPubAckReasonCode.QuotaExceeded;
+                e.Response.ReasonString = "storage_full: the job journal cannot be written; send the job again later";
+                intake.AnswerNotTaken(ex);
+                Log.NotTaken(_logger, ex.JobId ?? "(no id)", e.ApplicationMessage.Topic, e.ClientId, ex.InnerException!.Message, ex.ReplyTopic);
             }
 
             return Task.CompletedTask;
@@ -179,10 +185,10 @@ public sealed partial class EmbeddedBroker : IHostedService, IDisposable
         [LoggerMessage(4402, LogLevel.Information, "Embedded MQTT broker stopped")]
         public static partial void Stopped(ILogger logger);
 
-        [LoggerMessage(4403, LogLevel.Warning, "Could not journal a job on {Topic} at the broker; it goes to the intake client instead")]
-        public static partial void TakeFailed(ILogger logger, string topic, Exception exception);
-
         [LoggerMessage(4404, LogLevel.Warning, "Embedded MQTT broker refused a login from {Endpoint} (client id '{ClientId}'): wrong or missing Mqtt:Username/Mqtt:Password ({HeldBack} more refused since the last such warning)")]
         public static partial void LoginRefused(ILogger logger, string endpoint, string clientId, int heldBack);
+
+        [LoggerMessage(4420, LogLevel.Warning, "Refused job {JobId} on {Topic} from {ClientId}: the job journal cannot be written ({Problem}); the publisher got PUBACK 0x97 (quota exceeded) and a storage_full result on {ReplyTopic}")]
+        public static partial void NotTaken(ILogger logger, string jobId, string topic, string clientId, string problem, string replyTopic);
     }
 }

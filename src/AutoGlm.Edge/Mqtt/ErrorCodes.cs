@@ -27,6 +27,12 @@ public static class ErrorCodes
     /// <summary>The work queue (or the engine's) is full; send again later, the same id is allowed.</summary>
     public const string Overloaded = "overloaded";
 
+    /// <summary>
+    /// The job was not taken: the device cannot write its job journal (the disk is full); send it again later. With the
+    /// embedded broker the publish was also refused (PUBACK reason code 0x97, quota exceeded).
+    /// </summary>
+    public const string StorageFull = "storage_full";
+
     /// <summary>The job's <c>deadline_ms</c> passed before it finished.</summary>
     public const string Timeout = "timeout";
 

@@ -22,8 +22,11 @@ public sealed partial class JobIntake
         [LoggerMessage(4306, LogLevel.Debug, "Stopping: left a message on {Topic} unacknowledged for the next start")]
         public static partial void NotAccepting(ILogger logger, string topic);
 
-        [LoggerMessage(4307, LogLevel.Error, "Could not journal a message on {Topic}; it is not acknowledged and the broker will deliver it again")]
-        public static partial void JournalFailed(ILogger logger, string topic, Exception exception);
+        [LoggerMessage(4320, LogLevel.Warning, "Could not journal job {JobId} on {Topic} ({Problem}); it stays unacknowledged at the broker, which delivers it again when the intake reconnects once the journal can be written")]
+        public static partial void LeftAtBroker(ILogger logger, string topic, string jobId, string problem);
+
+        [LoggerMessage(4321, LogLevel.Critical, "The MQTT intake is stalled: handling a message on {Topic} failed; it stays unacknowledged, readiness and the watchdog report the stall")]
+        public static partial void Stalled(ILogger logger, string topic, Exception exception);
 
         [LoggerMessage(4308, LogLevel.Debug, "Could not acknowledge a message on {Topic} (connection lost: {Detail}); it comes again and is answered once")]
         public static partial void AckLost(ILogger logger, string topic, string detail);

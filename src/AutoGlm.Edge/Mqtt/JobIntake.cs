@@ -10,8 +10,17 @@ namespace AutoGlm.Edge.Mqtt;
 /// acknowledges it to the broker (manual PUBACK), so a crash in between means redelivery, not loss.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Called one message at a time by <see cref="MqttConnection"/>. After <see cref="StopAccepting"/> messages are
 /// neither journaled nor acknowledged: the broker keeps them in the session for the next start.
+/// </para>
+/// <para>
+/// A message the journal cannot take (a full disk) is not taken: with the embedded broker the publisher's PUBACK
+/// carries a failure reason code and a <c>storage_full</c> result is published unjournaled; with an external broker it
+/// stays unacknowledged there and is delivered again when the intake reconnects. An exception that escapes the
+/// handling of a message, or a message whose handling does not return, marks the intake stalled
+/// (<see cref="Stall"/>): readiness and the systemd watchdog report it.
+/// </para>
 /// </remarks>
 public sealed partial class JobIntake
 {
@@ -27,6 +36,10 @@ public sealed partial class JobIntake
     private readonly ILogger _logger;
     private volatile bool _accepting = true;
     private volatile bool _takingAtBroker;
+    private volatile bool _leftAtBroker;
+    private volatile string? _stalled;
+    private volatile string? _handlingTopic;
+    private long _handlingSince;
 
     public JobIntake(JobParser parser, JobJournal journal, JobQueue queue, JobRunner runner, ResultPublisher publisher, MqttTopics topics, ResponseTopicPolicy responseTopics, JobCounters counters, TimeProvider time, ILogger<JobIntake> logger)
     {
@@ -76,26 +89,79 @@ public sealed partial class JobIntake
         }
 
         var message = e.ApplicationMessage;
+        BeginHandling(message.Topic);
         try
         {
-            Receive(message);
+            try
+            {
+                Receive(message);
+            }
+            catch (JournalFullException ex)
+            {
+                // Not journaled, so not acknowledged: it stays with the broker, which delivers it again when the
+                // intake reconnects (it does once the journal can be written again).
+                _leftAtBroker = true;
+                Log.LeftAtBroker(_logger, message.Topic, ex.JobId ?? "(no id)", ex.InnerException!.Message);
+                return;
+            }
+
+            try
+            {
+                await e.AcknowledgeAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (MQTTnet.Exceptions.MqttCommunicationException ex)
+            {
+                // Journaled but not acknowledged: the broker delivers it again, and the journal answers it once.
+                Log.AckLost(_logger, message.Topic, ex.Message);
+            }
         }
-        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException)
+        catch (Exception ex) when (MarkStalled(message.Topic, ex))
         {
-            // Not journaled, so not acknowledged: the broker delivers it again on the next connection.
-            Log.JournalFailed(_logger, message.Topic, ex);
-            return;
+            // Never reached: MarkStalled only records the exception and lets it go on.
+            throw;
+        }
+        finally
+        {
+            EndHandling();
+        }
+    }
+
+    /// <summary>
+    /// Why the intake is stalled, or null: an exception escaped the handling of a message (sticky: such a message is
+    /// left unacknowledged and would come again), or one message has been in handling for longer than <paramref name="limit"/>.
+    /// </summary>
+    public string? Stall(TimeSpan limit)
+    {
+        if (_stalled is { } stalled)
+        {
+            return stalled;
         }
 
-        try
-        {
-            await e.AcknowledgeAsync(CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (MQTTnet.Exceptions.MqttCommunicationException ex)
-        {
-            // Journaled but not acknowledged: the broker delivers it again, and the journal answers it once.
-            Log.AckLost(_logger, message.Topic, ex.Message);
-        }
+        var since = Interlocked.Read(ref _handlingSince);
+        return since != 0 && _time.GetElapsedTime(since) is var elapsed && elapsed > limit
+            ? $"the handling of a message on {_handlingTopic} has not returned for {elapsed.TotalSeconds:F0} s"
+            : null;
+    }
+
+    /// <summary>
+    /// Whether a message was left unacknowledged at an external broker because the journal could not take it; clears
+    /// the flag. The intake then reconnects once the journal can be written, so the broker delivers it again.
+    /// </summary>
+    public bool TakeLeftAtBroker()
+    {
+        var left = _leftAtBroker;
+        _leftAtBroker = false;
+        return left;
+    }
+
+    /// <summary>
+    /// The publisher of a message the embedded broker could not journal gets its answer now, unjournaled: the
+    /// <c>storage_full</c> error (or the job's own error when it was refused anyway).
+    /// </summary>
+    public void AnswerNotTaken(JournalFullException notTaken)
+    {
+        _counters.OnFailed();
+        _ = _publisher.PublishUnjournaledAsync(notTaken.ReplyTopic, notTaken.Correlation, notTaken.Result);
     }
 
     /// <summary>
@@ -109,7 +175,7 @@ public sealed partial class JobIntake
     /// journaled here, so the publisher's PUBACK means the job is on disk even though broker and daemon share a
     /// process. Returns false for anything the broker should route the usual way (other topics, or not taking yet).
     /// </summary>
-    /// <exception cref="Microsoft.Data.Sqlite.SqliteException">The journal could not be written; the caller routes the message the usual way.</exception>
+    /// <exception cref="JournalFullException">The journal could not be written: the job is not taken; the caller refuses the publish and answers with <see cref="AnswerNotTaken"/>.</exception>
     public bool TryTakeAtBroker(MqttApplicationMessage message)
     {
         if (!_takingAtBroker || !_accepting
@@ -118,8 +184,37 @@ public sealed partial class JobIntake
             return false;
         }
 
-        Receive(message);
-        return true;
+        BeginHandling(message.Topic);
+        try
+        {
+            Receive(message);
+            return true;
+        }
+        catch (Exception ex) when (ex is not JournalFullException && MarkStalled(message.Topic, ex))
+        {
+            // Never reached: MarkStalled only records the exception and lets it go on.
+            throw;
+        }
+        finally
+        {
+            EndHandling();
+        }
+    }
+
+    private void BeginHandling(string topic)
+    {
+        _handlingTopic = topic;
+        Interlocked.Exchange(ref _handlingSince, _time.GetTimestamp());
+    }
+
+    private void EndHandling() => Interlocked.Exchange(ref _handlingSince, 0);
+
+    /// <summary>Records an exception that escaped the handling of a message; returns false, so it is not caught.</summary>
+    private bool MarkStalled(string topic, Exception exception)
+    {
+        _stalled = $"the handling of a message on {topic} failed ({exception.GetType().Name}: {exception.Message}); it stays unacknowledged; restart the daemon";
+        Log.Stalled(_logger, topic, exception);
+        return false;
     }
 
     private void Receive(MqttApplicationMessage message)
@@ -160,14 +255,15 @@ public sealed partial class JobIntake
             var error = parsed.Error!;
             var replyTo = responseTopic ?? (parsed.Id is { } knownId ? _topics.Result(knownId) : _topics.Errors);
             Log.Refused(_logger, parsed.Id ?? "(no id)", error.Code, error.Message);
-            _journal.Add(new NewJob("invalid:" + Guid.NewGuid().ToString("N"), now, 0, null, replyTo, message.CorrelationData, ResultJson.Error(parsed.Id, error.Code, error.Message), error.Code));
+            var errorResult = ResultJson.Error(parsed.Id, error.Code, error.Message);
+            Journal(new NewJob("invalid:" + Guid.NewGuid().ToString("N"), now, 0, null, replyTo, message.CorrelationData, errorResult, error.Code), parsed.Id, errorResult);
             _counters.OnFailed();
             _publisher.Kick();
             return;
         }
 
         var request = JsonSerializer.SerializeToUtf8Bytes(job, JobJsonContext.Default.JobRequest);
-        var outcome = _journal.Add(new NewJob(job.Id, now, job.Priority, request, responseTopic ?? _topics.Result(job.Id), message.CorrelationData));
+        var outcome = Journal(new NewJob(job.Id, now, job.Priority, request, responseTopic ?? _topics.Result(job.Id), message.CorrelationData), job.Id, result: null);
         switch (outcome)
         {
             case AddOutcome.Added when _queue.TryEnqueue(new QueuedJob(job, now)):
@@ -188,6 +284,20 @@ public sealed partial class JobIntake
             default:
                 Log.Duplicate(_logger, job.Id, "still pending; its one result will come");
                 break;
+        }
+    }
+
+    /// <summary>Journals a job (or its refusal, <paramref name="result"/>); a journal that cannot be written means the job is not taken.</summary>
+    private AddOutcome Journal(NewJob job, string? id, byte[]? result)
+    {
+        try
+        {
+            return _journal.Add(job);
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException ex)
+        {
+            result ??= ResultJson.Error(id, ErrorCodes.StorageFull, $"the job was not taken: this device cannot write its job journal ({ex.Message}); send it again later");
+            throw new JournalFullException(id, job.ReplyTopic, job.Correlation, result, ex);
         }
     }
 }

@@ -73,9 +73,19 @@ public sealed partial class JobParser
             }
 
             var root = document.RootElement;
-            string? id = root.TryGetProperty("id", out var idElement) && idElement.ValueKind == JsonValueKind.String && IsValidId(idElement.GetString()) ? idElement.GetString() : null;
+
+            // Looking a field up unescapes the names before it, so a broken name must be found before any lookup.
+            // Only a \u escape can break text: the bytes are valid UTF-8 by now.
+            var escaped = payload.IsSingleSegment ? payload.FirstSpan.IndexOf("\\u"u8) >= 0 : payload.ToArray().AsSpan().IndexOf("\\u"u8) >= 0;
+            string? id = root.EnumerateObject().FirstOrDefault(p => TryName(p) == "id").Value is { ValueKind: JsonValueKind.String } idElement
+                && TryDecode(idElement) is { } readId && IsValidId(readId) ? readId : null;
             try
             {
+                if (escaped)
+                {
+                    RejectBrokenText(root, "");
+                }
+
                 return ParsedJob.Ok(ParseObject(root));
             }
             catch (JobRejectedException ex)
@@ -150,14 +160,15 @@ public sealed partial class JobParser
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var property in root.EnumerateObject())
         {
-            if (!JobFields.Contains(property.Name))
+            var name = Name(property, "");
+            if (!JobFields.Contains(name))
             {
-                Reject(ErrorCodes.InvalidJob, $"unknown field '{Clip(property.Name)}' (expected {string.Join(", ", JobFields)})");
+                Reject(ErrorCodes.InvalidJob, $"unknown field '{Clip(name)}' (expected {string.Join(", ", JobFields)})");
             }
 
-            if (!seen.Add(property.Name))
+            if (!seen.Add(name))
             {
-                Reject(ErrorCodes.InvalidJob, $"field '{property.Name}' appears more than once");
+                Reject(ErrorCodes.InvalidJob, $"field '{name}' appears more than once");
             }
         }
 
@@ -211,9 +222,10 @@ public sealed partial class JobParser
 
             foreach (var property in item.EnumerateObject())
             {
-                if (property.Name is not ("role" or "content"))
+                var name = Name(property, where);
+                if (name is not ("role" or "content"))
                 {
-                    Reject(ErrorCodes.InvalidJob, $"unknown field '{where}.{Clip(property.Name)}' (expected role, content)");
+                    Reject(ErrorCodes.InvalidJob, $"unknown field '{where}.{Clip(name)}' (expected role, content)");
                 }
             }
 
@@ -347,8 +359,91 @@ public sealed partial class JobParser
         root.TryGetProperty(name, out var element) ? read(element) : null;
 
     private static string String(JsonElement element, string field) => element.ValueKind == JsonValueKind.String
-        ? element.GetString()!
+        ? TryDecode(element) ?? throw new JobRejectedException(ErrorCodes.InvalidJson, $"'{field}' holds a \\u escape that is no character (a lone UTF-16 surrogate such as \\ud800); the payload is not valid JSON text")
         : throw new JobRejectedException(ErrorCodes.InvalidJob, $"'{field}' must be a string (got {Describe(element.ValueKind)})");
+
+    /// <summary>
+    /// A JSON string's text, or null when it has none: <c>\ud800</c> alone (a lone UTF-16 surrogate) is valid JSON
+    /// syntax but no Unicode text; System.Text.Json hands it out as a broken string that no UTF-8 writer (the
+    /// journal's, the result's) can encode again.
+    /// </summary>
+    private static string? TryDecode(JsonElement element)
+    {
+        string text;
+        try
+        {
+            text = element.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+
+        return IsWholeText(text) ? text : null;
+    }
+
+    /// <summary>A property's name, or null when it holds a lone surrogate escape.</summary>
+    private static string? TryName(JsonProperty property)
+    {
+        try
+        {
+            return property.Name is var name && IsWholeText(name) ? name : null;
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A property's name; one holding a lone surrogate escape is refused like such a value.</summary>
+    private static string Name(JsonProperty property, string where) => TryName(property)
+        ?? throw new JobRejectedException(ErrorCodes.InvalidJson, $"a field name{(where.Length > 0 ? " in '" + where + "'" : "")} holds a \\u escape that is no character (a lone UTF-16 surrogate such as \\ud800); the payload is not valid JSON text");
+
+    /// <summary>Refuses the payload, naming where, when any name or string in it holds a lone surrogate escape.</summary>
+    private static void RejectBrokenText(JsonElement element, string where)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    var name = Name(property, where);
+                    RejectBrokenText(property.Value, where.Length == 0 ? name : $"{where}.{name}");
+                }
+
+                break;
+            case JsonValueKind.Array:
+                var index = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    RejectBrokenText(item, $"{where}[{index++}]");
+                }
+
+                break;
+            case JsonValueKind.String:
+                String(element, where);
+                break;
+        }
+    }
+
+    /// <summary>Whether every UTF-16 surrogate in <paramref name="text"/> is half of a pair.</summary>
+    private static bool IsWholeText(string text)
+    {
+        var span = text.AsSpan();
+        for (var i = span.IndexOfAnyInRange('\ud800', '\udfff'); i >= 0 && i < span.Length; i++)
+        {
+            if (char.IsHighSurrogate(span[i]) && i + 1 < span.Length && char.IsLowSurrogate(span[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(span[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private static long Integer(JsonElement element, string field) => element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out var value)
         ? value

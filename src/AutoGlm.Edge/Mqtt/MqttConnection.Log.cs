@@ -22,6 +22,9 @@ public sealed partial class MqttConnection
         [LoggerMessage(4006, LogLevel.Debug, "Reconnect loop stopped")]
         public static partial void ReconnectStopped(ILogger logger);
 
+        [LoggerMessage(4030, LogLevel.Information, "Reconnecting to the MQTT broker so it delivers the jobs left unacknowledged again")]
+        public static partial void Reconnecting(ILogger logger);
+
         [LoggerMessage(4008, LogLevel.Information, "MQTT client {ClientId} connected to {Host}:{Port} (session present: {SessionPresent}); subscribed to {Filters}")]
         public static partial void ConnectedAs(ILogger logger, string host, int port, string clientId, bool sessionPresent, string filters);
     }

@@ -96,6 +96,19 @@ public sealed partial class MqttConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Disconnects cleanly (no last will) and lets the reconnection loop connect again with the kept session, so the
+    /// broker delivers again what this client left unacknowledged.
+    /// </summary>
+    public async Task ReconnectAsync(CancellationToken cancellationToken)
+    {
+        if (_client.IsConnected)
+        {
+            Log.Reconnecting(_logger);
+            await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Publishes the retained <c>offline</c> status and disconnects cleanly (the will is not sent on a clean disconnect).</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {

@@ -20,8 +20,11 @@ namespace AutoGlm.Edge.Mqtt;
 /// Stopping (SIGTERM) goes in order: stop acknowledging new jobs, let running jobs finish within
 /// <see cref="MqttOptions.ShutdownGracePeriod"/>, publish the results there are, publish <c>offline</c>, disconnect.
 /// </remarks>
-public sealed partial class MqttService : IHostedService, IProgressProbe
+public sealed partial class MqttService : IHostedService, IProgressProbe, IReadinessCheck
 {
+    /// <summary>How long one message may be in handling before readiness calls the intake stalled.</summary>
+    private static readonly TimeSpan HandlingLimit = TimeSpan.FromSeconds(30);
+
     private readonly MqttOptions _options;
     private readonly MqttTopics _topics;
     private readonly MqttConnection _connection;
@@ -41,6 +44,7 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
     private readonly DateTimeOffset _startedAt;
     private string _adaptersInStatus = "";
     private Task? _statsLoop;
+    private Task? _journalProbeLoop;
 
     public MqttService(
         IOptions<MqttOptions> options,
@@ -81,7 +85,20 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
     public string ProbeName => "MQTT intake";
 
     /// <inheritdoc/>
-    public bool IsMakingProgress(TimeSpan limit) => _runner.IsRunning && _runner.SinceLastLoop < limit;
+    public bool IsMakingProgress(TimeSpan limit) => _runner.IsRunning && _runner.SinceLastLoop < limit && _intake.Stall(limit) is null;
+
+    /// <inheritdoc/>
+    public string? NotReadyReason()
+    {
+        if (_journal.WriteProblem is { } problem)
+        {
+            return _options.IsEmbedded
+                ? $"the job journal {_journal.Path} cannot be written ({problem}); new jobs are refused (PUBACK 0x97, error storage_full)"
+                : $"the job journal {_journal.Path} cannot be written ({problem}); new jobs stay unacknowledged at the broker {_options.Host}:{_options.Port}";
+        }
+
+        return _intake.Stall(HandlingLimit) is { } stall ? "the MQTT intake is stalled: " + stall : null;
+    }
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -108,6 +125,7 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
         await _connection.StartAsync(cancellationToken).ConfigureAwait(false);
 
         _statsLoop = Task.Run(() => StatsLoopAsync(_stopping.Token), CancellationToken.None);
+        _journalProbeLoop = Task.Run(() => JournalProbeLoopAsync(_stopping.Token), CancellationToken.None);
         Notify($"STATUS=taking jobs on {_topics.Jobs} ({replayed} replayed from the journal)");
     }
 
@@ -121,6 +139,11 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
         if (_statsLoop is not null)
         {
             await _statsLoop.ConfigureAwait(false);
+        }
+
+        if (_journalProbeLoop is not null)
+        {
+            await _journalProbeLoop.ConfigureAwait(false);
         }
 
         await _connection.StopAsync(cancellationToken).ConfigureAwait(false);
@@ -261,6 +284,53 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
         }
     }
 
+    /// <summary>
+    /// While the journal cannot be written, tries a write every <see cref="JournalOptions.WriteProbeInterval"/>; once it
+    /// works, results kept in memory are written, and an external broker is made to deliver again what was left there.
+    /// </summary>
+    private async Task JournalProbeLoopAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_journalOptions.WriteProbeInterval, _time);
+        var failing = false;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (_journal.WriteProblem is { } problem)
+                {
+                    if (!failing)
+                    {
+                        failing = true;
+                        Log.JournalUnwritable(_logger, _journal.Path, problem, _options.IsEmbedded ? "refused (PUBACK 0x97, storage_full)" : "left unacknowledged at the broker");
+                        Notify($"STATUS=not taking jobs: the job journal {_journal.Path} cannot be written");
+                    }
+
+                    if (!_journal.ProbeWrite())
+                    {
+                        continue;
+                    }
+                }
+
+                if (failing)
+                {
+                    failing = false;
+                    Log.JournalWritable(_logger, _journal.Path);
+                    Notify($"STATUS=taking jobs on {_topics.Jobs}");
+                    _publisher.Kick();
+                }
+
+                if (!_options.IsEmbedded && _intake.TakeLeftAtBroker())
+                {
+                    await _connection.ReconnectAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Log.StatsStopped(_logger);
+        }
+    }
+
     private void Notify(string state) => _notifier?.Notify(new ServiceState(state));
 
     private static partial class Log
@@ -276,5 +346,11 @@ public sealed partial class MqttService : IHostedService, IProgressProbe
 
         [LoggerMessage(4504, LogLevel.Debug, "Stats loop stopped")]
         public static partial void StatsStopped(ILogger logger);
+
+        [LoggerMessage(4520, LogLevel.Error, "The job journal {Path} cannot be written ({Problem}); /health/ready says not ready and new jobs are {Fate} until it can")]
+        public static partial void JournalUnwritable(ILogger logger, string path, string problem, string fate);
+
+        [LoggerMessage(4521, LogLevel.Information, "The job journal {Path} can be written again; taking jobs")]
+        public static partial void JournalWritable(ILogger logger, string path);
     }
 }

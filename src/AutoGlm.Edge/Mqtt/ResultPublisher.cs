@@ -50,6 +50,25 @@ public sealed partial class ResultPublisher : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Publishes a result that is not in the journal (a job that could not be journaled): once, QoS 1, no retry; false
+    /// when it did not reach the broker.
+    /// </summary>
+    public async Task<bool> PublishUnjournaledAsync(string topic, byte[]? correlation, byte[] result)
+    {
+        var message = new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            .WithPayload(result)
+            .WithContentType("application/json")
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithCorrelationData(correlation)
+            .Build();
+
+        // Never from the caller's thread: the embedded broker calls this while it holds the publisher's packet.
+        await Task.Yield();
+        return await _connection.TryPublishAsync(message, _stopping.Token).ConfigureAwait(false);
+    }
+
     /// <summary>Publishes what is pending (for at most <paramref name="flushTimeout"/>), then stops the loop.</summary>
     public async Task StopAsync(TimeSpan flushTimeout, CancellationToken cancellationToken)
     {

@@ -141,6 +141,22 @@ public sealed class TestMqttClient : IAsyncDisposable
         await _client.PublishAsync(builder.Build());
     }
 
+    /// <summary>Publishes at QoS 1 and returns the reason code of the broker's PUBACK (MQTT 5: a failure is 0x80 or above).</summary>
+    public async Task<MqttClientPublishReasonCode> PublishForReasonAsync(string topic, byte[] payload, string? responseTopic = null)
+    {
+        var builder = new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            .WithPayload(payload)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
+        if (responseTopic is not null)
+        {
+            builder.WithResponseTopic(responseTopic);
+        }
+
+        var result = await _client.PublishAsync(builder.Build());
+        return result.ReasonCode;
+    }
+
     public Task PublishAsync(string topic, string payload, string? responseTopic = null, string? correlation = null) =>
         PublishAsync(topic, Encoding.UTF8.GetBytes(payload), responseTopic, correlation);
 

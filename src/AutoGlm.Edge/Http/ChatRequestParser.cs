@@ -1,4 +1,5 @@
 using System.Text.Json;
+using AutoGlm.Edge.Wire;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
 using RoutingChatClient = AutoGlm.Cluster.Routing.RoutingChatClient;

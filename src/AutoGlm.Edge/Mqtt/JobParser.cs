@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using AutoGlm.Edge.Wire;
 using AutoGlm.Runtime.Modalities;
 
 namespace AutoGlm.Edge.Mqtt;
@@ -81,9 +82,9 @@ public sealed partial class JobParser
                 && TryDecode(idElement) is { } readId && IsValidId(readId) ? readId : null;
             try
             {
-                if (escaped)
+                if (escaped && JsonText.FindInvalid(root) is { } broken)
                 {
-                    RejectBrokenText(root, "");
+                    throw new JobRejectedException(ErrorCodes.InvalidJson, $"'{broken}' holds a \\u escape that is no character (a lone UTF-16 surrogate such as \\ud800); the payload is not valid JSON text");
                 }
 
                 return ParsedJob.Ok(ParseObject(root));
@@ -398,33 +399,6 @@ public sealed partial class JobParser
     /// <summary>A property's name; one holding a lone surrogate escape is refused like such a value.</summary>
     private static string Name(JsonProperty property, string where) => TryName(property)
         ?? throw new JobRejectedException(ErrorCodes.InvalidJson, $"a field name{(where.Length > 0 ? " in '" + where + "'" : "")} holds a \\u escape that is no character (a lone UTF-16 surrogate such as \\ud800); the payload is not valid JSON text");
-
-    /// <summary>Refuses the payload, naming where, when any name or string in it holds a lone surrogate escape.</summary>
-    private static void RejectBrokenText(JsonElement element, string where)
-    {
-        switch (element.ValueKind)
-        {
-            case JsonValueKind.Object:
-                foreach (var property in element.EnumerateObject())
-                {
-                    var name = Name(property, where);
-                    RejectBrokenText(property.Value, where.Length == 0 ? name : $"{where}.{name}");
-                }
-
-                break;
-            case JsonValueKind.Array:
-                var index = 0;
-                foreach (var item in element.EnumerateArray())
-                {
-                    RejectBrokenText(item, $"{where}[{index++}]");
-                }
-
-                break;
-            case JsonValueKind.String:
-                String(element, where);
-                break;
-        }
-    }
 
     /// <summary>Whether every UTF-16 surrogate in <paramref name="text"/> is half of a pair.</summary>
     private static bool IsWholeText(string text)

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Unicode;
 
-namespace AutoGlm.Edge.Http;
+namespace AutoGlm.Edge.Wire;
 
 /// <summary>
 /// Finds the strings of a parsed JSON document that cannot become .NET text: a lone UTF-16 surrogate written as an
@@ -11,7 +11,7 @@ namespace AutoGlm.Edge.Http;
 /// whatever reads the field; checking the whole document once, first, turns that into an error naming the field.
 /// </summary>
 /// <remarks>
-/// Shared by the front doors that read JSON (the HTTP chat body; the MQTT job parser can call it too). Stateless and
+/// Shared by the front doors that read JSON: the HTTP chat body and the MQTT job. Stateless and
 /// thread-safe. Strings without escapes are checked in place, so a large base64 image is not copied.
 /// </remarks>
 internal static class JsonText

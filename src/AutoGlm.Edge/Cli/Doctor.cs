@@ -200,6 +200,12 @@ internal sealed class Doctor(IConfiguration configuration, string stateDirectory
     {
         var embedded = !string.Equals(configuration["Mqtt:Broker"], "external", StringComparison.OrdinalIgnoreCase);
         var host = configuration["Mqtt:Host"] is { Length: > 0 } h ? h : DefaultBrokerHost;
+        if (embedded && Mqtt.BrokerAddresses.Parse(host, out _) is { } listening)
+        {
+            // Where the daemon's own clients connect: Mqtt:Host may list both loopbacks or name a wildcard.
+            host = listening.ConnectHost;
+        }
+
         var port = int.TryParse(configuration["Mqtt:Port"], NumberStyles.Integer, CultureInfo.InvariantCulture, out var p) ? p : DefaultBrokerPort;
         var what = embedded ? "embedded broker" : "broker";
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -94,7 +94,7 @@ public sealed partial class MqttService : IHostedService, IProgressProbe, IReadi
         {
             return _options.IsEmbedded
                 ? $"the job journal {_journal.Path} cannot be written ({problem}); new jobs are refused (PUBACK 0x97, error storage_full)"
-                : $"the job journal {_journal.Path} cannot be written ({problem}); new jobs stay unacknowledged at the broker {_options.Host}:{_options.Port}";
+                : $"the job journal {_journal.Path} cannot be written ({problem}); new jobs stay unacknowledged at the broker {_options.ConnectHost}:{_options.Port}";
         }
 
         return _intake.Stall(HandlingLimit) is { } stall ? "the MQTT intake is stalled: " + stall : null;
@@ -114,7 +114,7 @@ public sealed partial class MqttService : IHostedService, IProgressProbe, IReadi
             _publisher.Kick();
             return Task.CompletedTask;
         };
-        Notify($"STATUS=connecting to the MQTT broker {_options.Host}:{_options.Port}");
+        Notify($"STATUS=connecting to the MQTT broker {_options.ConnectHost}:{_options.Port}");
         if (_options.IsEmbedded)
         {
             // Before the client connects (its "connected" line is what publishers wait for): from the first

@@ -49,6 +49,22 @@ public sealed class DoctorTests : IDisposable
         Assert.Contains("not reachable", check.Detail, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("127.0.0.1;::1")]
+    [InlineData("localhost")]
+    [InlineData("0.0.0.0")]
+    public async Task Broker_EmbeddedOnAListOrWildcard_ChecksWhereTheDaemonConnects(string host)
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+
+        var check = await Create(("Mqtt:Host", host), ("Mqtt:Port", port.ToString(System.Globalization.CultureInfo.InvariantCulture))).BrokerAsync(CancellationToken.None);
+
+        Assert.Equal(CheckStatus.Ok, check.Status);
+        Assert.Contains($"127.0.0.1:{port}", check.Detail, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Broker_EmbeddedNotRunning_IsNotAFailure()
     {

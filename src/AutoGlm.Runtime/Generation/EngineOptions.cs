@@ -30,6 +30,12 @@ public sealed record EngineOptions
     /// <summary>KV-cache length per sequence; 0 (default) uses the model's context length.</summary>
     public int MaxSequenceLength { get; init; }
 
+    /// <summary>
+    /// Whether finished sequences keep their KV rows so a later prompt that starts the same way (the same system
+    /// prompt, the next turn of a conversation, the same image) prefills only the rest. Default true.
+    /// </summary>
+    public bool PrefixCache { get; init; } = true;
+
     /// <summary>Default <c>max_tokens</c> when a request names none. Default 256.</summary>
     public int DefaultMaxTokens { get; init; } = 256;
 

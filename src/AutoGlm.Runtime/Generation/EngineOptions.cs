@@ -51,6 +51,16 @@ public sealed record EngineOptions
     /// <summary>Where TensorRT caches built engines; null disables the cache.</summary>
     public string? TensorRtCacheDirectory { get; init; }
 
+    /// <summary>
+    /// Bytes the KV cache of a model of shape <paramref name="architecture"/> takes with these settings: slots ×
+    /// context × layers × 2 (keys and values) × KV heads × head size × 4 (float32), reserved at load.
+    /// </summary>
+    public long KvCacheBytes(Packages.ModelArchitecture architecture)
+    {
+        var context = MaxSequenceLength > 0 ? Math.Min(MaxSequenceLength, architecture.ContextLength) : architecture.ContextLength;
+        return (long)MaxBatchSize * context * architecture.Layers * 2 * architecture.NumKvHeads * architecture.HeadSize * sizeof(float);
+    }
+
     /// <summary>Every problem with the values, each naming its <c>Runtime:</c> key.</summary>
     public IEnumerable<string> Validate()
     {

@@ -84,11 +84,7 @@ internal sealed unsafe class DecoderSession : IDisposable
     public int PrefillChunk { get; }
 
     /// <summary>Bytes the KV cache reserves: slots × context × layers × 2 (keys, values) × KV heads × head size × 4 (float32).</summary>
-    public long KvCacheBytes => KvCacheSize(Slots, MaxLength, _layers, _kvHeads, _headSize);
-
-    /// <summary>The KV cache's size for a shape, in bytes (float32 rows).</summary>
-    public static long KvCacheSize(int slots, int context, int layers, int kvHeads, int headSize) =>
-        (long)slots * context * layers * 2 * kvHeads * headSize * sizeof(float);
+    public long KvCacheBytes => (long)Slots * MaxLength * _layers * 2 * _kvHeads * _headSize * sizeof(float);
 
     /// <summary>
     /// Copies the KV rows of positions <c>[start, start + count)</c> from one slot to another, every layer and head:

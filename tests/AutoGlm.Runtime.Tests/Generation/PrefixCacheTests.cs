@@ -257,6 +257,29 @@ public sealed class PrefixCacheTests(TinyModelFixture model)
         Assert.All(once.Skip(start).Take(16), key => Assert.True(key < 0));
     }
 
+    [Theory]
+    [InlineData("float16", "not supported yet")]
+    [InlineData("int8", "must be float32")]
+    public void Load_KvCacheTypeOtherThanFloat32_InvalidRequestNamingTheKey(string type, string reason)
+    {
+        var error = Assert.Throws<RuntimeException>(() => LocalEngine.Load(model.Directory, new EngineOptions { KvCacheType = type }));
+
+        Assert.Equal(RuntimeErrorCode.InvalidRequest, error.Code);
+        Assert.Contains("Runtime:KvCacheType", error.Message);
+        Assert.Contains(reason, error.Message);
+    }
+
+    [Fact]
+    public void KvCacheBytes_ConfiguredSlotsAndContext_IsSlotsTimesContextTimesLayersTimesTwoTimesKvHeadsTimesHeadSizeTimesFour()
+    {
+        var options = new EngineOptions { MaxBatchSize = 3, MaxSequenceLength = 512 };
+        using var engine = LocalEngine.Load(model.Directory, options);
+        var a = model.Manifest.Architecture;
+
+        Assert.Equal(3L * 512 * a.Layers * 2 * a.NumKvHeads * a.HeadSize * 4, engine.KvCacheBytes);
+        Assert.Equal(engine.KvCacheBytes, options.KvCacheBytes(a));
+    }
+
     private static async Task<(GenerationCompleted Completed, string Text)> CompletionOf(IAsyncEnumerable<GenerationEvent> stream)
     {
         GenerationCompleted? completed = null;

@@ -340,10 +340,6 @@ internal sealed partial class GenerationScheduler
 
     private void DecodeStep(int[] decoding)
     {
-        var count = decoding[^1] + 1;
-        var hidden = _embedding.HiddenSize;
-        var embeds = _session.Embeds(count);
-        embeds.Clear();
         foreach (var index in decoding)
         {
             if (_pastLengths[index] >= _session.MaxLength)
@@ -358,22 +354,29 @@ internal sealed partial class GenerationScheduler
             return;
         }
 
+        // The step covers the slots from the first decoding one to the last: a slot outside that range (a finished
+        // one keeping its prefix rows, say) costs nothing.
+        var first = decoding[0];
+        var count = decoding[^1] - first + 1;
+        var hidden = _embedding.HiddenSize;
+        var embeds = _session.Embeds(count);
+        embeds.Clear();
         foreach (var index in decoding)
         {
-            _embedding.Lookup(_slots[index]!.LastToken, embeds.Slice(index * hidden, hidden));
+            _embedding.Lookup(_slots[index]!.LastToken, embeds.Slice((index - first) * hidden, hidden));
         }
 
         // Slots in the range that are not decoding get a zero row written at their next free position, which
         // their own next step overwrites before anything reads it.
         var began = Stopwatch.GetTimestamp();
-        _session.Run(0, count, 1, _pastLengths.AsSpan(0, count));
+        _session.Run(first, count, 1, _pastLengths.AsSpan(first, count));
         Interlocked.Add(ref _decodeTicks, Stopwatch.GetTimestamp() - began);
         Interlocked.Add(ref _generatedTokens, decoding.Length);
         foreach (var index in decoding)
         {
             _cache?.Write(index, _pastLengths[index], [(long)_slots[index]!.LastToken]);
             _pastLengths[index]++;
-            Accept(index, _slots[index]!.Sampler.Next(_session.Logits(index)));
+            Accept(index, _slots[index]!.Sampler.Next(_session.Logits(index - first)));
         }
     }
 

@@ -64,6 +64,9 @@ internal static class PrefixCacheBench
                 total.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                 ttft.Add(ttfts);
             }
+
+            // Each round as it ends, so a run cut short still says something.
+            Console.WriteLine($"round {round}: TTFT first {coldOn[^1]:F0} / second {warmOn[^1]:F0} ms (cache off {coldOff[^1]:F0} / {warmOff[^1]:F0}); agent loop on {loopOn[^1]:F0} ms, off {loopOff[^1]:F0} ms");
         }
 
         Console.WriteLine($"TTFT, first request with a {SystemTokens}-token system prompt: {Median(coldOn):F0} ms (cache off: {Median(coldOff):F0} ms)");

@@ -54,6 +54,19 @@ public sealed class ChatCompletionsTests(DefaultServerFixture fixture) : IDispos
     }
 
     [Fact]
+    public async Task Post_SamePromptTwiceWithPrefixCacheOff_NothingCached()
+    {
+        await using var server = await EdgeServer.StartAsync("Runtime:PrefixCache=false");
+        using var client = server.CreateClient();
+
+        await PostChatAsync(client, ChatBody());
+        var (response, second) = await PostChatAsync(client, ChatBody());
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(0, second["usage"]!["prompt_tokens_details"]!["cached_tokens"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task Post_MaxTokensReached_FinishReasonLength()
     {
         var (response, body) = await PostChatAsync(_client, ChatBody(maxTokens: 1));

@@ -11,6 +11,9 @@ switch (args.FirstOrDefault())
     case "media":
         // media [--runs N]: image and audio preprocessing, adapter first load, TTFT with and without media
         return await MediaBench.RunAsync(args[1..]);
+    case "prefix-cache":
+        // prefix-cache [--preset tiny|small] [--rounds N]: TTFT with a cached 1,000-token system prompt, 10-turn agent loop on/off
+        return await PrefixCacheBench.RunAsync(args[1..]);
     case "memory":
         Console.WriteLine($"memory read bandwidth: {MemoryBandwidth.MeasureReadGbPerSecond():F1} GB/s ({Environment.ProcessorCount} threads, median of 7 passes over 1 GiB)");
         return 0;
@@ -23,6 +26,6 @@ switch (args.FirstOrDefault())
     case "run-one":
         return SideBySide.RunOne(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]));
     default:
-        Console.Error.WriteLine("usage: AutoGlm.Bench media [--runs N] | mqtt [--samples N --intake N --sync Full|Normal] | http [--model DIR --requests N --max-tokens N --concurrency 1,4,8] | memory | compare <tiny|small> <work-dir> <prompt-tokens> <gen-tokens> <runs> <streams> | decode-profile <package> <prompt> <steps> <max-len> <batch> [profile-prefix]");
+        Console.Error.WriteLine("usage: AutoGlm.Bench media [--runs N] | prefix-cache [--preset tiny|small --rounds N] | mqtt [--samples N --intake N --sync Full|Normal] | http [--model DIR --requests N --max-tokens N --concurrency 1,4,8] | memory | compare <tiny|small> <work-dir> <prompt-tokens> <gen-tokens> <runs> <streams> | decode-profile <package> <prompt> <steps> <max-len> <batch> [profile-prefix]");
         return 2;
 }

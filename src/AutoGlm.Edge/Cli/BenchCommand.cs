@@ -26,7 +26,7 @@ internal static class BenchCommand
             var streamCount = parse.GetValue(streams);
             using var engine = LocalEngine.Load(
                 CliSupport.ResolveModel(parse.GetValue(model), parse.InvocationConfiguration.Error),
-                new EngineOptions { ExecutionProvider = parse.GetValue(provider)!, MaxBatchSize = Math.Max(4, streamCount) },
+                new EngineOptions { ExecutionProvider = parse.GetValue(provider)!, MaxBatchSize = Math.Max(4, streamCount), PrefixCache = false }, // it measures prefill: nothing may come from the cache
                 logging);
             var p = parse.GetValue(promptTokens);
             var g = parse.GetValue(genTokens);

@@ -44,6 +44,7 @@ internal sealed class Doctor(IConfiguration configuration, string stateDirectory
         var checks = new List<DoctorCheck> { Machine() };
         checks.AddRange(ExecutionProviders());
         checks.Add(ModelPackageCheck());
+        checks.Add(KvCache());
         checks.Add(StateFolder());
         checks.Add(JournalCheck());
         checks.Add(Secrets());
@@ -138,6 +139,24 @@ internal sealed class Doctor(IConfiguration configuration, string stateDirectory
             ? string.Join(" and ", new[] { a.Vision is null ? null : "vision", a.Audio is null ? null : "audio" }.OfType<string>()) + " adapters"
             : "text only (no adapters: images and audio are refused)";
         return new DoctorCheck("model", CheckStatus.Ok, $"{report.Manifest.Name} at {configured}: {report.VerifiedFiles.Count} files verified, {adapters}, manifest sha256 {manifestHash}");
+    }
+
+    /// <summary>The KV cache the configured slots and context take for the configured (or built-in) model, against free memory.</summary>
+    internal DoctorCheck KvCache()
+    {
+        var path = configuration["Runtime:ModelPath"];
+        var architecture = string.IsNullOrWhiteSpace(path) ? SyntheticModelSpec.Tiny.Architecture : ModelPackage.Verify(path).Manifest?.Architecture;
+        if (architecture is null)
+        {
+            return new DoctorCheck("kv cache", CheckStatus.Info, "unknown until the model package verifies");
+        }
+
+        var options = configuration.GetSection(RuntimeOptions.Section).Get<AutoGlm.Runtime.Generation.EngineOptions>() ?? new();
+        var bytes = options.KvCacheBytes(architecture);
+        var (_, available) = Memory();
+        var context = options.MaxSequenceLength > 0 ? Math.Min(options.MaxSequenceLength, architecture.ContextLength) : architecture.ContextLength;
+        var detail = $"{bytes / (1024.0 * 1024):F1} MiB float32 for Runtime:MaxBatchSize={options.MaxBatchSize} slots × {context} positions ({Gib(available)} memory available)";
+        return new DoctorCheck("kv cache", available > 0 && bytes > available ? CheckStatus.Warn : CheckStatus.Ok, detail);
     }
 
     internal DoctorCheck StateFolder()

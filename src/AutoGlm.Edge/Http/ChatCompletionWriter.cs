@@ -147,6 +147,9 @@ internal static class ChatCompletionWriter
         json.WriteNumber("prompt_tokens", prompt);
         json.WriteNumber("completion_tokens", completion);
         json.WriteNumber("total_tokens", usage?.TotalTokenCount ?? prompt + completion);
+        json.WriteStartObject("prompt_tokens_details");
+        json.WriteNumber("cached_tokens", usage?.CachedInputTokenCount ?? 0);
+        json.WriteEndObject();
         json.WriteEndObject();
     }
 }

@@ -373,7 +373,7 @@ public sealed partial class ChatCompletionsEndpoint
             var completion = (int)(Usage?.OutputTokenCount ?? _textUpdates);
             audit.PromptTokens = prompt;
             audit.CompletionTokens = completion;
-            owner._metrics.RecordTokens("http", prompt, completion);
+            owner._metrics.RecordTokens("http", prompt, completion, (int)(Usage?.CachedInputTokenCount ?? 0));
             if (Timings is { } t)
             {
                 owner._metrics.RecordDecodeSpeed("http", t.DecodeTokensPerSecond(completion));

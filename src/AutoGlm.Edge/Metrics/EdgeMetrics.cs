@@ -22,6 +22,7 @@ public sealed class EdgeMetrics
     private readonly Counter<long> _requests;
     private readonly Counter<long> _promptTokens;
     private readonly Counter<long> _completionTokens;
+    private readonly Counter<long> _cachedPromptTokens;
     private readonly Histogram<double> _timeToFirstToken;
     private readonly Histogram<double> _decodeSpeed;
     private readonly Counter<long> _sensorCaptures;
@@ -34,6 +35,7 @@ public sealed class EdgeMetrics
         _requests = meter.CreateCounter<long>("requests", description: "Requests answered, by source (http, mqtt), route and status.");
         _promptTokens = meter.CreateCounter<long>("prompt_tokens", description: "Prompt tokens processed, by source.");
         _completionTokens = meter.CreateCounter<long>("completion_tokens", description: "Tokens generated, by source.");
+        _cachedPromptTokens = meter.CreateCounter<long>("cached_prompt_tokens", description: "Prompt tokens taken from the engine's prefix cache instead of prefilled, by source.");
         _timeToFirstToken = meter.CreateHistogram(
             "time_to_first_token_seconds",
             unit: "s",
@@ -76,11 +78,12 @@ public sealed class EdgeMetrics
     public void RecordRequest(string source, string route, int status) =>
         _requests.Add(1, new("source", source), new("route", route), new("status", status));
 
-    /// <summary>Counts the tokens of one finished generation.</summary>
-    public void RecordTokens(string source, int promptTokens, int completionTokens)
+    /// <summary>Counts the tokens of one finished generation; <paramref name="cachedPromptTokens"/> of its prompt came from the prefix cache.</summary>
+    public void RecordTokens(string source, int promptTokens, int completionTokens, int cachedPromptTokens = 0)
     {
         _promptTokens.Add(promptTokens, new KeyValuePair<string, object?>("source", source));
         _completionTokens.Add(completionTokens, new KeyValuePair<string, object?>("source", source));
+        _cachedPromptTokens.Add(cachedPromptTokens, new KeyValuePair<string, object?>("source", source));
     }
 
     /// <summary>Records the time from arrival to the first generated text.</summary>

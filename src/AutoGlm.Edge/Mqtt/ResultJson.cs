@@ -39,6 +39,7 @@ public static class ResultJson
         writer.WriteNumber("prompt_tokens", usage?.InputTokenCount ?? 0);
         writer.WriteNumber("completion_tokens", usage?.OutputTokenCount ?? 0);
         writer.WriteNumber("total_tokens", usage?.TotalTokenCount ?? 0);
+        writer.WriteNumber("cached_tokens", usage?.CachedInputTokenCount ?? 0);
         writer.WriteEndObject();
         writer.WriteString("served_by", servedBy);
         if (routeReason is not null)

@@ -30,6 +30,18 @@ public sealed record EngineOptions
     /// <summary>KV-cache length per sequence; 0 (default) uses the model's context length.</summary>
     public int MaxSequenceLength { get; init; }
 
+    /// <summary>
+    /// Whether finished sequences keep their KV rows so a later prompt that starts the same way (the same system
+    /// prompt, the next turn of a conversation, the same image) prefills only the rest. Default true.
+    /// </summary>
+    public bool PrefixCache { get; init; } = true;
+
+    /// <summary>
+    /// Element type of the KV cache: <c>float32</c> (default, the only one the decoder graphs take today). <c>float16</c>
+    /// is recognised but refused until the graphs' past/present KV inputs are float16.
+    /// </summary>
+    public string KvCacheType { get; init; } = "float32";
+
     /// <summary>Default <c>max_tokens</c> when a request names none. Default 256.</summary>
     public int DefaultMaxTokens { get; init; } = 256;
 
@@ -44,6 +56,16 @@ public sealed record EngineOptions
 
     /// <summary>Where TensorRT caches built engines; null disables the cache.</summary>
     public string? TensorRtCacheDirectory { get; init; }
+
+    /// <summary>
+    /// Bytes the KV cache of a model of shape <paramref name="architecture"/> takes with these settings: slots ×
+    /// context × layers × 2 (keys and values) × KV heads × head size × 4 (float32), reserved at load.
+    /// </summary>
+    public long KvCacheBytes(Packages.ModelArchitecture architecture)
+    {
+        var context = MaxSequenceLength > 0 ? Math.Min(MaxSequenceLength, architecture.ContextLength) : architecture.ContextLength;
+        return (long)MaxBatchSize * context * architecture.Layers * 2 * architecture.NumKvHeads * architecture.HeadSize * sizeof(float);
+    }
 
     /// <summary>Every problem with the values, each naming its <c>Runtime:</c> key.</summary>
     public IEnumerable<string> Validate()
@@ -81,6 +103,15 @@ public sealed record EngineOptions
         if (!string.IsNullOrWhiteSpace(ModelManifestSha256) && (ModelManifestSha256.Trim().Length != 64 || !ModelManifestSha256.Trim().All(char.IsAsciiHexDigit)))
         {
             yield return $"Runtime:ModelManifestSha256 must be 64 hexadecimal digits (got '{ModelManifestSha256}')";
+        }
+
+        if (string.Equals(KvCacheType?.Trim(), "float16", StringComparison.OrdinalIgnoreCase))
+        {
+            yield return "Runtime:KvCacheType float16 is not supported yet: the decoder graphs take a float32 KV cache (use float32)";
+        }
+        else if (!string.Equals(KvCacheType?.Trim(), "float32", StringComparison.OrdinalIgnoreCase))
+        {
+            yield return $"Runtime:KvCacheType must be float32 (got '{KvCacheType}')";
         }
 
         foreach (var problem in Media.Validate())

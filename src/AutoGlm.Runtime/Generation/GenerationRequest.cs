@@ -27,7 +27,11 @@ public abstract record GenerationEvent;
 public sealed record TextGenerated(string Text, bool IsReasoning) : GenerationEvent;
 
 /// <summary>The end: why, how many tokens, how long.</summary>
-public sealed record GenerationCompleted(FinishReason Reason, int PromptTokens, int CompletionTokens, GenerationTimings Timings) : GenerationEvent;
+public sealed record GenerationCompleted(FinishReason Reason, int PromptTokens, int CompletionTokens, GenerationTimings Timings) : GenerationEvent
+{
+    /// <summary>Of <see cref="PromptTokens"/>, those whose KV rows came from the prefix cache instead of being prefilled.</summary>
+    public int CachedPromptTokens { get; init; }
+}
 
 /// <summary>A typed request the scheduler runs: the prompt already templated and tokenized.</summary>
 internal sealed class GenerationRequest

@@ -13,6 +13,9 @@ namespace AutoGlm.Runtime.Generation;
 /// one sequence, then one decode step for all decoding sequences together (continuous batching: a sequence joins
 /// or leaves the batch between steps). A single dedicated thread calls ONNX Runtime; callers only enqueue and read
 /// their own event channel, so this type is safe to use from any number of threads.
+/// With the prefix cache on, a finished sequence's slot keeps its rows: a new request takes the free slot whose
+/// cache starts most like its prompt (else an empty one, else the least recently used), and at its first prefill
+/// step copies any longer matching prefix another slot holds, then prefills only the rest.
 /// </remarks>
 internal sealed partial class GenerationScheduler
 {
@@ -25,6 +28,7 @@ internal sealed partial class GenerationScheduler
     private readonly Channel<GenerationRequest> _queue;
     private readonly Slot?[] _slots;
     private readonly int[] _pastLengths;
+    private readonly PrefixCache? _cache;
     private readonly int[] _unsampleable;
     private readonly HashSet<int> _stopIds;
     private readonly int _thinkStart, _thinkEnd;
@@ -37,7 +41,7 @@ internal sealed partial class GenerationScheduler
     private int _queued;
     private long _promptTokens, _generatedTokens, _prefillTicks, _decodeTicks;
 
-    public GenerationScheduler(DecoderSession session, TokenEmbedding embedding, MediaInputs media, GlmTokenizer tokenizer, int maxQueueLength, TimeProvider time, ILogger logger)
+    public GenerationScheduler(DecoderSession session, TokenEmbedding embedding, MediaInputs media, GlmTokenizer tokenizer, int maxQueueLength, bool prefixCache, TimeProvider time, ILogger logger)
     {
         _session = session;
         _embedding = embedding;
@@ -48,6 +52,7 @@ internal sealed partial class GenerationScheduler
         _queue = Channel.CreateBounded<GenerationRequest>(new BoundedChannelOptions(Math.Max(1, maxQueueLength)) { SingleReader = true });
         _slots = new Slot?[session.Slots];
         _pastLengths = new int[session.Slots];
+        _cache = prefixCache ? new PrefixCache(session.Slots, session.MaxLength) : null;
         _stopIds = [.. tokenizer.StopTokenIds];
         // A checkpoint's tokenizer may have no thinking tokens (GLM-4-0414); -1 never matches a sampled id.
         _thinkStart = tokenizer.HasSpecial(GlmSpecialTokens.ThinkStart) ? tokenizer.IdOf(GlmSpecialTokens.ThinkStart) : -1;
@@ -208,7 +213,7 @@ internal sealed partial class GenerationScheduler
             {
                 if (_slots[index] is { } slot)
                 {
-                    Release(index);
+                    Release(index, keepCache: false);
                     slot.Request.Output.Writer.TryComplete(ex is RuntimeException ? ex : new RuntimeException(RuntimeErrorCode.Internal, ex.Message, ex));
                 }
             }
@@ -217,27 +222,49 @@ internal sealed partial class GenerationScheduler
 
     private void Admit()
     {
-        for (var i = 0; i < _slots.Length; i++)
+        while (Array.IndexOf(_slots, null) >= 0 && _queue.Reader.TryRead(out var request))
         {
-            if (_slots[i] is not null)
+            Interlocked.Decrement(ref _queued);
+            if (request.Cancellation.IsCancellationRequested)
             {
+                request.Output.Writer.TryComplete(new OperationCanceledException(request.Cancellation));
                 continue;
             }
 
-            while (_queue.Reader.TryRead(out var request))
-            {
-                Interlocked.Decrement(ref _queued);
-                if (request.Cancellation.IsCancellationRequested)
-                {
-                    request.Output.Writer.TryComplete(new OperationCanceledException(request.Cancellation));
-                    continue;
-                }
+            var keys = _cache is null ? null : PrefixCache.KeysOf(request);
+            var free = Enumerable.Range(0, _slots.Length).Where(i => _slots[i] is null);
+            var index = _cache is null ? free.First() : _cache.Choose(free, keys);
+            _slots[index] = new Slot(request, _tokenizer, _unsampleable) { Keys = keys };
+        }
+    }
 
-                _slots[i] = new Slot(request, _tokenizer, _unsampleable);
-                _pastLengths[i] = 0;
-                break;
+    /// <summary>
+    /// At a sequence's first prefill step: keeps the rows its slot already holds that match the prompt, copies a longer
+    /// matching prefix from another slot if one holds it, and returns where prefill starts — before the prompt's end
+    /// always, so the last position runs and gives logits to sample from.
+    /// </summary>
+    private int Reuse(int index, long[] keys)
+    {
+        var cache = _cache!;
+        var held = cache.Match(index, keys);
+        var (source, best) = (index, held);
+        for (var other = 0; other < _slots.Length; other++)
+        {
+            if (other != index && cache.Match(other, keys) is var match && match > best)
+            {
+                (source, best) = (other, match);
             }
         }
+
+        if (source != index)
+        {
+            _session.CopyRows(source, index, held, best - held);
+            Log.RowsCopied(_logger, best - held, source, index);
+        }
+
+        var start = Math.Min(best, keys.Length - 1);
+        cache.Write(index, 0, keys.AsSpan(0, start));
+        return start;
     }
 
     private void DropCancelled()
@@ -247,7 +274,7 @@ internal sealed partial class GenerationScheduler
             if (_slots[i] is { } slot && slot.Request.Cancellation.IsCancellationRequested)
             {
                 Log.Cancelled(_logger, i);
-                Release(i);
+                Release(i, keepCache: true);
                 slot.Request.Output.Writer.TryComplete(new OperationCanceledException(slot.Request.Cancellation));
             }
         }
@@ -257,20 +284,24 @@ internal sealed partial class GenerationScheduler
     {
         var slot = _slots[index]!;
         var prompt = slot.Request.PromptTokens;
-        var start = _pastLengths[index];
-        var count = Math.Min(_session.PrefillChunk, prompt.Count - start);
-        if (start == 0 && !slot.EncodingStarted)
+        if (!slot.PrefillStarted)
         {
-            slot.PrefillStarted = Stopwatch.GetTimestamp();
+            slot.PrefillStarted = true;
+            slot.PrefillStartedAt = Stopwatch.GetTimestamp();
+            _pastLengths[index] = slot.Keys is { } keys ? Reuse(index, keys) : 0;
+            slot.CachedTokens = _pastLengths[index];
         }
 
-        // An image or clip in this chunk is encoded first, one per turn, so decoding streams wait one encoder run at most.
+        var start = _pastLengths[index];
+        var count = Math.Min(_session.PrefillChunk, prompt.Count - start);
+
+        // An image or clip in this chunk is encoded first, one per turn, so decoding streams wait one encoder run at
+        // most; one whose rows are all in the reused prefix is not encoded at all.
         var media = slot.Request.Media;
         foreach (var segment in media)
         {
-            if (segment.Embeddings is null && segment.Start < start + count)
+            if (segment.Embeddings is null && segment.Start < start + count && segment.Start + segment.Rows > start)
             {
-                slot.EncodingStarted = true;
                 segment.Encode();
                 return;
             }
@@ -289,6 +320,11 @@ internal sealed partial class GenerationScheduler
         _session.Run(index, 1, count, [start]);
         Interlocked.Add(ref _prefillTicks, Stopwatch.GetTimestamp() - began);
         Interlocked.Add(ref _promptTokens, count);
+        if (slot.Keys is { } written)
+        {
+            _cache!.Write(index, start, written.AsSpan(start, count));
+        }
+
         _pastLengths[index] = start + count;
         if (_pastLengths[index] == prompt.Count)
         {
@@ -305,10 +341,6 @@ internal sealed partial class GenerationScheduler
 
     private void DecodeStep(int[] decoding)
     {
-        var count = decoding[^1] + 1;
-        var hidden = _embedding.HiddenSize;
-        var embeds = _session.Embeds(count);
-        embeds.Clear();
         foreach (var index in decoding)
         {
             if (_pastLengths[index] >= _session.MaxLength)
@@ -323,21 +355,29 @@ internal sealed partial class GenerationScheduler
             return;
         }
 
+        // The step covers the slots from the first decoding one to the last: a slot outside that range (a finished
+        // one keeping its prefix rows, say) costs nothing.
+        var first = decoding[0];
+        var count = decoding[^1] - first + 1;
+        var hidden = _embedding.HiddenSize;
+        var embeds = _session.Embeds(count);
+        embeds.Clear();
         foreach (var index in decoding)
         {
-            _embedding.Lookup(_slots[index]!.LastToken, embeds.Slice(index * hidden, hidden));
+            _embedding.Lookup(_slots[index]!.LastToken, embeds.Slice((index - first) * hidden, hidden));
         }
 
         // Slots in the range that are not decoding get a zero row written at their next free position, which
         // their own next step overwrites before anything reads it.
         var began = Stopwatch.GetTimestamp();
-        _session.Run(0, count, 1, _pastLengths.AsSpan(0, count));
+        _session.Run(first, count, 1, _pastLengths.AsSpan(first, count));
         Interlocked.Add(ref _decodeTicks, Stopwatch.GetTimestamp() - began);
         Interlocked.Add(ref _generatedTokens, decoding.Length);
         foreach (var index in decoding)
         {
+            _cache?.Write(index, _pastLengths[index], [(long)_slots[index]!.LastToken]);
             _pastLengths[index]++;
-            Accept(index, _slots[index]!.Sampler.Next(_session.Logits(index)));
+            Accept(index, _slots[index]!.Sampler.Next(_session.Logits(index - first)));
         }
     }
 
@@ -383,17 +423,29 @@ internal sealed partial class GenerationScheduler
         var timings = new GenerationTimings(
             QueueMs: ms(slot.Request.EnqueuedAt, slot.Admitted),
             TimeToFirstTokenMs: ms(slot.Request.EnqueuedAt, slot.FirstToken),
-            PrefillMs: ms(slot.PrefillStarted, slot.FirstToken),
+            PrefillMs: ms(slot.PrefillStartedAt, slot.FirstToken),
             DecodeMs: ms(slot.FirstToken, now));
-        slot.Request.Output.Writer.TryWrite(new GenerationCompleted(reason, slot.Request.PromptTokens.Count, slot.Generated, timings));
+        slot.Request.Output.Writer.TryWrite(new GenerationCompleted(reason, slot.Request.PromptTokens.Count, slot.Generated, timings) { CachedPromptTokens = slot.CachedTokens });
         slot.Request.Output.Writer.TryComplete();
-        Release(index);
+        Release(index, keepCache: true);
     }
 
-    private void Release(int index)
+    /// <summary>
+    /// Frees a slot. With the prefix cache on and <paramref name="keepCache"/>, its rows stay for a later prompt (all
+    /// but the last position when full, so a batch step can still write its unused row past them); otherwise the
+    /// slot starts empty. Rows of a failed step are never kept.
+    /// </summary>
+    private void Release(int index, bool keepCache = false)
     {
         _slots[index] = null;
-        _pastLengths[index] = 0;
+        if (_cache is null)
+        {
+            _pastLengths[index] = 0;
+            return;
+        }
+
+        _cache.Truncate(index, keepCache ? Math.Min(_pastLengths[index], _session.MaxLength - 1) : 0);
+        _pastLengths[index] = _cache.LengthOf(index);
     }
 
     /// <summary>One sequence's state while it holds a slot.</summary>
@@ -409,7 +461,7 @@ internal sealed partial class GenerationScheduler
             Stops = new StopSequenceMatcher(request.StopSequences);
             InReasoning = request.StartsInReasoning;
             Admitted = Stopwatch.GetTimestamp();
-            PrefillStarted = Admitted;
+            PrefillStartedAt = Admitted;
         }
 
         public GenerationRequest Request { get; }
@@ -417,12 +469,20 @@ internal sealed partial class GenerationScheduler
         public TokenStreamDecoder Decoder { get; }
         public StopSequenceMatcher Stops { get; }
         public bool IsPrefilling { get; set; } = true;
-        public bool EncodingStarted { get; set; }
+
+        /// <summary>The prompt's prefix-cache keys; null with the cache off.</summary>
+        public long[]? Keys { get; init; }
+
+        /// <summary>Whether the first prefill (or encoder) step ran: the prefix was matched then.</summary>
+        public bool PrefillStarted { get; set; }
+
+        /// <summary>Prompt positions taken from the cache instead of prefilled.</summary>
+        public int CachedTokens { get; set; }
         public bool InReasoning { get; set; }
         public int LastToken { get; set; }
         public int Generated { get; set; }
         public long Admitted { get; }
-        public long PrefillStarted { get; set; }
+        public long PrefillStartedAt { get; set; }
         public long FirstToken { get; set; }
 
         /// <summary>Passes decoded text through the stop matcher (and the answer-tag filter for content) to the caller.</summary>
@@ -472,5 +532,8 @@ internal sealed partial class GenerationScheduler
 
         [LoggerMessage(2002, LogLevel.Debug, "Generation in slot {Slot} was cancelled by its caller")]
         public static partial void Cancelled(ILogger logger, int slot);
+
+        [LoggerMessage(2003, LogLevel.Debug, "Copied {Rows} prefix row(s) of the KV cache from slot {From} to slot {To}")]
+        public static partial void RowsCopied(ILogger logger, int rows, int from, int to);
     }
 }

@@ -54,7 +54,7 @@ public sealed partial class LocalEngine : IChatClient
         }
 
         _media = new MediaInputs(package, options, time, logger);
-        _scheduler = new GenerationScheduler(_session, _embedding, _media, Tokenizer, options.MaxQueueLength, time, logger);
+        _scheduler = new GenerationScheduler(_session, _embedding, _media, Tokenizer, options.MaxQueueLength, options.PrefixCache, time, logger);
         Metadata = new ChatClientMetadata("autoglm-onnx", null, package.Manifest.Name);
     }
 
@@ -70,6 +70,9 @@ public sealed partial class LocalEngine : IChatClient
 
     /// <summary>Tokens a sequence may hold (prompt plus answer).</summary>
     public int ContextLength => _session.MaxLength;
+
+    /// <summary>Bytes the KV cache reserves for all slots at the configured context (float32 rows).</summary>
+    public long KvCacheBytes => _session.KvCacheBytes;
 
     public int QueueDepth => _scheduler.QueueDepth;
 
@@ -103,6 +106,7 @@ public sealed partial class LocalEngine : IChatClient
         var package = ModelPackage.Load(packageDirectory, options.ModelManifestSha256);
         var engine = new LocalEngine(package, options, timeProvider ?? TimeProvider.System, logger);
         Log.Loaded(logger, package.Manifest.Name, package.Directory, engine.ExecutionProvider, engine.ContextLength, options.MaxBatchSize);
+        Log.KvCache(logger, engine.KvCacheBytes, options.MaxBatchSize, engine.ContextLength, options.PrefixCache ? "on" : "off");
         return engine;
     }
 
@@ -141,6 +145,7 @@ public sealed partial class LocalEngine : IChatClient
                     update.Contents.Add(new UsageContent(new UsageDetails
                     {
                         InputTokenCount = done.PromptTokens,
+                        CachedInputTokenCount = done.CachedPromptTokens,
                         OutputTokenCount = done.CompletionTokens,
                         TotalTokenCount = done.PromptTokens + done.CompletionTokens,
                     }));
@@ -347,5 +352,8 @@ public sealed partial class LocalEngine : IChatClient
     {
         [LoggerMessage(3001, LogLevel.Information, "Loaded model {Model} from {Directory} on the {ExecutionProvider} execution provider (context {Context} tokens, {Slots} concurrent sequences)")]
         public static partial void Loaded(ILogger logger, string model, string directory, string executionProvider, int context, int slots);
+
+        [LoggerMessage(3002, LogLevel.Information, "The KV cache reserves {Bytes} bytes ({Slots} slots × {Context} positions, float32); prefix cache {PrefixCache}")]
+        public static partial void KvCache(ILogger logger, long bytes, int slots, int context, string prefixCache);
     }
 }

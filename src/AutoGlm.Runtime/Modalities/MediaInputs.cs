@@ -70,13 +70,7 @@ internal sealed class MediaInputs : IDisposable
                     }
 
                     var image = _images.Prepare(((DataContent)content).Data, $"image {images}");
-                    segments[content] = new MediaSegment
-                    {
-                        Adapter = Vision,
-                        Input = image.Pixels,
-                        InputShape = [image.Tiles, 3, image.Size, image.Size],
-                        Rows = _images.TokensFor(image.Tiles),
-                    };
+                    segments[content] = MediaSegment.Create(Vision, image.Pixels, [image.Tiles, 3, image.Size, image.Size], _images.TokensFor(image.Tiles));
                     break;
                 case MediaKind.Audio:
                     clips++;
@@ -96,7 +90,7 @@ internal sealed class MediaInputs : IDisposable
                         throw new RuntimeException(RuntimeErrorCode.UnsupportedMedia, $"audio clip {clips} is too short to encode");
                     }
 
-                    segments[content] = new MediaSegment { Adapter = Audio, Input = clip.Features, InputShape = clip.Shape, Rows = clip.Tokens };
+                    segments[content] = MediaSegment.Create(Audio, clip.Features, clip.Shape, clip.Tokens);
                     break;
             }
         }

@@ -11,6 +11,19 @@ internal sealed class MediaSegment
 
     public required long[] InputShape { get; init; }
 
+    /// <summary>SHA-256 (first 64 bits) of the input and its shape: the prefix cache's identity for these rows.</summary>
+    public ulong ContentHash { get; private init; }
+
+    /// <summary>A segment whose <see cref="ContentHash"/> is that of <paramref name="input"/>.</summary>
+    public static MediaSegment Create(AdapterSession adapter, float[] input, long[] shape, int rows) => new()
+    {
+        Adapter = adapter,
+        Input = input,
+        InputShape = shape,
+        Rows = rows,
+        ContentHash = Generation.PrefixCache.HashOf(input, shape),
+    };
+
     /// <summary>Position of the first placeholder token in the prompt.</summary>
     public int Start { get; set; }
 

@@ -83,6 +83,41 @@ internal sealed unsafe class DecoderSession : IDisposable
     /// <summary>The most tokens one prefill step takes.</summary>
     public int PrefillChunk { get; }
 
+    /// <summary>Bytes the KV cache reserves: slots × context × layers × 2 (keys, values) × KV heads × head size × 4 (float32).</summary>
+    public long KvCacheBytes => (long)Slots * MaxLength * _layers * 2 * _kvHeads * _headSize * sizeof(float);
+
+    /// <summary>
+    /// Copies the KV rows of positions <c>[start, start + count)</c> from one slot to another, every layer and head:
+    /// a shared prompt prefix is copied, not recomputed.
+    /// </summary>
+    public void CopyRows(int from, int to, int start, int count)
+    {
+        if (from == to || count <= 0)
+        {
+            return;
+        }
+
+        if (start < 0 || start + count > MaxLength || (uint)from >= (uint)Slots || (uint)to >= (uint)Slots)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), $"rows [{start}, {start + count}) of slot {from} → {to} are outside the cache");
+        }
+
+        var slotFloats = (long)_kvHeads * MaxLength * _headSize;
+        var bytes = (long)count * _headSize * sizeof(float);
+        for (var layer = 0; layer < _layers; layer++)
+        {
+            foreach (var buffer in new[] { (nint)_keys[layer], (nint)_values[layer] })
+            {
+                var cache = (float*)buffer;
+                for (var head = 0; head < _kvHeads; head++)
+                {
+                    var offset = (((long)head * MaxLength) + start) * _headSize;
+                    Buffer.MemoryCopy(cache + (from * slotFloats) + offset, cache + (to * slotFloats) + offset, bytes, bytes);
+                }
+            }
+        }
+    }
+
     /// <summary>For benchmarks: ends ONNX Runtime profiling and returns the trace file.</summary>
     public string EndProfiling() => _session.EndProfiling();
 

@@ -26,6 +26,19 @@ public sealed class DoctorTests : IDisposable
     }
 
     [Fact]
+    public void KvCache_SlotsAndContextOfTheBuiltInModel_ReportsTheirBytes()
+    {
+        var tiny = AutoGlm.Runtime.Building.SyntheticModelSpec.Tiny.Architecture;
+
+        var check = Create(("Runtime:MaxBatchSize", "3"), ("Runtime:MaxSequenceLength", "1024")).KvCache();
+
+        // 3 slots × 1024 positions × layers × 2 × KV heads × head size × 4 bytes.
+        var bytes = 3L * 1024 * tiny.Layers * 2 * tiny.NumKvHeads * tiny.HeadSize * 4;
+        Assert.Equal(CheckStatus.Ok, check.Status);
+        Assert.StartsWith($"{bytes / (1024.0 * 1024):F1} MiB float32 for Runtime:MaxBatchSize=3 slots × 1024 positions", check.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Broker_ExternalListening_Ok()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);

@@ -33,6 +33,40 @@ public sealed class ChatCompletionsTests(DefaultServerFixture fixture) : IDispos
     }
 
     [Fact]
+    public async Task Post_SamePromptTwice_UsageAndMetricsCountTheCachedPromptTokens()
+    {
+        var body = ChatBody(prompt: "Tell me about the cached prompt " + Guid.NewGuid().ToString("N"));
+        static double Cached(string metrics) => metrics.Split('\n')
+            .Where(l => l.StartsWith("autoglm_edge_cached_prompt_tokens{", StringComparison.Ordinal) && l.Contains("source=\"http\"", StringComparison.Ordinal))
+            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+
+        var (_, first) = await PostChatAsync(_client, body);
+        var before = Cached(await _client.GetStringAsync("metrics"));
+        var (response, second) = await PostChatAsync(_client, body);
+        var after = Cached(await _client.GetStringAsync("metrics"));
+
+        // The whole prompt is in a slot already; only its last position runs again (it gives the logits to sample from).
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var prompt = second["usage"]!["prompt_tokens"]!.GetValue<int>();
+        Assert.Equal(prompt - 1, second["usage"]!["prompt_tokens_details"]!["cached_tokens"]!.GetValue<int>());
+        Assert.InRange(first["usage"]!["prompt_tokens_details"]!["cached_tokens"]!.GetValue<int>(), 0, prompt - 1);
+        Assert.Equal(prompt - 1, after - before);
+    }
+
+    [Fact]
+    public async Task Post_SamePromptTwiceWithPrefixCacheOff_NothingCached()
+    {
+        await using var server = await EdgeServer.StartAsync("Runtime:PrefixCache=false");
+        using var client = server.CreateClient();
+
+        await PostChatAsync(client, ChatBody());
+        var (response, second) = await PostChatAsync(client, ChatBody());
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(0, second["usage"]!["prompt_tokens_details"]!["cached_tokens"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task Post_MaxTokensReached_FinishReasonLength()
     {
         var (response, body) = await PostChatAsync(_client, ChatBody(maxTokens: 1));

@@ -29,6 +29,23 @@ public sealed class MosquittoIntakeTests(MosquittoDaemonFixture fixture) : IClas
     }
 
     [Fact]
+    public async Task Job_SamePromptTwice_ResultUsageCarriesCachedTokens()
+    {
+        var (one, two) = (Id("cache1"), Id("cache2"));
+        var prompt = "Say something about slot reuse " + Guid.NewGuid().ToString("N");
+        await fixture.Client.PublishAsync(Jobs, $$"""{"id":"{{one}}","prompt":"{{prompt}}","max_tokens":3,"temperature":0}""");
+        var first = await fixture.Client.WaitForTopicAsync($"{fixture.Prefix}/results/{one}");
+        await fixture.Client.PublishAsync(Jobs, $$"""{"id":"{{two}}","prompt":"{{prompt}}","max_tokens":3,"temperature":0}""");
+        var second = await fixture.Client.WaitForTopicAsync($"{fixture.Prefix}/results/{two}");
+
+        var usage = second.Json.GetProperty("usage");
+        Assert.Null(second.ErrorCode);
+        Assert.Equal(usage.GetProperty("prompt_tokens").GetInt32() - 1, usage.GetProperty("cached_tokens").GetInt32());
+        Assert.Equal(first.Json.GetProperty("text").GetString(), second.Json.GetProperty("text").GetString());
+        fixture.Daemon.AssertNoUnexpectedErrors();
+    }
+
+    [Fact]
     public async Task Job_WithoutResponseTopic_ResultOnResultsTopic()
     {
         var id = Id("plain");

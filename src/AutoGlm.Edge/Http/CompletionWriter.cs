@@ -127,6 +127,12 @@ internal static class CompletionWriter
                     }
                 }
 
+                // As vLLM does: the sampled token is always listed, after the top ones when it is not among them.
+                if (names.Add(Name(token.TokenId)))
+                {
+                    json.WriteNumber(Name(token.TokenId), Finite(token.Logprob));
+                }
+
                 json.WriteEndObject();
             }
 

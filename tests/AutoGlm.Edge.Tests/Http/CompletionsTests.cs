@@ -154,7 +154,7 @@ public sealed partial class CompletionsTests(DefaultServerFixture fixture) : IDi
         Assert.Equal(offsets.Order(), offsets);
         for (var i = 0; i < tokens.Count; i++)
         {
-            Assert.InRange(tops[i].Count, 1, 5);
+            Assert.Equal(5, tops[i].Count);
             Assert.Equal(tops[i].Select(t => t.Value).OrderDescending(), tops[i].Select(t => t.Value));
             Assert.InRange(tops[i].Sum(t => Math.Exp(t.Value)), 0, 1 + 1e-5);
             Assert.All(tops[i], t => Assert.True(t.Value <= 0));
@@ -162,6 +162,33 @@ public sealed partial class CompletionsTests(DefaultServerFixture fixture) : IDi
             // Greedy: the chosen token is the most likely one and its logprob is its own entry.
             Assert.Equal(tops[i][0].Value, chosen[i], 5);
         }
+    }
+
+    [Fact]
+    public async Task Completions_LogprobsWhileSampling_EachTokenListedWithItsOwnLogprob()
+    {
+        var body = Body("Sampled tokens", 16);
+        body["temperature"] = 1.5;
+        body["seed"] = 9;
+        body["logprobs"] = 1;
+        body["return_tokens_as_token_ids"] = true;
+
+        var completion = await PostAsync("v1/completions", body);
+
+        var logprobs = completion["choices"]![0]!["logprobs"]!;
+        var tokens = logprobs["tokens"]!.AsArray().Select(t => t!.GetValue<string>()).ToList();
+        var chosen = logprobs["token_logprobs"]!.AsArray().Select(t => t!.GetValue<double>()).ToList();
+        var tops = logprobs["top_logprobs"]!.AsArray().Select(t => t!.AsObject()).ToList();
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            Assert.True(tops[i].ContainsKey(tokens[i]), $"token {i} ({tokens[i]}) is missing from its top_logprobs {tops[i].ToJsonString()}");
+            Assert.Equal(chosen[i], tops[i][tokens[i]]!.GetValue<double>(), 6);
+            Assert.InRange(tops[i].Count, 1, 2);
+            Assert.True(tops[i].First().Value!.GetValue<double>() >= chosen[i]);
+        }
+
+        // At this temperature some sampled token was not the most likely one: it came after the top entry.
+        Assert.Contains(tops, t => t.Count == 2);
     }
 
     [Fact]

@@ -42,7 +42,7 @@ public sealed partial class CompletionsEndpoint
     }
 
     /// <summary>The local engine when it is loaded, or the error to answer.</summary>
-    internal static ApiError? LocalEngine(EngineHost host, out LocalEngine? engine)
+    internal static ApiError? ResolveEngine(EngineHost host, out LocalEngine? engine)
     {
         engine = null;
         if (!host.IsReady)
@@ -81,7 +81,7 @@ public sealed partial class CompletionsEndpoint
         }
 
         IReadOnlyList<int>? prompt = null;
-        var refused = LocalEngine(_engineHost, out var engine) ?? CheckModel(request!.Model) ?? Prompt(engine!, request!, out prompt);
+        var refused = ResolveEngine(_engineHost, out var engine) ?? CheckModel(request!.Model) ?? Prompt(engine!, request!, out prompt);
         if (refused is not null)
         {
             await refused.WriteAsync(context.Response).ConfigureAwait(false);
@@ -89,10 +89,10 @@ public sealed partial class CompletionsEndpoint
         }
 
         var options = request!.Options.Clone();
-        (options.AdditionalProperties ??= [])[Runtime.Generation.LocalEngine.PromptTokensProperty] = prompt;
+        (options.AdditionalProperties ??= [])[LocalEngine.PromptTokensProperty] = prompt;
         if (request.Logprobs is { } top)
         {
-            options.AdditionalProperties[Runtime.Generation.LocalEngine.LogprobsProperty] = top;
+            options.AdditionalProperties[LocalEngine.LogprobsProperty] = top;
         }
 
         var limited = _gate.EnterStream(audit.KeyId, out var lease);
@@ -244,7 +244,7 @@ public sealed partial class CompletionsEndpoint
         /// <summary>Takes in one update; returns its text.</summary>
         public string Observe(ChatResponseUpdate update, CompletionsEndpoint owner)
         {
-            if (update.AdditionalProperties?.TryGetValue(Runtime.Generation.LocalEngine.LogprobsProperty, out var value) == true && value is TokenScored scored)
+            if (update.AdditionalProperties?.TryGetValue(LocalEngine.LogprobsProperty, out var value) == true && value is TokenScored scored)
             {
                 Logprobs?.Add(scored);
                 _scored++;

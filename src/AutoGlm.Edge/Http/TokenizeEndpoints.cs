@@ -140,8 +140,9 @@ internal static class TokenizeEndpoints
         using (document)
         {
             error ??= document!.RootElement.ValueKind != JsonValueKind.Object ? ApiError.BadRequest("the body must be a JSON object")
+                : Duplicate(document.RootElement) is { } twice ? ApiError.BadRequest($"'{twice}' appears twice", twice)
                 : JsonText.FindInvalid(document.RootElement) is { } invalid ? ApiError.BadRequest($"{invalid} is not valid text: it holds a lone UTF-16 surrogate or bytes that are not UTF-8", invalid)
-                : CompletionsEndpoint.LocalEngine(host, out var engine) ?? Answer(context, document.RootElement, engine!, answer);
+                : CompletionsEndpoint.ResolveEngine(host, out var engine) ?? Answer(context, document.RootElement, engine!, answer);
         }
 
         if (error is not null)
@@ -151,6 +152,12 @@ internal static class TokenizeEndpoints
         }
 
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static string? Duplicate(JsonElement root)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        return root.EnumerateObject().Select(p => p.Name).FirstOrDefault(name => !seen.Add(name));
     }
 
     /// <summary>Writes the answer into a buffer first, so that an error found half way still answers cleanly.</summary>

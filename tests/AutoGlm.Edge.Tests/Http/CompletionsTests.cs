@@ -235,6 +235,8 @@ public sealed partial class CompletionsTests(DefaultServerFixture fixture) : IDi
     [InlineData("detokenize", """{"tokens":[3,1.5]}""", "tokens[1]")]
     [InlineData("detokenize", """{"tokens":[-1]}""", "tokens[0]")]
     [InlineData("detokenize", """{"tokens":"1 2"}""", "tokens")]
+    [InlineData("detokenize", """{"tokens":[1],"tokens":[2]}""", "tokens")]
+    [InlineData("v1/completions", """{"prompt":"a","prompt":[2]}""", "prompt")]
     public async Task Post_BadInput_BadRequestNamingTheField(string route, string body, string param)
     {
         var response = await _client.PostAsync(route, Json(body));

@@ -61,6 +61,19 @@ public sealed partial class CompletionsTests(DefaultServerFixture fixture) : IDi
     }
 
     [Fact]
+    public async Task Completions_Answered_AuditLineCountsItsTokensWithoutThePrompt()
+    {
+        var completion = await PostAsync("v1/completions", Body("okapi-marker-4711", 5));
+
+        var usage = completion["usage"]!;
+        var expected = $"POST /v1/completions status=200 prompt_tokens={usage["prompt_tokens"]} completion_tokens={usage["completion_tokens"]} ";
+        Assert.True(
+            await EdgeServer.EventuallyAsync(() => _server.Logs.Entries.Any(e => e.EventId.Id == 4020 && e.Message.Contains(expected, StringComparison.Ordinal))),
+            $"no audit line with '{expected}'");
+        Assert.DoesNotContain(_server.Logs.Entries, e => e.Message.Contains("okapi-marker", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Completions_TokenIdsPrompt_SameGreedyTextAsStringAndAsEngineWithoutTemplate()
     {
         var ids = Ids((await PostAsync("tokenize", new JsonObject { ["prompt"] = "The quick brown fox" }))["tokens"]!);
@@ -96,7 +109,9 @@ public sealed partial class CompletionsTests(DefaultServerFixture fixture) : IDi
     {
         var full = Text(await PostAsync("v1/completions", Body("Stop here", 24)));
         Assert.True(full.Length >= 6, $"the tiny model wrote too little to cut: '{full}'");
-        var stop = full.Substring(full.Length / 2, 2);
+        // Two characters from the middle, not halves of a surrogate pair (a lone surrogate is not valid text).
+        var at = Enumerable.Range(full.Length / 2, full.Length - (full.Length / 2) - 1).First(i => !char.IsSurrogate(full[i]) && !char.IsSurrogate(full[i + 1]));
+        var stop = full.Substring(at, 2);
         var body = Body("Stop here", 24);
         body["stop"] = stop;
 

@@ -36,7 +36,7 @@ internal sealed partial class ApiMiddleware
         var started = _time.GetTimestamp();
         var audit = new RequestAudit();
         context.Features.Set(audit);
-        var isApi = context.Request.Path.StartsWithSegments("/v1", StringComparison.OrdinalIgnoreCase);
+        var isApi = context.Request.Path.StartsWithSegments("/v1", StringComparison.OrdinalIgnoreCase) || TokenizeEndpoints.IsRoute(context.Request.Path);
         try
         {
             var refused = (_gate.RequiresKey ? null : BrowserGuard.Check(context)) ?? (isApi ? Admit(context, audit) : null);

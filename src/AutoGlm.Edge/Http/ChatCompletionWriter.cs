@@ -121,7 +121,7 @@ internal static class ChatCompletionWriter
     /// <summary>OpenAI's name for a finish reason.</summary>
     public static string FinishReasonName(ChatFinishReason? reason) => reason == ChatFinishReason.Length ? "length" : "stop";
 
-    private static void WriteHeader(Utf8JsonWriter json, CompletionIdentity id, string kind)
+    internal static void WriteHeader(Utf8JsonWriter json, CompletionIdentity id, string kind)
     {
         json.WriteString("id", id.Id);
         json.WriteString("object", kind);
@@ -139,7 +139,7 @@ internal static class ChatCompletionWriter
         }
     }
 
-    private static void WriteUsage(Utf8JsonWriter json, UsageDetails? usage)
+    internal static void WriteUsage(Utf8JsonWriter json, UsageDetails? usage)
     {
         json.WriteStartObject("usage");
         var prompt = usage?.InputTokenCount ?? 0;

@@ -13,7 +13,7 @@ namespace AutoGlm.Edge.Http;
 /// (<c>n</c> &gt; 1, tools, logprobs, …), is an error naming the field, never ignored.
 /// </summary>
 /// <remarks>One instance parses one body; not thread-safe. Stops at the first error.</remarks>
-internal sealed class ChatRequestParser
+internal sealed partial class ChatRequestParser
 {
     /// <summary>Fields that OpenAI clients send and that change nothing in the answer.</summary>
     private static readonly HashSet<string> Ignored = ["user", "store", "metadata", "service_tier", "prompt_cache_key", "safety_identifier", "parallel_tool_calls"];

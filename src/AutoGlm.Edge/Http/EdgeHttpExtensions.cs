@@ -29,6 +29,7 @@ public static class EdgeHttpExtensions
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<RequestGate>();
         services.AddSingleton<ChatCompletionsEndpoint>();
+        services.AddSingleton<CompletionsEndpoint>();
         services.TryAddSingleton<EdgeMetrics>();
 
         // Read single keys from configuration, not IOptions<HttpOptions> or a bound copy: Kestrel is built with the app,
@@ -50,12 +51,18 @@ public static class EdgeHttpExtensions
         return builder;
     }
 
-    /// <summary>Maps <c>/v1/chat/completions</c>, <c>/v1/models</c>, <c>/health/live</c>, <c>/health/ready</c> and <c>/metrics</c>.</summary>
+    /// <summary>Maps <c>/v1/chat/completions</c>, <c>/v1/completions</c>, <c>/tokenize</c>, <c>/detokenize</c>, <c>/v1/models</c>, <c>/health/live</c>, <c>/health/ready</c> and <c>/metrics</c>.</summary>
     public static WebApplication MapEdgeHttp(this WebApplication app)
     {
         app.UseMiddleware<ApiMiddleware>();
         app.MapPost(ChatCompletionsEndpoint.Route, (HttpContext context, ChatCompletionsEndpoint endpoint) => endpoint.HandleAsync(context))
             .WithMetadata(BrowserGuard.JsonBody.Instance);
+        app.MapPost(CompletionsEndpoint.Route, (HttpContext context, CompletionsEndpoint endpoint) => endpoint.HandleAsync(context))
+            .WithMetadata(BrowserGuard.JsonBody.Instance);
+
+        // At the root, where vLLM serves them; ApiMiddleware treats them as API (keys, rate limits) all the same.
+        app.MapPost(TokenizeEndpoints.TokenizeRoute, TokenizeEndpoints.TokenizeAsync).WithMetadata(BrowserGuard.JsonBody.Instance);
+        app.MapPost(TokenizeEndpoints.DetokenizeRoute, TokenizeEndpoints.DetokenizeAsync).WithMetadata(BrowserGuard.JsonBody.Instance);
         app.MapGet("/v1/models", (HttpContext context, EngineHost host) => StatusEndpoints.ModelsAsync(context, host));
 
         // HEAD answers as GET does (Kestrel sends the status and headers, not the body), for probes that only look.

@@ -50,6 +50,12 @@ internal sealed class GenerationRequest
     /// <summary>Keep generating through stop tokens (benchmarks measure a fixed number of tokens).</summary>
     public bool IgnoreStopTokens { get; init; }
 
+    /// <summary>Alternatives to report with each generated token (<see cref="TokenScored"/>); null reports none.</summary>
+    public int? Logprobs { get; init; }
+
+    /// <summary>A raw completion: its text is sent as decoded, without the chat answer's <c>&lt;answer&gt;</c> filtering.</summary>
+    public bool RawText { get; init; }
+
     public CancellationToken Cancellation { get; init; }
 
     /// <summary>Where the scheduler writes events; completed (with an exception on failure) when the request ends.</summary>

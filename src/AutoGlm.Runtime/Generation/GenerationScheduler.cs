@@ -335,7 +335,7 @@ internal sealed partial class GenerationScheduler
 
             slot.IsPrefilling = false;
             slot.FirstToken = Stopwatch.GetTimestamp();
-            Accept(index, slot.Sampler.Next(_session.Logits(0)));
+            Accept(index, slot.Sample(_session.Logits(0), _unsampleable));
         }
     }
 
@@ -377,7 +377,7 @@ internal sealed partial class GenerationScheduler
         {
             _cache?.Write(index, _pastLengths[index], [(long)_slots[index]!.LastToken]);
             _pastLengths[index]++;
-            Accept(index, _slots[index]!.Sampler.Next(_session.Logits(index - first)));
+            Accept(index, _slots[index]!.Sample(_session.Logits(index - first), _unsampleable));
         }
     }
 
@@ -391,6 +391,11 @@ internal sealed partial class GenerationScheduler
         {
             Finish(index, FinishReason.Stop);
             return;
+        }
+
+        if (slot.Scored is { } scored)
+        {
+            slot.Request.Output.Writer.TryWrite(scored);
         }
 
         if (token == _thinkStart || token == _thinkEnd)
@@ -452,6 +457,7 @@ internal sealed partial class GenerationScheduler
     private sealed class Slot
     {
         private readonly AnswerTagFilter _answer = new();
+        private float[]? _raw;
 
         public Slot(GenerationRequest request, GlmTokenizer tokenizer, int[] unsampleable)
         {
@@ -485,6 +491,29 @@ internal sealed partial class GenerationScheduler
         public long PrefillStartedAt { get; set; }
         public long FirstToken { get; set; }
 
+        /// <summary>The last sampled token's log probabilities, when the request asked for them.</summary>
+        public TokenScored? Scored { get; private set; }
+
+        /// <summary>Samples the next token; first scores the raw row (which sampling modifies) when logprobs were asked.</summary>
+        public int Sample(Span<float> logits, int[] unsampleable)
+        {
+            if (Request.Logprobs is not { } top)
+            {
+                return Sampler.Next(logits);
+            }
+
+            var raw = _raw ??= new float[logits.Length];
+            logits.CopyTo(raw);
+            foreach (var id in unsampleable)
+            {
+                raw[id] = float.NegativeInfinity;
+            }
+
+            var token = Sampler.Next(logits);
+            Scored = TokenLogprobs.Score(raw, token, top);
+            return token;
+        }
+
         /// <summary>Passes decoded text through the stop matcher (and the answer-tag filter for content) to the caller.</summary>
         public void Emit(string text)
         {
@@ -500,7 +529,7 @@ internal sealed partial class GenerationScheduler
             Write(Stops.Flush());
             if (!InReasoning)
             {
-                Send(_answer.Flush(), reasoning: false);
+                Send(Request.RawText ? "" : _answer.Flush(), reasoning: false);
             }
         }
 
@@ -512,7 +541,7 @@ internal sealed partial class GenerationScheduler
             }
             else
             {
-                Send(_answer.Push(text), reasoning: false);
+                Send(Request.RawText ? text : _answer.Push(text), reasoning: false);
             }
         }
 

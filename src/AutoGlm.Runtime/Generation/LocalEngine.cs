@@ -26,6 +26,20 @@ public sealed partial class LocalEngine : IChatClient
     public const string EnableThinkingProperty = "enable_thinking";
     public const string RepetitionPenaltyProperty = "repetition_penalty";
 
+    /// <summary>
+    /// A raw prompt (<see cref="IReadOnlyList{T}"/> of <see cref="int"/> token ids, template and all): the engine runs
+    /// these tokens as they are, applies no chat template and takes no messages (pass none). Any defined id may appear,
+    /// special tokens included; <c>/v1/completions</c> sends its prompt this way.
+    /// </summary>
+    public const string PromptTokensProperty = "prompt_token_ids";
+
+    /// <summary>
+    /// Log probabilities (<see cref="int"/>, 0 to <see cref="TokenLogprobs.MaxTop"/> alternatives): each generated
+    /// token then comes first as an update without contents whose <see cref="ChatResponseUpdate.AdditionalProperties"/>
+    /// hold its <see cref="TokenScored"/> under this same key, followed by the update with its text (if it completes any).
+    /// </summary>
+    public const string LogprobsProperty = "logprobs";
+
     private readonly DecoderSession _session;
     private readonly TokenEmbedding _embedding;
     private readonly MediaInputs _media;
@@ -115,6 +129,22 @@ public sealed partial class LocalEngine : IChatClient
     public IReadOnlyList<int> RenderPrompt(IEnumerable<ChatMessage> messages, ChatOptions? options = null) =>
         _template.Render(messages, options?.Instructions, IsThinkingEnabled(options), (media, _) => _media.EstimateRows(media));
 
+    /// <summary>Tokenizes raw text as <see cref="PromptTokensProperty"/> prompts are made from it: special-token
+    /// strings in the text stay plain text; <paramref name="addSpecialTokens"/> puts the model's prompt prefix
+    /// (<c>[gMASK]&lt;sop&gt;</c>) in front, as its Hugging Face tokenizer does.</summary>
+    public List<int> TokenizeRaw(string text, bool addSpecialTokens)
+    {
+        var ids = new List<int>();
+        if (addSpecialTokens)
+        {
+            ids.Add(Tokenizer.IdOf(GlmSpecialTokens.GMask));
+            ids.Add(Tokenizer.IdOf(GlmSpecialTokens.Sop));
+        }
+
+        Tokenizer.EncodeText(text, ids);
+        return ids;
+    }
+
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
         await GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken).ConfigureAwait(false);
 
@@ -139,6 +169,9 @@ public sealed partial class LocalEngine : IChatClient
             {
                 case TextGenerated text:
                     update.Contents.Add(text.IsReasoning ? new TextReasoningContent(text.Text) : new TextContent(text.Text));
+                    break;
+                case TokenScored scored:
+                    update.AdditionalProperties = new AdditionalPropertiesDictionary { [LogprobsProperty] = scored };
                     break;
                 case GenerationCompleted done:
                     update.FinishReason = done.Reason == FinishReason.Stop ? ChatFinishReason.Stop : ChatFinishReason.Length;
@@ -239,7 +272,13 @@ public sealed partial class LocalEngine : IChatClient
     internal GenerationRequest CreateRequest(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken)
     {
         var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
-        if (list.Count == 0)
+        var raw = GetTokens(options, PromptTokensProperty);
+        if (raw is not null && list.Count > 0)
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{PromptTokensProperty} is a whole prompt: send it without messages");
+        }
+
+        if (raw is null && list.Count == 0)
         {
             throw new RuntimeException(RuntimeErrorCode.InvalidRequest, "messages must contain at least one message");
         }
@@ -283,9 +322,25 @@ public sealed partial class LocalEngine : IChatClient
             throw new RuntimeException(RuntimeErrorCode.InvalidRequest, string.Join("; ", problems));
         }
 
-        var thinking = IsThinkingEnabled(options);
+        var logprobs = GetInt(options, LogprobsProperty);
+        if (logprobs is < 0 or > TokenLogprobs.MaxTop)
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{LogprobsProperty} must be 0 to {TokenLogprobs.MaxTop} (got {logprobs})");
+        }
+
+        if (raw?.Where(id => !Tokenizer.IsDefined(id)).Select(id => (int?)id).FirstOrDefault() is { } bad)
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"token id {bad} is not in the model's vocabulary (0 to {Tokenizer.VocabSize - 1}, defined ids only)");
+        }
+
+        if (raw is { Count: 0 })
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{PromptTokensProperty} must hold at least one token");
+        }
+
+        var thinking = raw is null && IsThinkingEnabled(options);
         var media = _media.Prepare(list);
-        var prompt = _template.Render(list, options?.Instructions, thinking, (content, start) =>
+        var prompt = raw ?? _template.Render(list, options?.Instructions, thinking, (content, start) =>
         {
             var segment = media[content];
             segment.Start = start;
@@ -309,6 +364,8 @@ public sealed partial class LocalEngine : IChatClient
             Sampling = sampling,
             StopSequences = options?.StopSequences is { } s ? [.. s] : [],
             StartsInReasoning = thinking && _template.HasThinkBlock,
+            Logprobs = logprobs,
+            RawText = raw is not null,
             Media = [.. media.Values.OrderBy(m => m.Start)],
             Cancellation = cancellationToken,
         };
@@ -330,6 +387,19 @@ public sealed partial class LocalEngine : IChatClient
 
         return options?.Reasoning?.Effort is { } effort && effort != ReasoningEffort.None;
     }
+
+    private static IReadOnlyList<int>? GetTokens(ChatOptions? options, string name) =>
+        options?.AdditionalProperties?.TryGetValue(name, out var value) != true || value is null ? null
+        : value as IReadOnlyList<int> ?? throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{name} must be a list of token ids");
+
+    private static int? GetInt(ChatOptions? options, string name) =>
+        options?.AdditionalProperties?.TryGetValue(name, out var value) != true || value is null ? null
+        : value switch
+        {
+            int i => i,
+            JsonElement { ValueKind: JsonValueKind.Number } e when e.TryGetInt32(out var i) => i,
+            _ => throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{name} must be an integer"),
+        };
 
     private static float? GetFloat(ChatOptions? options, string name)
     {

@@ -71,6 +71,19 @@ public sealed class OpenAiBackendTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RawRoutes_BackendOpenAi_NotImplemented501NamingTheBackend()
+    {
+        using var client = _front.CreateClient();
+
+        using var completion = await client.PostAsync(new Uri("v1/completions", UriKind.Relative), ApiHelpers.Json("""{"prompt":"Hello","max_tokens":2}"""));
+        using var tokenize = await client.PostAsync(new Uri("tokenize", UriKind.Relative), ApiHelpers.Json("""{"prompt":"Hello"}"""));
+
+        Assert.Equal("unsupported_backend", await ApiHelpers.AssertErrorAsync(completion, 501));
+        Assert.Equal("unsupported_backend", await ApiHelpers.AssertErrorAsync(tokenize, 501));
+        Assert.Contains("Runtime:Backend=openai", await tokenize.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task StreamedChatCompletion_BackendOpenAi_DeltasAndDone()
     {
         using var client = _front.CreateClient();

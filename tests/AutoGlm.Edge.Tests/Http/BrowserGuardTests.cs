@@ -70,6 +70,20 @@ public sealed class BrowserGuardTests(DefaultServerFixture fixture) : IDisposabl
     }
 
     [Theory]
+    [InlineData("v1/completions", "{\"prompt\":\"hi\",\"max_tokens\":1}")]
+    [InlineData("tokenize", "{\"prompt\":\"hi\"}")]
+    [InlineData("detokenize", "{\"tokens\":[5]}")]
+    public async Task PostRawRoutes_FormContentType_UnsupportedMediaType415(string path, string body)
+    {
+        var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
+        content.Headers.TryAddWithoutValidation("Content-Type", "application/x-www-form-urlencoded");
+
+        var response = await SendAsync(HttpMethod.Post, path, content: content);
+
+        Assert.Equal("unsupported_media_type", await AssertErrorAsync(response, 415));
+    }
+
+    [Theory]
     [InlineData("application/json")]
     [InlineData("application/json; charset=utf-8")]
     [InlineData("Application/JSON")]

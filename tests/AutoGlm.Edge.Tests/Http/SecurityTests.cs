@@ -80,6 +80,22 @@ public sealed class SecurityTests(KeyedServerFixture fixture) : IClassFixture<Ke
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
+    [Theory]
+    [InlineData("tokenize", "{\"prompt\":\"hi\"}")]
+    [InlineData("detokenize", "{\"tokens\":[5]}")]
+    [InlineData("v1/completions", "{\"prompt\":\"hi\",\"max_tokens\":1}")]
+    public async Task PostRawRoutes_NoKeyThenKey_Unauthorized401ThenAnswers(string route, string body)
+    {
+        using var anonymous = _server.CreateClient();
+        using var keyed = _server.CreateClient(KeyedServerFixture.HashedKey);
+
+        var refused = await anonymous.PostAsync(route, Json(body));
+        var answered = await keyed.PostAsync(route, Json(body));
+
+        Assert.Equal("missing_api_key", await AssertErrorAsync(refused, 401));
+        Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+    }
+
     [Fact]
     public async Task GetHealthAndMetrics_NoKey_Answer()
     {

@@ -146,7 +146,11 @@ public sealed partial class CompletionsTests(DefaultServerFixture fixture) : IDi
         Assert.Equal(whole["choices"]![0]!["logprobs"]!["text_offset"]!.AsArray().Select(t => t!.GetValue<int>()), streamedOffsets);
         Assert.Equal(whole["choices"]![0]!["finish_reason"]!.GetValue<string>(), choices[^1]["finish_reason"]!.GetValue<string>());
         Assert.Empty(chunks[^1]["choices"]!.AsArray());
-        Assert.Equal(whole["usage"]!.ToJsonString(), chunks[^1]["usage"]!.ToJsonString());
+        // The counts, not prompt_tokens_details: the streamed request finds the first one's prompt in the prefix cache.
+        foreach (var count in new[] { "prompt_tokens", "completion_tokens", "total_tokens" })
+        {
+            Assert.Equal(whole["usage"]![count]!.GetValue<int>(), chunks[^1]["usage"]![count]!.GetValue<int>());
+        }
     }
 
     [Fact]

@@ -93,17 +93,25 @@ public static class CheckpointConverter
         }
 
         var config = CheckpointConfig.Read(checkpointDirectory);
-        var shapeProblems = config.Validate(options.BlockSize);
+        var prequantized = CheckpointQuantization.Read(checkpointDirectory);
+        if (prequantized is not null && options.Weights != "int4")
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"--weights {options.Weights}: the checkpoint is already {prequantized.Method} 4-bit ({CheckpointQuantization.Key}); it converts only to int4");
+        }
+
+        // A 4-bit checkpoint's group size is the package's block size: its codes are kept, not re-rounded.
+        var blockSize = prequantized?.GroupSize ?? options.BlockSize;
+        var shapeProblems = config.Validate(blockSize);
         if (shapeProblems.Count > 0)
         {
-            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{CheckpointConfig.FileName} describes a shape the engine cannot run at block size {options.BlockSize}: {string.Join("; ", shapeProblems)}");
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{CheckpointConfig.FileName} describes a shape the engine cannot run at block size {blockSize}: {string.Join("; ", shapeProblems)}");
         }
 
         var tokenizer = CheckpointTokenizer.Read(checkpointDirectory, config);
         var quantization = new QuantizationInfo
         {
             Bits = options.Weights switch { "fp32" => 32, "fp16" => 16, _ => 4 },
-            BlockSize = options.BlockSize,
+            BlockSize = blockSize,
             AccuracyLevel = options.AccuracyLevel,
         };
 
@@ -119,7 +127,7 @@ public static class CheckpointConverter
             using (var checkpoint = new SafetensorsCheckpoint(checkpointDirectory))
             {
                 shards = checkpoint.ShardNames;
-                var weights = new ProgressWeights(new CheckpointGlmWeights(checkpoint, config), config.Architecture.Layers, progress, cancellationToken);
+                var weights = new ProgressWeights(new CheckpointGlmWeights(checkpoint, config, prequantized), config.Architecture.Layers, progress, cancellationToken);
                 graph = SyntheticModelBuilder.WriteDecoder(config.Architecture, quantization, weights, temp, errors: quantization.Bits == 4 ? errors : null);
             }
 
@@ -161,7 +169,8 @@ public static class CheckpointConverter
                     new SortedDictionary<string, string>(StringComparer.Ordinal)
                     {
                         ["weights"] = options.Weights,
-                        ["block_size"] = options.BlockSize.ToString(CultureInfo.InvariantCulture),
+                        ["block_size"] = blockSize.ToString(CultureInfo.InvariantCulture),
+                        ["prequantized"] = prequantized?.Method ?? "none",
                         ["accuracy_level"] = options.AccuracyLevel.ToString(CultureInfo.InvariantCulture),
                     },
                     [.. sourceFiles.Distinct(StringComparer.Ordinal).Select(f => SyntheticModelBuilder.Describe(checkpointDirectory, f))]),

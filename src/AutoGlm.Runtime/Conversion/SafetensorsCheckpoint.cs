@@ -71,6 +71,21 @@ public sealed class SafetensorsCheckpoint : IDisposable
         return values;
     }
 
+    /// <summary>Reads an <c>I32</c> tensor after checking its shape.</summary>
+    /// <exception cref="RuntimeException">Naming the tensor when it is missing, not I32, or its shape is not <paramref name="shape"/>.</exception>
+    public int[] ReadInt32s(string name, params long[] shape)
+    {
+        var tensor = Describe(name);
+        if (!tensor.Shape.SequenceEqual(shape))
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"checkpoint tensor '{name}' has shape {tensor.ShapeText}; config.json implies [{string.Join(", ", shape)}]");
+        }
+
+        var values = new int[tensor.ElementCount];
+        _tensors[name].File.ReadInt32s(tensor, values);
+        return values;
+    }
+
     public void Dispose()
     {
         foreach (var file in _files)

@@ -19,6 +19,14 @@ internal static class PyTorchReference
     public static void MakeCheckpoint(string directory, string architecture, int shards = 2, int seed = 7, string tokenizer = "json") =>
         Run($"make \"{directory}\" --arch {architecture} --shards {shards} --seed {seed} --tokenizer {tokenizer}");
 
+    /// <summary>Writes a tiny checkpoint whose decoder linears are stored as a 4-bit GPTQ or AWQ checkpoint stores them.</summary>
+    /// <param name="directory">The folder to write.</param>
+    /// <param name="quant"><c>gptq-sym</c>, <c>gptq-asym</c> or <c>awq</c>.</param>
+    /// <param name="group">The quantization group size.</param>
+    /// <param name="shapeJson">Overrides of the tiny shape (e.g. a hidden size that the group divides).</param>
+    public static void MakeQuantizedCheckpoint(string directory, string quant, int group, string shapeJson = "{}") =>
+        Run($"make \"{directory}\" --arch Glm4ForCausalLM --shards 2 --seed 11 --quant {quant} --group {group} --shape \"{shapeJson.Replace("\"", "\\\"", StringComparison.Ordinal)}\"");
+
     /// <summary>The reference logits of positions <paramref name="first"/> to the end of <paramref name="tokens"/>.</summary>
     /// <param name="directory">The checkpoint folder.</param>
     /// <param name="tokens">The whole sequence.</param>

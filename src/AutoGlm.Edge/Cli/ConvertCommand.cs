@@ -18,10 +18,11 @@ internal static class ConvertCommand
         blockSize.AcceptOnlyFromAmong("32", "64", "128");
         var accuracy = new Option<int>("--accuracy-level") { Description = "MatMulNBits accuracy level: 4 (default, int8 compute) or 0 (float compute).", DefaultValueFactory = _ => 4 };
         accuracy.AcceptOnlyFromAmong("0", "4");
+        var zeroPoints = new Option<bool>("--zero-points") { Description = "Asymmetric INT4: per-block min/max with a uint8 zero point (default: symmetric over the full 4-bit range)." };
         var name = new Option<string?>("--name") { Description = "The package's name (default: the checkpoint folder's name)." };
         var command = new Command("convert", "Convert a Hugging Face GLM checkpoint (Glm4ForCausalLM, Glm4vForConditionalGeneration text, GlmForCausalLM, ChatGLMModel) into a model package.")
         {
-            checkpoint, output, weights, blockSize, accuracy, name,
+            checkpoint, output, weights, blockSize, accuracy, zeroPoints, name,
         };
         command.SetAction((parse, cancellationToken) => CliSupport.GuardAsync(parse, () =>
         {
@@ -30,6 +31,7 @@ internal static class ConvertCommand
                 Weights = parse.GetValue(weights)!,
                 BlockSize = parse.GetValue(blockSize),
                 AccuracyLevel = parse.GetValue(accuracy),
+                ZeroPoints = parse.GetValue(zeroPoints),
                 Name = parse.GetValue(name),
             };
             var log = parse.InvocationConfiguration.Error;

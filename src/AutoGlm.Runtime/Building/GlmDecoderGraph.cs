@@ -71,6 +71,13 @@ internal sealed class GlmDecoderGraph
     /// </summary>
     public Dictionary<string, (double ErrorSquares, double WeightSquares)>? QuantizationErrors { get; init; }
 
+    /// <summary>
+    /// How float weights are rounded to INT4 (the synthetic builder's <see cref="Int4Rule.MaxOver7"/> by default). The
+    /// embedding is never given zero points (the engine's lookup reads it with the default zero point 8): under
+    /// <see cref="Int4Rule.ZeroPoints"/> it is rounded by <see cref="Int4Rule.FullRange"/>.
+    /// </summary>
+    public Int4Rule Rule { get; init; } = Int4Rule.MaxOver7;
+
     /// <summary>Offsets of the embedding's INT4 bytes and scales in the external-data file.</summary>
     public (long Weight, long Scales) EmbeddingOffsets { get; private set; }
 
@@ -354,9 +361,9 @@ internal sealed class GlmDecoderGraph
     {
         var name = baseName + ".weight";
         var kind = baseName.StartsWith("layers.", StringComparison.Ordinal) ? baseName[(baseName.IndexOf('.', 7) + 1)..] : baseName;
-        if (_layerQuantized is { } given && given.TryGetValue(kind, out var matrix))
+        if (_layerQuantized is { } given && given.TryGetValue(kind, out var given4))
         {
-            return PrequantizedInitializer(name, matrix, rows, cols);
+            return PrequantizedInitializer(name, given4, rows, cols);
         }
 
         if (weights.LongLength != (long)rows * cols)
@@ -364,19 +371,18 @@ internal sealed class GlmDecoderGraph
             throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"weight '{name}' has {weights.LongLength} values, its shape [{rows}, {cols}] needs {(long)rows * cols}");
         }
 
-        var (packed, scales) = Int4Quantizer.Quantize(weights, rows, cols, _quant.BlockSize);
+        var rule = kind == "embed_tokens" && Rule == Int4Rule.ZeroPoints ? Int4Rule.FullRange : Rule;
+        var matrix = Int4Quantizer.Quantize(weights, rows, cols, _quant.BlockSize, rule);
         if (QuantizationErrors is { } errors)
         {
-            var (e, w) = Int4Quantizer.ErrorSquares(weights, packed, scales, rows, cols, _quant.BlockSize);
+            var (e, w) = Int4Quantizer.ErrorSquares(weights, matrix, rows, cols, _quant.BlockSize);
             errors[kind] = errors.TryGetValue(kind, out var sum) ? (sum.ErrorSquares + e, sum.WeightSquares + w) : (e, w);
         }
 
-        External(name, OnnxDataType.UInt8, [rows, cols / _quant.BlockSize, _quant.BlockSize / 2], packed);
-        External(name + ".scales", OnnxDataType.Float, [scales.LongLength], MemoryMarshal.AsBytes(scales.AsSpan()));
-        return name;
+        return PrequantizedInitializer(name, matrix, rows, cols);
     }
 
-    /// <summary>Writes codes that arrive in 4 bits as they are: no float round trip, no re-rounding.</summary>
+    /// <summary>Writes 4-bit codes, scales and (when any) zero points; codes that arrive in 4 bits are written as they are.</summary>
     private string PrequantizedInitializer(string name, Int4Matrix matrix, int rows, int cols)
     {
         var blocks = cols / _quant.BlockSize;

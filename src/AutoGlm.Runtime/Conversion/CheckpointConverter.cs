@@ -17,6 +17,12 @@ public sealed record ConversionOptions
     /// <summary><c>MatMulNBits</c>'s accuracy level: 4 (the default, int8 compute) or 0 (float compute).</summary>
     public int AccuracyLevel { get; init; } = 4;
 
+    /// <summary>
+    /// <c>--zero-points</c>: asymmetric INT4 (per block min/max over 15 steps and a uint8 zero point) for the linears and
+    /// the head; else symmetric over the full 4-bit range (ONNX Runtime's rule, scale = the signed extreme / −8).
+    /// </summary>
+    public bool ZeroPoints { get; init; }
+
     /// <summary>The package's name; the checkpoint folder's name when null.</summary>
     public string? Name { get; init; }
 
@@ -37,6 +43,11 @@ public sealed record ConversionOptions
         if (AccuracyLevel is not (0 or 4))
         {
             errors.Add($"--accuracy-level must be 0 or 4 (got {AccuracyLevel})");
+        }
+
+        if (ZeroPoints && Weights != "int4")
+        {
+            errors.Add($"--zero-points applies to --weights int4 only (got --weights {Weights})");
         }
 
         if (Name is { } n && string.IsNullOrWhiteSpace(n))
@@ -128,7 +139,7 @@ public static class CheckpointConverter
             {
                 shards = checkpoint.ShardNames;
                 var weights = new ProgressWeights(new CheckpointGlmWeights(checkpoint, config, prequantized), config.Architecture.Layers, progress, cancellationToken);
-                graph = SyntheticModelBuilder.WriteDecoder(config.Architecture, quantization, weights, temp, errors: quantization.Bits == 4 ? errors : null);
+                graph = SyntheticModelBuilder.WriteDecoder(config.Architecture, quantization, weights, temp, errors: quantization.Bits == 4 ? errors : null, rule: options.ZeroPoints ? Int4Rule.ZeroPoints : Int4Rule.FullRange);
             }
 
             cancellationToken.ThrowIfCancellationRequested();
@@ -171,6 +182,7 @@ public static class CheckpointConverter
                         ["weights"] = options.Weights,
                         ["block_size"] = blockSize.ToString(CultureInfo.InvariantCulture),
                         ["prequantized"] = prequantized?.Method ?? "none",
+                        ["zero_points"] = options.ZeroPoints ? "true" : "false",
                         ["accuracy_level"] = options.AccuracyLevel.ToString(CultureInfo.InvariantCulture),
                     },
                     [.. sourceFiles.Distinct(StringComparer.Ordinal).Select(f => SyntheticModelBuilder.Describe(checkpointDirectory, f))]),

@@ -32,9 +32,10 @@ internal static class PyTorchReference
     /// <param name="tokens">The whole sequence.</param>
     /// <param name="first">The first position whose logits are returned.</param>
     /// <param name="int4Block">When positive, the weights are first rounded as an INT4 package of this block size holds them.</param>
-    public static double[][] Logits(string directory, IReadOnlyList<int> tokens, int first, int int4Block = 0)
+    /// <param name="int4Rule"><c>full</c> (the converter's symmetric rule), <c>asym</c> (its <c>--zero-points</c>) or <c>max7</c>.</param>
+    public static double[][] Logits(string directory, IReadOnlyList<int> tokens, int first, int int4Block = 0, string int4Rule = "full")
     {
-        var json = Run($"forward \"{directory}\" --tokens {string.Join(',', tokens)} --first {first} --int4 {int4Block}");
+        var json = Run($"forward \"{directory}\" --tokens {string.Join(',', tokens)} --first {first} --int4 {int4Block} --int4-rule {int4Rule}");
         return JsonSerializer.Deserialize<double[][]>(json)!;
     }
 

@@ -10,9 +10,10 @@ modeling_chatglm.py (ChatGLMModel), not from the engine's ONNX graph. Needs only
       [--quant gptq-sym|gptq-asym|awq --group 32|64|128]   (every decoder linear stored as a 4-bit checkpoint stores it:
          AutoGPTQ's qweight/qzeros/scales/g_idx with quantization_config, or AutoAWQ's GEMM qweight/qzeros/scales)
   glm_reference.py forward <dir> --tokens 1,2,3 --first K [--int4 BLOCK]
+  glm_reference.py forward ... --int4 BLOCK [--int4-rule full|asym|max7]
       -> JSON: logits of positions K.. (one row per position). --int4 first rounds every linear weight, the embedding
-         and the head as an INT4 package stores them: per row, blocks of BLOCK inputs, scale = max|w| / 7 (float32),
-         code = clamp(round_half_even(w / scale) + 8, 0, 15), value = (code - 8) * scale. The linears of a 4-bit
+         and the head as an INT4 package stores them (see int4_round_trip; full is the converter's default rule,
+         asym its --zero-points, whose embedding stays full). The linears of a 4-bit
          checkpoint are dequantized from its own codes (as AutoGPTQ's and AutoAWQ's forward does) and not rounded again.
 """
 import argparse
@@ -399,14 +400,31 @@ def rotary_tables(c, length, mrope_section):
     return cos, sin
 
 
-def int4_round_trip(w, block):
+def int4_round_trip(w, block, rule="full"):
+    """w as an INT4 package holds it, per row in blocks of `block` inputs, all in float32:
+    full (the converter's symmetric rule, ONNX Runtime's): scale = the block's value of largest magnitude, with its
+         sign, / -8; code = clamp(round_half_even(w / scale) + 8, 0, 15); value = (code - 8) * scale.
+    asym (--zero-points): scale = (max(w, 0) - min(w, 0)) / 15, zero = clamp(round(-min / scale), 0, 15),
+         code = clamp(round(w / scale) + zero, 0, 15), value = (code - zero) * scale.
+    max7 (the synthetic builder's): scale = max|w| / 7, zero 8."""
     w32 = w.to(torch.float32)
     rows, cols = w32.shape
     blocks = w32.reshape(rows, cols // block, block)
-    scale = blocks.abs().amax(dim=-1, keepdim=True) / 7
+    if rule == "asym":
+        low = torch.clamp(blocks.amin(dim=-1, keepdim=True), max=0)
+        high = torch.clamp(blocks.amax(dim=-1, keepdim=True), min=0)
+        scale = (high - low) / 15
+        zero = torch.where(scale == 0, torch.full_like(scale, 8), torch.clamp(torch.round(-low / scale), 0, 15))
+    else:
+        if rule == "full":
+            extreme = torch.gather(blocks, -1, blocks.abs().argmax(dim=-1, keepdim=True))
+            scale = extreme / -8
+        else:
+            scale = blocks.abs().amax(dim=-1, keepdim=True) / 7
+        zero = torch.full_like(scale, 8)
     inverse = torch.where(scale == 0, torch.zeros_like(scale), 1 / scale)
-    codes = torch.clamp(torch.round(blocks * inverse) + 8, 0, 15)
-    return ((codes - 8) * scale).reshape(rows, cols).to(torch.float64)
+    codes = torch.clamp(torch.round(blocks * inverse) + zero, 0, 15)
+    return ((codes - zero) * scale).reshape(rows, cols).to(torch.float64)
 
 
 def forward_chatglm(c, t, tokens):
@@ -449,11 +467,14 @@ def forward_chatglm(c, t, tokens):
     return x @ t["transformer.output_layer.weight"].T
 
 
-def forward(directory, tokens, int4_block=0):
+def forward(directory, tokens, int4_block=0, int4_rule="full"):
     config, t = load(directory)
     t, dequantized = dequantize_checkpoint(config, t)
     if int4_block:
-        t = {name: int4_round_trip(value, int4_block) if value.dim() == 2 and name not in dequantized else value for name, value in t.items()}
+        # the embedding never has zero points (the engine's lookup reads it with zero point 8)
+        embedding = lambda name: name.endswith(("embed_tokens.weight", "word_embeddings.weight"))
+        t = {name: int4_round_trip(value, int4_block, "full" if int4_rule == "asym" and embedding(name) else int4_rule)
+             if value.dim() == 2 and name not in dequantized else value for name, value in t.items()}
     if config["architectures"][0] == "ChatGLMModel":
         return forward_chatglm(config, t, tokens)
     arch = config["architectures"][0]
@@ -511,12 +532,13 @@ def main():
     f.add_argument("--tokens", required=True)
     f.add_argument("--first", type=int, required=True)
     f.add_argument("--int4", type=int, default=0)
+    f.add_argument("--int4-rule", default="full", choices=["full", "asym", "max7"])
     args = parser.parse_args()
     if args.command == "make":
         make(args.dir, args.arch, args.seed, args.shards, dict(SHAPE, **json.loads(args.shape)), args.tokenizer, args.quant, args.group)
     else:
         tokens = [int(x) for x in args.tokens.split(",")]
-        logits = forward(args.dir, tokens, args.int4)
+        logits = forward(args.dir, tokens, args.int4, args.int4_rule)
         print(json.dumps(logits[args.first:].tolist()))
 
 

@@ -79,6 +79,14 @@ public sealed class PrequantizedCheckpointTests : IDisposable
     }
 
     [Fact]
+    public void Convert_GptqGroupIndexNotSequential_RefusesNamingTensor()
+    {
+        var checkpoint = Path.Combine(_root, "checkpoint");
+        PyTorchReference.MakeQuantizedCheckpoint(checkpoint, "gptq-asym", 32, actOrder: true);
+        AssertRefused(checkpoint, new ConversionOptions(), "checkpoint tensor 'model.layers.0.self_attn.q_proj.g_idx' is not sequential (input 0 is in group 2, not 0)");
+    }
+
+    [Fact]
     public void Convert_PrequantizedToFloatWeights_RefusesNamingOption()
     {
         var checkpoint = Path.Combine(_root, "checkpoint");

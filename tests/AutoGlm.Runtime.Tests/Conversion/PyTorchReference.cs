@@ -24,8 +24,9 @@ internal static class PyTorchReference
     /// <param name="quant"><c>gptq-sym</c>, <c>gptq-asym</c> or <c>awq</c>.</param>
     /// <param name="group">The quantization group size.</param>
     /// <param name="shapeJson">Overrides of the tiny shape (e.g. a hidden size that the group divides).</param>
-    public static void MakeQuantizedCheckpoint(string directory, string quant, int group, string shapeJson = "{}") =>
-        Run($"make \"{directory}\" --arch Glm4ForCausalLM --shards 2 --seed 11 --quant {quant} --group {group} --shape \"{shapeJson.Replace("\"", "\\\"", StringComparison.Ordinal)}\"");
+    /// <param name="actOrder">Write a GPTQ <c>g_idx</c> that is not sequential (as act-order does) while <c>desc_act</c> says false.</param>
+    public static void MakeQuantizedCheckpoint(string directory, string quant, int group, string shapeJson = "{}", bool actOrder = false) =>
+        Run($"make \"{directory}\" --arch Glm4ForCausalLM --shards 2 --seed 11 --quant {quant} --group {group}{(actOrder ? " --act-order" : string.Empty)} --shape \"{shapeJson.Replace("\"", "\\\"", StringComparison.Ordinal)}\"");
 
     /// <summary>The reference logits of positions <paramref name="first"/> to the end of <paramref name="tokens"/>.</summary>
     /// <param name="directory">The checkpoint folder.</param>

@@ -236,7 +236,7 @@ def quantize_groups(w, group, sym, gptq):
     return codes.reshape(n, k).to(torch.int64), scale, zero.to(torch.int64)
 
 
-def quantize_checkpoint(tensors, quant, group):
+def quantize_checkpoint(tensors, quant, group, act_order=False):
     """Replaces every decoder linear X.weight by X.qweight, X.qzeros, X.scales (and GPTQ's X.g_idx)."""
     gptq = quant.startswith("gptq")
     out = {}
@@ -251,7 +251,9 @@ def quantize_checkpoint(tensors, quant, group):
         if gptq:
             out[base + ".qweight"] = pack_along_rows(codes.T.contiguous())  # [K/8, N]
             out[base + ".qzeros"] = pack_along_columns((zero.T - 1) & 0xF, list(range(8)))  # [G, N/8], stored minus 1
-            out[base + ".g_idx"] = (torch.arange(k) // group).to(torch.int32)
+            g_idx = torch.arange(k) // group
+            # act-order: the groups follow a permutation of the inputs (here a reversal), so g_idx is not sequential
+            out[base + ".g_idx"] = (g_idx.flip(0) if act_order else g_idx).to(torch.int32)
         else:
             out[base + ".qweight"] = pack_along_columns(codes.T.contiguous(), AWQ_ORDER)  # [K, N/8]
             out[base + ".qzeros"] = pack_along_columns(zero.T.contiguous(), AWQ_ORDER)  # [G, N/8]
@@ -297,12 +299,12 @@ def dequantize_checkpoint(config, t):
     return out, done
 
 
-def make(directory, arch, seed, shards, shape, tokenizer="json", quant=None, group=32):
+def make(directory, arch, seed, shards, shape, tokenizer="json", quant=None, group=32, act_order=False):
     os.makedirs(directory, exist_ok=True)
     gen = torch.Generator().manual_seed(seed)
     tensors = chatglm_tensors(gen, shape) if arch == "ChatGLMModel" else tensors_for(arch, gen, shape)
     if quant:
-        tensors = quantize_checkpoint(tensors, quant, group)
+        tensors = quantize_checkpoint(tensors, quant, group, act_order)
     names = list(tensors)
     text = dict(shape, attention_bias=True, hidden_act="silu", tie_word_embeddings=False, pad_token_id=FIRST_SPECIAL,
                 eos_token_id=[FIRST_SPECIAL, FIRST_SPECIAL + 7, FIRST_SPECIAL + 9], torch_dtype="bfloat16")
@@ -527,6 +529,7 @@ def main():
     m.add_argument("--tokenizer", default="json", choices=["json", "tiktoken"])
     m.add_argument("--quant", default=None, choices=["gptq-sym", "gptq-asym", "awq"])
     m.add_argument("--group", type=int, default=32)
+    m.add_argument("--act-order", action="store_true", help="a GPTQ g_idx that is not sequential (desc_act stays false in the config)")
     f = sub.add_parser("forward")
     f.add_argument("dir")
     f.add_argument("--tokens", required=True)
@@ -535,7 +538,7 @@ def main():
     f.add_argument("--int4-rule", default="full", choices=["full", "asym", "max7"])
     args = parser.parse_args()
     if args.command == "make":
-        make(args.dir, args.arch, args.seed, args.shards, dict(SHAPE, **json.loads(args.shape)), args.tokenizer, args.quant, args.group)
+        make(args.dir, args.arch, args.seed, args.shards, dict(SHAPE, **json.loads(args.shape)), args.tokenizer, args.quant, args.group, args.act_order)
     else:
         tokens = [int(x) for x in args.tokens.split(",")]
         logits = forward(args.dir, tokens, args.int4, args.int4_rule)

@@ -36,9 +36,31 @@ internal static class ConvertCommand
             };
             var log = parse.InvocationConfiguration.Error;
             var clock = Stopwatch.StartNew();
-            var progress = new SynchronousProgress(step => log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"convert  {clock.Elapsed.TotalSeconds,7:F1} s  {step}")));
+
+            // A bar redrawn in place on a terminal; plain timestamped lines when stderr is a file or a pipe.
+            var bar = ReferenceEquals(log, Console.Error) && !Console.IsErrorRedirected ? new ConversionProgressBar(log, TimeProvider.System) : null;
+            var progress = new SynchronousProgress(step =>
+            {
+                if (bar is null)
+                {
+                    log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"convert  {clock.Elapsed.TotalSeconds,7:F1} s  {step}"));
+                }
+                else
+                {
+                    bar.Note(step);
+                }
+            });
             var target = parse.GetValue(output)!.FullName;
-            var result = CheckpointConverter.Convert(parse.GetValue(checkpoint)!.FullName, target, options, progress, cancellationToken);
+            ConversionResult result;
+            try
+            {
+                result = CheckpointConverter.Convert(parse.GetValue(checkpoint)!.FullName, target, options, progress, cancellationToken, bar is null ? null : new SynchronousDetail(bar.Report));
+            }
+            finally
+            {
+                bar?.Finish();
+            }
+
             var o = parse.InvocationConfiguration.Output;
             var m = result.Manifest;
             o.WriteLine($"wrote {m.Name} ({m.Source!.Architecture}, {m.Architecture.ParameterCount / 1e6:F1} M parameters, {(m.Quantization.Bits == 4 ? $"INT4 block {m.Quantization.BlockSize}" : $"fp{m.Quantization.Bits}")}) to {target} in {clock.Elapsed.TotalSeconds:F1} s");
@@ -61,5 +83,10 @@ internal static class ConvertCommand
     private sealed class SynchronousProgress(Action<string> report) : IProgress<string>
     {
         public void Report(string value) => report(value);
+    }
+
+    private sealed class SynchronousDetail(Action<ConversionProgress> report) : IProgress<ConversionProgress>
+    {
+        public void Report(ConversionProgress value) => report(value);
     }
 }

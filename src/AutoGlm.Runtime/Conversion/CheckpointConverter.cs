@@ -65,6 +65,12 @@ public sealed record ConversionOptions
 /// <param name="Notes">What the checkpoint's chat template asks for that the family template does not do.</param>
 public sealed record ConversionResult(ModelManifest Manifest, IReadOnlyDictionary<string, double> RelativeRmsError, IReadOnlyList<string> Notes);
 
+/// <summary>Where a conversion is: the step about to run (<c>layer 3/40</c>, …) and the checkpoint bytes read so far of all.</summary>
+/// <param name="Step">The tensor or layer being read.</param>
+/// <param name="BytesRead">Bytes of checkpoint tensor data read before this step.</param>
+/// <param name="TotalBytes">Bytes of tensor data in the checkpoint.</param>
+public sealed record ConversionProgress(string Step, long BytesRead, long TotalBytes);
+
 /// <summary>Converts a Hugging Face GLM checkpoint folder into a verified model package.</summary>
 /// <remarks>
 /// Streams tensor by tensor through memory maps: peak memory is about the largest tensor (the embedding) as float32,
@@ -82,8 +88,9 @@ public static class CheckpointConverter
     /// <param name="options">Weight format and quantization.</param>
     /// <param name="progress">Receives one line per step (tensor group written).</param>
     /// <param name="cancellationToken">Checked between layers; a cancelled conversion removes its temp folder.</param>
+    /// <param name="detail">Receives each step with the bytes read so far, for a progress bar.</param>
     /// <exception cref="RuntimeException"><see cref="RuntimeErrorCode.InvalidRequest"/> naming what is wrong with the checkpoint or options.</exception>
-    public static ConversionResult Convert(string checkpointDirectory, string outputDirectory, ConversionOptions options, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
+    public static ConversionResult Convert(string checkpointDirectory, string outputDirectory, ConversionOptions options, IProgress<string>? progress = null, CancellationToken cancellationToken = default, IProgress<ConversionProgress>? detail = null)
     {
         var problems = options.Validate();
         if (problems.Count > 0)
@@ -138,7 +145,7 @@ public static class CheckpointConverter
             using (var checkpoint = new SafetensorsCheckpoint(checkpointDirectory))
             {
                 shards = checkpoint.ShardNames;
-                var weights = new ProgressWeights(new CheckpointGlmWeights(checkpoint, config, prequantized), config.Architecture.Layers, progress, cancellationToken);
+                var weights = new ProgressWeights(new CheckpointGlmWeights(checkpoint, config, prequantized), config.Architecture.Layers, Both(progress, detail, checkpoint), cancellationToken);
                 graph = SyntheticModelBuilder.WriteDecoder(config.Architecture, quantization, weights, temp, errors: quantization.Bits == 4 ? errors : null, rule: options.ZeroPoints ? Int4Rule.ZeroPoints : Int4Rule.FullRange);
             }
 
@@ -214,6 +221,26 @@ public static class CheckpointConverter
 
             throw;
         }
+    }
+
+    private static IProgress<string>? Both(IProgress<string>? progress, IProgress<ConversionProgress>? detail, SafetensorsCheckpoint checkpoint)
+    {
+        if (detail is null)
+        {
+            return progress;
+        }
+
+        var total = checkpoint.TotalBytes;
+        return new Relay(step =>
+        {
+            detail.Report(new ConversionProgress(step, checkpoint.BytesRead, total));
+            progress?.Report(step);
+        });
+    }
+
+    private sealed class Relay(Action<string> report) : IProgress<string>
+    {
+        public void Report(string value) => report(value);
     }
 
     /// <summary>Reports each layer as it is read, stops between layers when cancelled, and frees what was written before the next read.</summary>

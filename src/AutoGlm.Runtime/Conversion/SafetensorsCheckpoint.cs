@@ -44,6 +44,12 @@ public sealed class SafetensorsCheckpoint : IDisposable
     /// <summary>The weight files, relative to the checkpoint folder.</summary>
     public IReadOnlyList<string> ShardNames { get; private set; } = [];
 
+    /// <summary>Bytes of tensor data read so far (for progress: MB/s and ETA).</summary>
+    public long BytesRead { get; private set; }
+
+    /// <summary>Bytes of tensor data in all shards.</summary>
+    public long TotalBytes => _tensors.Values.Sum(t => t.Tensor.End - t.Tensor.Begin);
+
     /// <summary>Every tensor name.</summary>
     public IEnumerable<string> TensorNames => _tensors.Keys;
 
@@ -68,6 +74,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
 
         var values = new float[tensor.ElementCount];
         _tensors[name].File.ReadFloats(tensor, values);
+        BytesRead += tensor.End - tensor.Begin;
         return values;
     }
 
@@ -83,6 +90,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
 
         var values = new int[tensor.ElementCount];
         _tensors[name].File.ReadInt32s(tensor, values);
+        BytesRead += tensor.End - tensor.Begin;
         return values;
     }
 

@@ -335,6 +335,29 @@ public sealed class CheckpointConversionTests : IDisposable
     }
 
     [Fact]
+    public void Convert_DetailProgress_ReportsEachStepWithBytesReadGrowingToTheCheckpointsTensorBytes()
+    {
+        var checkpoint = Path.Combine(_root, "checkpoint");
+        PyTorchReference.MakeCheckpoint(checkpoint, "Glm4ForCausalLM");
+        var steps = new List<ConversionProgress>();
+        CheckpointConverter.Convert(checkpoint, Path.Combine(_root, "package"), new ConversionOptions(), detail: new Collect(steps.Add));
+
+        Assert.Equal(["embedding", "lm_head", "layer 1/3", "layer 2/3", "layer 3/3"], steps.Select(s => s.Step));
+        long tensorBytes;
+        using (var tensors = new SafetensorsCheckpoint(checkpoint))
+        {
+            tensorBytes = tensors.TensorNames.Sum(n => tensors.Describe(n).End - tensors.Describe(n).Begin);
+        }
+
+        Assert.All(steps, s => Assert.Equal(tensorBytes, s.TotalBytes));
+        Assert.Equal(0, steps[0].BytesRead);
+        for (var i = 1; i < steps.Count; i++)
+        {
+            Assert.True(steps[i].BytesRead > steps[i - 1].BytesRead, $"step {steps[i].Step} read no bytes since {steps[i - 1].Step}");
+        }
+    }
+
+    [Fact]
     public void Convert_Cancelled_LeavesNothingBehind()
     {
         var checkpoint = Path.Combine(_root, "checkpoint");
@@ -395,6 +418,11 @@ public sealed class CheckpointConversionTests : IDisposable
         PyTorchReference.MakeCheckpoint(checkpoint, "Glm4ForCausalLM");
         Edit(checkpoint, edit);
         return checkpoint;
+    }
+
+    private sealed class Collect(Action<ConversionProgress> add) : IProgress<ConversionProgress>
+    {
+        public void Report(ConversionProgress value) => add(value);
     }
 
     private static void Edit(string checkpoint, Action<JsonObject> edit)

@@ -18,10 +18,11 @@ internal static class ConvertCommand
         blockSize.AcceptOnlyFromAmong("32", "64", "128");
         var accuracy = new Option<int>("--accuracy-level") { Description = "MatMulNBits accuracy level: 4 (default, int8 compute) or 0 (float compute).", DefaultValueFactory = _ => 4 };
         accuracy.AcceptOnlyFromAmong("0", "4");
+        var zeroPoints = new Option<bool>("--zero-points") { Description = "Asymmetric INT4: per-block min/max with a uint8 zero point (default: symmetric over the full 4-bit range)." };
         var name = new Option<string?>("--name") { Description = "The package's name (default: the checkpoint folder's name)." };
         var command = new Command("convert", "Convert a Hugging Face GLM checkpoint (Glm4ForCausalLM, Glm4vForConditionalGeneration text, GlmForCausalLM, ChatGLMModel) into a model package.")
         {
-            checkpoint, output, weights, blockSize, accuracy, name,
+            checkpoint, output, weights, blockSize, accuracy, zeroPoints, name,
         };
         command.SetAction((parse, cancellationToken) => CliSupport.GuardAsync(parse, () =>
         {
@@ -30,13 +31,36 @@ internal static class ConvertCommand
                 Weights = parse.GetValue(weights)!,
                 BlockSize = parse.GetValue(blockSize),
                 AccuracyLevel = parse.GetValue(accuracy),
+                ZeroPoints = parse.GetValue(zeroPoints),
                 Name = parse.GetValue(name),
             };
             var log = parse.InvocationConfiguration.Error;
             var clock = Stopwatch.StartNew();
-            var progress = new SynchronousProgress(step => log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"convert  {clock.Elapsed.TotalSeconds,7:F1} s  {step}")));
+
+            // A bar redrawn in place on a terminal; plain timestamped lines when stderr is a file or a pipe.
+            var bar = ReferenceEquals(log, Console.Error) && !Console.IsErrorRedirected ? new ConversionProgressBar(log, TimeProvider.System) : null;
+            var progress = new SynchronousProgress(step =>
+            {
+                if (bar is null)
+                {
+                    log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"convert  {clock.Elapsed.TotalSeconds,7:F1} s  {step}"));
+                }
+                else
+                {
+                    bar.Note(step);
+                }
+            });
             var target = parse.GetValue(output)!.FullName;
-            var result = CheckpointConverter.Convert(parse.GetValue(checkpoint)!.FullName, target, options, progress, cancellationToken);
+            ConversionResult result;
+            try
+            {
+                result = CheckpointConverter.Convert(parse.GetValue(checkpoint)!.FullName, target, options, progress, cancellationToken, bar is null ? null : new SynchronousDetail(bar.Report));
+            }
+            finally
+            {
+                bar?.Finish();
+            }
+
             var o = parse.InvocationConfiguration.Output;
             var m = result.Manifest;
             o.WriteLine($"wrote {m.Name} ({m.Source!.Architecture}, {m.Architecture.ParameterCount / 1e6:F1} M parameters, {(m.Quantization.Bits == 4 ? $"INT4 block {m.Quantization.BlockSize}" : $"fp{m.Quantization.Bits}")}) to {target} in {clock.Elapsed.TotalSeconds:F1} s");
@@ -59,5 +83,10 @@ internal static class ConvertCommand
     private sealed class SynchronousProgress(Action<string> report) : IProgress<string>
     {
         public void Report(string value) => report(value);
+    }
+
+    private sealed class SynchronousDetail(Action<ConversionProgress> report) : IProgress<ConversionProgress>
+    {
+        public void Report(ConversionProgress value) => report(value);
     }
 }

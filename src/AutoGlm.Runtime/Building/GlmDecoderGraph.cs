@@ -46,6 +46,8 @@ internal sealed class GlmDecoderGraph
     private readonly Stream _data;
 
     private readonly bool _genAiInterface;
+    private readonly HashSet<string> _withZeroPoints = new(StringComparer.Ordinal);
+    private IReadOnlyDictionary<string, Int4Matrix>? _layerQuantized;
 
     /// <param name="architecture">The shape.</param>
     /// <param name="quantization">The INT4 settings.</param>
@@ -68,6 +70,13 @@ internal sealed class GlmDecoderGraph
     /// <c>down</c>, <c>embed_tokens</c>, <c>lm_head</c>): the sum of squared errors and the sum of squared weights.
     /// </summary>
     public Dictionary<string, (double ErrorSquares, double WeightSquares)>? QuantizationErrors { get; init; }
+
+    /// <summary>
+    /// How float weights are rounded to INT4 (the synthetic builder's <see cref="Int4Rule.MaxOver7"/> by default). The
+    /// embedding is never given zero points (the engine's lookup reads it with the default zero point 8): under
+    /// <see cref="Int4Rule.ZeroPoints"/> it is rounded by <see cref="Int4Rule.FullRange"/>.
+    /// </summary>
+    public Int4Rule Rule { get; init; } = Int4Rule.MaxOver7;
 
     /// <summary>Offsets of the embedding's INT4 bytes and scales in the external-data file.</summary>
     public (long Weight, long Scales) EmbeddingOffsets { get; private set; }
@@ -128,6 +137,7 @@ internal sealed class GlmDecoderGraph
         for (var layer = 0; layer < _arch.Layers; layer++)
         {
             var w = weights.Layer(layer);
+            _layerQuantized = w.Quantized;
             var p = $"layers.{layer}.";
             var inputNorm = Float(p + "input_norm.weight", w.InputNorm, [h]);
             string normed;
@@ -333,7 +343,7 @@ internal sealed class GlmDecoderGraph
         Node(
             "MatMulNBits",
             "com.microsoft",
-            [input, weight, weight + ".scales"],
+            _withZeroPoints.Contains(weight) ? [input, weight, weight + ".scales", weight + ".zero_points"] : [input, weight, weight + ".scales"],
             [output],
             new("K", Int: k),
             new("N", Int: n),
@@ -350,16 +360,46 @@ internal sealed class GlmDecoderGraph
     private string QuantizedInitializer(string baseName, float[] weights, int rows, int cols)
     {
         var name = baseName + ".weight";
-        var (packed, scales) = Int4Quantizer.Quantize(weights, rows, cols, _quant.BlockSize);
+        var kind = baseName.StartsWith("layers.", StringComparison.Ordinal) ? baseName[(baseName.IndexOf('.', 7) + 1)..] : baseName;
+        if (_layerQuantized is { } given && given.TryGetValue(kind, out var given4))
+        {
+            return PrequantizedInitializer(name, given4, rows, cols);
+        }
+
+        if (weights.LongLength != (long)rows * cols)
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"weight '{name}' has {weights.LongLength} values, its shape [{rows}, {cols}] needs {(long)rows * cols}");
+        }
+
+        var rule = kind == "embed_tokens" && Rule == Int4Rule.ZeroPoints ? Int4Rule.FullRange : Rule;
+        var matrix = Int4Quantizer.Quantize(weights, rows, cols, _quant.BlockSize, rule);
         if (QuantizationErrors is { } errors)
         {
-            var kind = baseName.StartsWith("layers.", StringComparison.Ordinal) ? baseName[(baseName.IndexOf('.', 7) + 1)..] : baseName;
-            var (e, w) = Int4Quantizer.ErrorSquares(weights, packed, scales, rows, cols, _quant.BlockSize);
+            var (e, w) = Int4Quantizer.ErrorSquares(weights, matrix, rows, cols, _quant.BlockSize);
             errors[kind] = errors.TryGetValue(kind, out var sum) ? (sum.ErrorSquares + e, sum.WeightSquares + w) : (e, w);
         }
 
-        External(name, OnnxDataType.UInt8, [rows, cols / _quant.BlockSize, _quant.BlockSize / 2], packed);
-        External(name + ".scales", OnnxDataType.Float, [scales.LongLength], MemoryMarshal.AsBytes(scales.AsSpan()));
+        return PrequantizedInitializer(name, matrix, rows, cols);
+    }
+
+    /// <summary>Writes 4-bit codes, scales and (when any) zero points; codes that arrive in 4 bits are written as they are.</summary>
+    private string PrequantizedInitializer(string name, Int4Matrix matrix, int rows, int cols)
+    {
+        var blocks = cols / _quant.BlockSize;
+        if (matrix.Packed.LongLength != (long)rows * cols / 2 || matrix.Scales.LongLength != (long)rows * blocks
+            || (matrix.ZeroPoints is { } z && z.LongLength != (long)rows * ((blocks + 1) / 2)))
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"4-bit weight '{name}' does not have the shape [{rows}, {cols}] at block size {_quant.BlockSize}");
+        }
+
+        External(name, OnnxDataType.UInt8, [rows, blocks, _quant.BlockSize / 2], matrix.Packed);
+        External(name + ".scales", OnnxDataType.Float, [matrix.Scales.LongLength], MemoryMarshal.AsBytes(matrix.Scales.AsSpan()));
+        if (matrix.ZeroPoints is { } zeroPoints)
+        {
+            External(name + ".zero_points", OnnxDataType.UInt8, [zeroPoints.LongLength], zeroPoints);
+            _withZeroPoints.Add(name);
+        }
+
         return name;
     }
 

@@ -12,6 +12,10 @@ namespace AutoGlm.Runtime.Building;
 /// <param name="DownWeight"><c>[hidden, ffn]</c>.</param>
 /// <param name="PostSelfAttentionNorm">GLM-4-0414's sandwich norm on the attention output; null when the model has none.</param>
 /// <param name="PostMlpNorm">GLM-4-0414's sandwich norm on the MLP output; null when the model has none.</param>
+/// <param name="Quantized">
+/// Linear weights that arrive already in 4 bits (a GPTQ or AWQ checkpoint), by kind (<c>qkv</c>, <c>o_proj</c>,
+/// <c>gate_up</c>, <c>down</c>): an INT4 package writes their codes as they are, and their float array is empty.
+/// </param>
 public sealed record GlmLayerWeights(
     float[] InputNorm,
     float[] QkvWeight,
@@ -21,7 +25,14 @@ public sealed record GlmLayerWeights(
     float[] GateUpWeight,
     float[] DownWeight,
     float[]? PostSelfAttentionNorm = null,
-    float[]? PostMlpNorm = null);
+    float[]? PostMlpNorm = null,
+    IReadOnlyDictionary<string, Int4Matrix>? Quantized = null);
+
+/// <summary>A weight <c>[N, K]</c> already in <c>MatMulNBits</c>'s 4-bit layout.</summary>
+/// <param name="Packed">Codes <c>[N, K/block, block/2]</c>, the lower index in the low nibble.</param>
+/// <param name="Scales">One scale per row and block, <c>[N · K/block]</c>.</param>
+/// <param name="ZeroPoints">Null for the default zero point 8; else <c>[N · ceil((K/block)/2)]</c>, two a byte, the lower block in the low nibble.</param>
+public sealed record Int4Matrix(byte[] Packed, float[] Scales, byte[]? ZeroPoints);
 
 /// <summary>Where the decoder builder takes its float weights from, one tensor (or one layer) at a time.</summary>
 /// <remarks>

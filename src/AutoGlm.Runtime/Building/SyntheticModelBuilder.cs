@@ -245,14 +245,15 @@ public static class SyntheticModelBuilder
         IGlmWeights weights,
         string outputDirectory,
         bool genAiInterface = false,
-        Dictionary<string, (double ErrorSquares, double WeightSquares)>? errors = null)
+        Dictionary<string, (double ErrorSquares, double WeightSquares)>? errors = null,
+        Int4Rule rule = Int4Rule.MaxOver7)
     {
         Directory.CreateDirectory(outputDirectory);
         GlmDecoderGraph graph;
         byte[] model;
         using (var data = new FileStream(Path.Combine(outputDirectory, DataFileName), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
         {
-            graph = new GlmDecoderGraph(architecture, quantization, data, genAiInterface) { QuantizationErrors = errors };
+            graph = new GlmDecoderGraph(architecture, quantization, data, genAiInterface) { QuantizationErrors = errors, Rule = rule };
             model = graph.Build(weights, DataFileName);
         }
 

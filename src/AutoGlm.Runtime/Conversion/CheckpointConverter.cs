@@ -17,6 +17,12 @@ public sealed record ConversionOptions
     /// <summary><c>MatMulNBits</c>'s accuracy level: 4 (the default, int8 compute) or 0 (float compute).</summary>
     public int AccuracyLevel { get; init; } = 4;
 
+    /// <summary>
+    /// <c>--zero-points</c>: asymmetric INT4 (per block min/max over 15 steps and a uint8 zero point) for the linears and
+    /// the head; else symmetric over the full 4-bit range (ONNX Runtime's rule, scale = the signed extreme / −8).
+    /// </summary>
+    public bool ZeroPoints { get; init; }
+
     /// <summary>The package's name; the checkpoint folder's name when null.</summary>
     public string? Name { get; init; }
 
@@ -39,6 +45,11 @@ public sealed record ConversionOptions
             errors.Add($"--accuracy-level must be 0 or 4 (got {AccuracyLevel})");
         }
 
+        if (ZeroPoints && Weights != "int4")
+        {
+            errors.Add($"--zero-points applies to --weights int4 only (got --weights {Weights})");
+        }
+
         if (Name is { } n && string.IsNullOrWhiteSpace(n))
         {
             errors.Add("--name must not be empty");
@@ -53,6 +64,12 @@ public sealed record ConversionOptions
 /// <param name="RelativeRmsError">Per tensor kind, ‖W − Q(W)‖ / ‖W‖ over every tensor of the kind (empty for fp32).</param>
 /// <param name="Notes">What the checkpoint's chat template asks for that the family template does not do.</param>
 public sealed record ConversionResult(ModelManifest Manifest, IReadOnlyDictionary<string, double> RelativeRmsError, IReadOnlyList<string> Notes);
+
+/// <summary>Where a conversion is: the step about to run (<c>layer 3/40</c>, …) and the checkpoint bytes read so far of all.</summary>
+/// <param name="Step">The tensor or layer being read.</param>
+/// <param name="BytesRead">Bytes of checkpoint tensor data read before this step.</param>
+/// <param name="TotalBytes">Bytes of tensor data in the checkpoint.</param>
+public sealed record ConversionProgress(string Step, long BytesRead, long TotalBytes);
 
 /// <summary>Converts a Hugging Face GLM checkpoint folder into a verified model package.</summary>
 /// <remarks>
@@ -71,8 +88,9 @@ public static class CheckpointConverter
     /// <param name="options">Weight format and quantization.</param>
     /// <param name="progress">Receives one line per step (tensor group written).</param>
     /// <param name="cancellationToken">Checked between layers; a cancelled conversion removes its temp folder.</param>
+    /// <param name="detail">Receives each step with the bytes read so far, for a progress bar.</param>
     /// <exception cref="RuntimeException"><see cref="RuntimeErrorCode.InvalidRequest"/> naming what is wrong with the checkpoint or options.</exception>
-    public static ConversionResult Convert(string checkpointDirectory, string outputDirectory, ConversionOptions options, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
+    public static ConversionResult Convert(string checkpointDirectory, string outputDirectory, ConversionOptions options, IProgress<string>? progress = null, CancellationToken cancellationToken = default, IProgress<ConversionProgress>? detail = null)
     {
         var problems = options.Validate();
         if (problems.Count > 0)
@@ -93,17 +111,25 @@ public static class CheckpointConverter
         }
 
         var config = CheckpointConfig.Read(checkpointDirectory);
-        var shapeProblems = config.Validate(options.BlockSize);
+        var prequantized = CheckpointQuantization.Read(checkpointDirectory);
+        if (prequantized is not null && options.Weights != "int4")
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"--weights {options.Weights}: the checkpoint is already {prequantized.Method} 4-bit ({CheckpointQuantization.Key}); it converts only to int4");
+        }
+
+        // A 4-bit checkpoint's group size is the package's block size: its codes are kept, not re-rounded.
+        var blockSize = prequantized?.GroupSize ?? options.BlockSize;
+        var shapeProblems = config.Validate(blockSize);
         if (shapeProblems.Count > 0)
         {
-            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{CheckpointConfig.FileName} describes a shape the engine cannot run at block size {options.BlockSize}: {string.Join("; ", shapeProblems)}");
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{CheckpointConfig.FileName} describes a shape the engine cannot run at block size {blockSize}: {string.Join("; ", shapeProblems)}");
         }
 
         var tokenizer = CheckpointTokenizer.Read(checkpointDirectory, config);
         var quantization = new QuantizationInfo
         {
             Bits = options.Weights switch { "fp32" => 32, "fp16" => 16, _ => 4 },
-            BlockSize = options.BlockSize,
+            BlockSize = blockSize,
             AccuracyLevel = options.AccuracyLevel,
         };
 
@@ -119,8 +145,8 @@ public static class CheckpointConverter
             using (var checkpoint = new SafetensorsCheckpoint(checkpointDirectory))
             {
                 shards = checkpoint.ShardNames;
-                var weights = new ProgressWeights(new CheckpointGlmWeights(checkpoint, config), config.Architecture.Layers, progress, cancellationToken);
-                graph = SyntheticModelBuilder.WriteDecoder(config.Architecture, quantization, weights, temp, errors: quantization.Bits == 4 ? errors : null);
+                var weights = new ProgressWeights(new CheckpointGlmWeights(checkpoint, config, prequantized), config.Architecture.Layers, Both(progress, detail, checkpoint), cancellationToken);
+                graph = SyntheticModelBuilder.WriteDecoder(config.Architecture, quantization, weights, temp, errors: quantization.Bits == 4 ? errors : null, rule: options.ZeroPoints ? Int4Rule.ZeroPoints : Int4Rule.FullRange);
             }
 
             cancellationToken.ThrowIfCancellationRequested();
@@ -161,7 +187,9 @@ public static class CheckpointConverter
                     new SortedDictionary<string, string>(StringComparer.Ordinal)
                     {
                         ["weights"] = options.Weights,
-                        ["block_size"] = options.BlockSize.ToString(CultureInfo.InvariantCulture),
+                        ["block_size"] = blockSize.ToString(CultureInfo.InvariantCulture),
+                        ["prequantized"] = prequantized?.Method ?? "none",
+                        ["zero_points"] = options.ZeroPoints ? "true" : "false",
                         ["accuracy_level"] = options.AccuracyLevel.ToString(CultureInfo.InvariantCulture),
                     },
                     [.. sourceFiles.Distinct(StringComparer.Ordinal).Select(f => SyntheticModelBuilder.Describe(checkpointDirectory, f))]),
@@ -193,6 +221,26 @@ public static class CheckpointConverter
 
             throw;
         }
+    }
+
+    private static IProgress<string>? Both(IProgress<string>? progress, IProgress<ConversionProgress>? detail, SafetensorsCheckpoint checkpoint)
+    {
+        if (detail is null)
+        {
+            return progress;
+        }
+
+        var total = checkpoint.TotalBytes;
+        return new Relay(step =>
+        {
+            detail.Report(new ConversionProgress(step, checkpoint.BytesRead, total));
+            progress?.Report(step);
+        });
+    }
+
+    private sealed class Relay(Action<string> report) : IProgress<string>
+    {
+        public void Report(string value) => report(value);
     }
 
     /// <summary>Reports each layer as it is read, stops between layers when cancelled, and frees what was written before the next read.</summary>

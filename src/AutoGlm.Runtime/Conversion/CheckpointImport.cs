@@ -57,7 +57,7 @@ public static class CheckpointImport
     internal static string Fingerprint(string checkpointDirectory, ConversionOptions options)
     {
         var text = new StringBuilder();
-        text.Append(CultureInfo.InvariantCulture, $"{options.Weights}/{options.BlockSize}/{options.AccuracyLevel}/{CheckpointConverter.Version}\n");
+        text.Append(CultureInfo.InvariantCulture, $"{options.Weights}/{options.BlockSize}/{options.AccuracyLevel}/{options.ZeroPoints}/{CheckpointConverter.Version}\n");
         foreach (var file in new DirectoryInfo(checkpointDirectory).EnumerateFiles().OrderBy(f => f.Name, StringComparer.Ordinal))
         {
             text.Append(CultureInfo.InvariantCulture, $"{file.Name}\t{file.Length}\t{file.LastWriteTimeUtc.Ticks}\n");

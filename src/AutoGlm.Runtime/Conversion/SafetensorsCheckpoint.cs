@@ -44,6 +44,12 @@ public sealed class SafetensorsCheckpoint : IDisposable
     /// <summary>The weight files, relative to the checkpoint folder.</summary>
     public IReadOnlyList<string> ShardNames { get; private set; } = [];
 
+    /// <summary>Bytes of tensor data read so far (for progress: MB/s and ETA).</summary>
+    public long BytesRead { get; private set; }
+
+    /// <summary>Bytes of tensor data in all shards.</summary>
+    public long TotalBytes => _tensors.Values.Sum(t => t.Tensor.End - t.Tensor.Begin);
+
     /// <summary>Every tensor name.</summary>
     public IEnumerable<string> TensorNames => _tensors.Keys;
 
@@ -68,6 +74,23 @@ public sealed class SafetensorsCheckpoint : IDisposable
 
         var values = new float[tensor.ElementCount];
         _tensors[name].File.ReadFloats(tensor, values);
+        BytesRead += tensor.End - tensor.Begin;
+        return values;
+    }
+
+    /// <summary>Reads an <c>I32</c> tensor after checking its shape.</summary>
+    /// <exception cref="RuntimeException">Naming the tensor when it is missing, not I32, or its shape is not <paramref name="shape"/>.</exception>
+    public int[] ReadInt32s(string name, params long[] shape)
+    {
+        var tensor = Describe(name);
+        if (!tensor.Shape.SequenceEqual(shape))
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"checkpoint tensor '{name}' has shape {tensor.ShapeText}; config.json implies [{string.Join(", ", shape)}]");
+        }
+
+        var values = new int[tensor.ElementCount];
+        _tensors[name].File.ReadInt32s(tensor, values);
+        BytesRead += tensor.End - tensor.Begin;
         return values;
     }
 

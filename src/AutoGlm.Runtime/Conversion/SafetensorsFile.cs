@@ -116,6 +116,28 @@ public sealed unsafe class SafetensorsFile : IDisposable
         }
     }
 
+    /// <summary>Reads an <c>I32</c> tensor (GPTQ's and AWQ's packed codes, zero points and group indices) into <paramref name="destination"/>.</summary>
+    public void ReadInt32s(SafetensorsTensor tensor, Span<int> destination)
+    {
+        if (tensor.DType != "I32")
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"tensor '{tensor.Name}' in '{System.IO.Path.GetFileName(Path)}' has dtype {tensor.DType}; a packed 4-bit tensor is I32");
+        }
+
+        if (destination.Length != tensor.ElementCount)
+        {
+            throw new ArgumentException($"tensor '{tensor.Name}' has {tensor.ElementCount} elements, the destination {destination.Length}");
+        }
+
+        if (destination.Length == 0)
+        {
+            return;
+        }
+
+        using var view = new View(_file, _dataStart + tensor.Begin, tensor.End - tensor.Begin);
+        new ReadOnlySpan<int>(view.Pointer, destination.Length).CopyTo(destination);
+    }
+
     public void Dispose() => _file.Dispose();
 
     private static Dictionary<string, SafetensorsTensor> ParseHeader(string file, ReadOnlySpan<byte> json, long dataLength)

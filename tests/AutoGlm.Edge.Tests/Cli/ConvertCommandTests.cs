@@ -35,6 +35,31 @@ public sealed class ConvertCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Convert_ZeroPointsAndGptqCheckpoint_RecordedInSourceAndChat()
+    {
+        var checkpoint = Path.Combine(_folder, "glm4-tiny");
+        PyTorchReference.MakeCheckpoint(checkpoint, "Glm4ForCausalLM");
+        var package = Path.Combine(_folder, "package");
+        var (exit, _, error) = await CliRunner.RunAsync("model", "convert", checkpoint, "--out", package, "--zero-points");
+        Assert.True(exit == 0, error);
+        var verify = await CliRunner.RunAsync("model", "verify", package);
+        Assert.True(verify.ExitCode == 0, verify.Error);
+        Assert.Contains("zero_points true", verify.Output, StringComparison.Ordinal);
+
+        var gptq = Path.Combine(_folder, "glm4-gptq");
+        PyTorchReference.MakeQuantizedCheckpoint(gptq, "gptq-asym", 32);
+        var gptqPackage = Path.Combine(_folder, "gptq-package");
+        (exit, var output, error) = await CliRunner.RunAsync("model", "convert", gptq, "--out", gptqPackage, "--block-size", "64");
+        Assert.True(exit == 0, error);
+        Assert.Contains("INT4 block 32", output, StringComparison.Ordinal); // the checkpoint's group size wins
+        Assert.DoesNotContain("quantization error  gate_up", output, StringComparison.Ordinal); // its codes were kept, not rounded
+        verify = await CliRunner.RunAsync("model", "verify", gptqPackage);
+        Assert.Contains("prequantized gptq", verify.Output, StringComparison.Ordinal);
+        var chat = await CliRunner.RunAsync("chat", "--model", gptqPackage, "--prompt", "hello world", "--max-tokens", "3", "--temperature", "0");
+        Assert.True(chat.ExitCode == 0, chat.Error);
+    }
+
+    [Fact]
     public async Task Convert_UnsupportedArchitecture_FailsNamingIt()
     {
         var checkpoint = Path.Combine(_folder, "llama");

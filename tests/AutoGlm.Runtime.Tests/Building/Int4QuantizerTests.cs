@@ -66,4 +66,65 @@ public sealed class Int4QuantizerTests
         var error = Assert.Throws<ArgumentException>(() => Int4Quantizer.Quantize(new float[40], 1, 40, 32));
         Assert.Contains("multiple of the block size", error.Message);
     }
+
+    [Fact]
+    public void Quantize_FullRange_ExtremeMapsToCodeZeroAndAllSixteenCodesAreUsed()
+    {
+        const int rows = 16, cols = 256, block = 32;
+        var weights = new float[rows * cols];
+        new SeededRandom(3).FillUniform(weights, 1f);
+
+        var m = Int4Quantizer.Quantize(weights, rows, cols, block, Int4Rule.FullRange);
+
+        Assert.Null(m.ZeroPoints);
+        var used = new HashSet<int>();
+        for (var b = 0; b < rows * cols / block; b++)
+        {
+            var values = weights.AsSpan(b * block, block).ToArray();
+            var extremeIndex = Array.IndexOf(values, values.MaxBy(MathF.Abs));
+            Assert.Equal(values[extremeIndex] / -8f, m.Scales[b]);
+            var index = (b * block) + extremeIndex;
+            var code = index % 2 == 0 ? m.Packed[index / 2] & 0x0F : m.Packed[index / 2] >> 4;
+            Assert.Equal(0, code);
+        }
+
+        foreach (var bytePair in m.Packed)
+        {
+            used.Add(bytePair & 0x0F);
+            used.Add(bytePair >> 4);
+        }
+
+        Assert.Equal(16, used.Count);
+    }
+
+    [Fact]
+    public void Quantize_ZeroPoints_PacksTwoZerosAByteAndRestoresWithinHalfAStep()
+    {
+        const int rows = 8, cols = 96, block = 32; // 3 blocks a row: the last byte of each row holds one zero point
+        var weights = new float[rows * cols];
+        new SeededRandom(5).FillUniform(weights, 1f);
+        for (var i = 0; i < weights.Length; i++)
+        {
+            weights[i] += 0.6f; // mostly positive: an asymmetric range
+        }
+
+        var m = Int4Quantizer.Quantize(weights, rows, cols, block, Int4Rule.ZeroPoints);
+
+        Assert.Equal(rows * 2, m.ZeroPoints!.Length);
+        for (var i = 0; i < weights.Length; i++)
+        {
+            var row = i / cols;
+            var b = (i % cols) / block;
+            var z = m.ZeroPoints[(row * 2) + (b / 2)];
+            var zero = b % 2 == 0 ? z & 0x0F : z >> 4;
+            var code = i % 2 == 0 ? m.Packed[i / 2] & 0x0F : m.Packed[i / 2] >> 4;
+            var scale = m.Scales[(row * 3) + b];
+            Assert.True(MathF.Abs(((code - zero) * scale) - weights[i]) <= (scale / 2) + 1e-5f, $"value {i}: {weights[i]} came back as {(code - zero) * scale} (scale {scale}, zero {zero})");
+        }
+
+        var (error, total) = Int4Quantizer.ErrorSquares(weights, m, rows, cols, block);
+        var symmetric = Int4Quantizer.Quantize(weights, rows, cols, block, Int4Rule.FullRange);
+        var (symmetricError, _) = Int4Quantizer.ErrorSquares(weights, symmetric, rows, cols, block);
+        Assert.True(error < symmetricError, $"zero points lost {Math.Sqrt(error / total):P2}, not less than symmetric {Math.Sqrt(symmetricError / total):P2} on a shifted range");
+    }
 }

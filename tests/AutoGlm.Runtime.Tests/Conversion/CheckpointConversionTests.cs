@@ -1,3 +1,4 @@
+using AutoGlm.Runtime.Building;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using AutoGlm.Runtime.Conversion;
@@ -47,12 +48,14 @@ public sealed class CheckpointConversionTests : IDisposable
     [InlineData("GlmForCausalLM", "int4", 32, 32, 2e-3, 0.99999)]
     [InlineData("ChatGLMModel", "int4", 32, 32, 2e-3, 0.99999)]
     [InlineData("Glm4ForCausalLM", "int4", 32, 0, 4.0, 0.85)]
-    public void Convert_PromptThenEightDecodeSteps_LogitsMatchPyTorch(string architecture, string weights, int blockSize, int referenceInt4Block, double maxAbsError, double minCosine)
+    [InlineData("Glm4ForCausalLM", "int4", 32, 32, 2e-3, 0.99999, true)]
+    [InlineData("ChatGLMModel", "int4", 32, 32, 2e-3, 0.99999, true)]
+    public void Convert_PromptThenEightDecodeSteps_LogitsMatchPyTorch(string architecture, string weights, int blockSize, int referenceInt4Block, double maxAbsError, double minCosine, bool zeroPoints = false)
     {
         var checkpoint = Path.Combine(_root, "checkpoint");
         PyTorchReference.MakeCheckpoint(checkpoint, architecture);
         var packageDir = Path.Combine(_root, "package");
-        CheckpointConverter.Convert(checkpoint, packageDir, new ConversionOptions { Weights = weights, BlockSize = blockSize, AccuracyLevel = 0 });
+        CheckpointConverter.Convert(checkpoint, packageDir, new ConversionOptions { Weights = weights, BlockSize = blockSize, AccuracyLevel = 0, ZeroPoints = zeroPoints });
 
         var package = ModelPackage.Load(packageDir);
         var hidden = package.Manifest.Architecture.HiddenSize;
@@ -75,7 +78,7 @@ public sealed class CheckpointConversionTests : IDisposable
             actual.Add(session.Logits(0).ToArray());
         }
 
-        var expected = PyTorchReference.Logits(checkpoint, tokens, Prompt.Length - 1, referenceInt4Block);
+        var expected = PyTorchReference.Logits(checkpoint, tokens, Prompt.Length - 1, referenceInt4Block, zeroPoints ? "asym" : "full");
         Assert.Equal(actual.Count, expected.Length);
         for (var i = 0; i < actual.Count; i++)
         {
@@ -215,6 +218,65 @@ public sealed class CheckpointConversionTests : IDisposable
         Assert.True(response.Usage?.OutputTokenCount > 0, "the converted model generated nothing");
     }
 
+    /// <summary>
+    /// The converter's INT4 rules against the synthetic builder's max|w|/7 on the same checkpoint, per kind, from the
+    /// converter's own report: symmetric over the full range (scale m/−8) and --zero-points (min/max over 15 steps)
+    /// both round with a finer step than m/7, so both must lose less.
+    /// </summary>
+    [Fact]
+    public void Convert_FullRangeAndZeroPointRules_LoseLessThanMaxOver7()
+    {
+        var checkpoint = Path.Combine(_root, "checkpoint");
+        PyTorchReference.MakeCheckpoint(checkpoint, "Glm4ForCausalLM");
+        var full = CheckpointConverter.Convert(checkpoint, Path.Combine(_root, "full"), new ConversionOptions()).RelativeRmsError;
+        var asym = CheckpointConverter.Convert(checkpoint, Path.Combine(_root, "asym"), new ConversionOptions { ZeroPoints = true }).RelativeRmsError;
+        Assert.Equal("true", ModelPackage.Load(Path.Combine(_root, "asym")).Manifest.Source!.Options["zero_points"]);
+
+        var config = CheckpointConfig.Read(checkpoint);
+        var a = config.Architecture;
+        var baseline = new Dictionary<string, (double E, double W)>(StringComparer.Ordinal);
+        using (var tensors = new SafetensorsCheckpoint(checkpoint))
+        {
+            var weights = new CheckpointGlmWeights(tensors, config);
+            void Add(string kind, float[] w, int rows, int cols)
+            {
+                var m = Int4Quantizer.Quantize(w, rows, cols, 32, Int4Rule.MaxOver7);
+                var (e, s) = Int4Quantizer.ErrorSquares(w, m, rows, cols, 32);
+                baseline[kind] = baseline.TryGetValue(kind, out var sum) ? (sum.E + e, sum.W + s) : (e, s);
+            }
+
+            Add("embed_tokens", weights.Embedding(), a.VocabSize, a.HiddenSize);
+            Add("lm_head", weights.LmHead()!, a.VocabSize, a.HiddenSize);
+            for (var layer = 0; layer < a.Layers; layer++)
+            {
+                var l = weights.Layer(layer);
+                Add("qkv", l.QkvWeight, (a.NumHeads + 2 * a.NumKvHeads) * a.HeadSize, a.HiddenSize);
+                Add("o_proj", l.OutputWeight, a.HiddenSize, a.NumHeads * a.HeadSize);
+                Add("gate_up", l.GateUpWeight, 2 * a.FfnSize, a.HiddenSize);
+                Add("down", l.DownWeight, a.HiddenSize, a.FfnSize);
+            }
+        }
+
+        var report = string.Join("; ", baseline.Keys.Order(StringComparer.Ordinal).Select(k => $"{k}: max/7 {Math.Sqrt(baseline[k].E / baseline[k].W):P2}, full {full[k]:P2}, zero points {asym[k]:P2}"));
+        foreach (var (kind, (e, w)) in baseline)
+        {
+            var maxOver7 = Math.Sqrt(e / w);
+            Assert.True(full[kind] < maxOver7, $"{kind}: full-range error {full[kind]:P2} is not below max/7's {maxOver7:P2} ({report})");
+            Assert.True(asym[kind] < maxOver7, $"{kind}: zero-point error {asym[kind]:P2} is not below max/7's {maxOver7:P2} ({report})");
+        }
+
+        Console.WriteLine(report);
+    }
+
+    [Fact]
+    public void Convert_ZeroPointsWithFloatWeights_RefusesNamingOption()
+    {
+        var checkpoint = Path.Combine(_root, "checkpoint");
+        PyTorchReference.MakeCheckpoint(checkpoint, "Glm4ForCausalLM");
+        var error = Assert.Throws<RuntimeException>(() => CheckpointConverter.Convert(checkpoint, Path.Combine(_root, "package"), new ConversionOptions { Weights = "fp16", ZeroPoints = true }));
+        Assert.Contains("--zero-points applies to --weights int4 only (got --weights fp16)", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Convert_UnknownArchitecture_RefusesNamingIt()
     {
@@ -270,6 +332,29 @@ public sealed class CheckpointConversionTests : IDisposable
         File.WriteAllText(manifestPath, manifest.ToJsonString());
         var error = Assert.Throws<RuntimeException>(() => ModelPackage.Load(synthetic));
         Assert.Contains("format_version 3", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Convert_DetailProgress_ReportsEachStepWithBytesReadGrowingToTheCheckpointsTensorBytes()
+    {
+        var checkpoint = Path.Combine(_root, "checkpoint");
+        PyTorchReference.MakeCheckpoint(checkpoint, "Glm4ForCausalLM");
+        var steps = new List<ConversionProgress>();
+        CheckpointConverter.Convert(checkpoint, Path.Combine(_root, "package"), new ConversionOptions(), detail: new Collect(steps.Add));
+
+        Assert.Equal(["embedding", "lm_head", "layer 1/3", "layer 2/3", "layer 3/3"], steps.Select(s => s.Step));
+        long tensorBytes;
+        using (var tensors = new SafetensorsCheckpoint(checkpoint))
+        {
+            tensorBytes = tensors.TensorNames.Sum(n => tensors.Describe(n).End - tensors.Describe(n).Begin);
+        }
+
+        Assert.All(steps, s => Assert.Equal(tensorBytes, s.TotalBytes));
+        Assert.Equal(0, steps[0].BytesRead);
+        for (var i = 1; i < steps.Count; i++)
+        {
+            Assert.True(steps[i].BytesRead > steps[i - 1].BytesRead, $"step {steps[i].Step} read no bytes since {steps[i - 1].Step}");
+        }
     }
 
     [Fact]
@@ -333,6 +418,11 @@ public sealed class CheckpointConversionTests : IDisposable
         PyTorchReference.MakeCheckpoint(checkpoint, "Glm4ForCausalLM");
         Edit(checkpoint, edit);
         return checkpoint;
+    }
+
+    private sealed class Collect(Action<ConversionProgress> add) : IProgress<ConversionProgress>
+    {
+        public void Report(ConversionProgress value) => add(value);
     }
 
     private static void Edit(string checkpoint, Action<JsonObject> edit)

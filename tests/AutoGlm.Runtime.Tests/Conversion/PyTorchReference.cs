@@ -19,14 +19,24 @@ internal static class PyTorchReference
     public static void MakeCheckpoint(string directory, string architecture, int shards = 2, int seed = 7, string tokenizer = "json") =>
         Run($"make \"{directory}\" --arch {architecture} --shards {shards} --seed {seed} --tokenizer {tokenizer}");
 
+    /// <summary>Writes a tiny checkpoint whose decoder linears are stored as a 4-bit GPTQ or AWQ checkpoint stores them.</summary>
+    /// <param name="directory">The folder to write.</param>
+    /// <param name="quant"><c>gptq-sym</c>, <c>gptq-asym</c> or <c>awq</c>.</param>
+    /// <param name="group">The quantization group size.</param>
+    /// <param name="shapeJson">Overrides of the tiny shape (e.g. a hidden size that the group divides).</param>
+    /// <param name="actOrder">Write a GPTQ <c>g_idx</c> that is not sequential (as act-order does) while <c>desc_act</c> says false.</param>
+    public static void MakeQuantizedCheckpoint(string directory, string quant, int group, string shapeJson = "{}", bool actOrder = false) =>
+        Run($"make \"{directory}\" --arch Glm4ForCausalLM --shards 2 --seed 11 --quant {quant} --group {group}{(actOrder ? " --act-order" : string.Empty)} --shape \"{shapeJson.Replace("\"", "\\\"", StringComparison.Ordinal)}\"");
+
     /// <summary>The reference logits of positions <paramref name="first"/> to the end of <paramref name="tokens"/>.</summary>
     /// <param name="directory">The checkpoint folder.</param>
     /// <param name="tokens">The whole sequence.</param>
     /// <param name="first">The first position whose logits are returned.</param>
     /// <param name="int4Block">When positive, the weights are first rounded as an INT4 package of this block size holds them.</param>
-    public static double[][] Logits(string directory, IReadOnlyList<int> tokens, int first, int int4Block = 0)
+    /// <param name="int4Rule"><c>full</c> (the converter's symmetric rule), <c>asym</c> (its <c>--zero-points</c>) or <c>max7</c>.</param>
+    public static double[][] Logits(string directory, IReadOnlyList<int> tokens, int first, int int4Block = 0, string int4Rule = "full")
     {
-        var json = Run($"forward \"{directory}\" --tokens {string.Join(',', tokens)} --first {first} --int4 {int4Block}");
+        var json = Run($"forward \"{directory}\" --tokens {string.Join(',', tokens)} --first {first} --int4 {int4Block} --int4-rule {int4Rule}");
         return JsonSerializer.Deserialize<double[][]>(json)!;
     }
 

@@ -7,10 +7,14 @@ modeling_chatglm.py (ChatGLMModel), not from the engine's ONNX graph. Needs only
   glm_reference.py make <dir> --arch Glm4ForCausalLM|Glm4vForConditionalGeneration|GlmForCausalLM|ChatGLMModel [--seed N] [--shards N]
       [--shape '{"hidden_size": 1024, ...}']   (overrides of the tiny shape, e.g. for a conversion benchmark)
       [--tokenizer json|tiktoken]   (tiktoken: GLM-4's tokenizer.model rank file and added_tokens_decoder, no tokenizer.json)
+      [--quant gptq-sym|gptq-asym|awq --group 32|64|128]   (every decoder linear stored as a 4-bit checkpoint stores it:
+         AutoGPTQ's qweight/qzeros/scales/g_idx with quantization_config, or AutoAWQ's GEMM qweight/qzeros/scales)
   glm_reference.py forward <dir> --tokens 1,2,3 --first K [--int4 BLOCK]
+  glm_reference.py forward ... --int4 BLOCK [--int4-rule full|asym|max7]
       -> JSON: logits of positions K.. (one row per position). --int4 first rounds every linear weight, the embedding
-         and the head as an INT4 package stores them: per row, blocks of BLOCK inputs, scale = max|w| / 7 (float32),
-         code = clamp(round_half_even(w / scale) + 8, 0, 15), value = (code - 8) * scale.
+         and the head as an INT4 package stores them (see int4_round_trip; full is the converter's default rule,
+         asym its --zero-points, whose embedding stays full). The linears of a 4-bit
+         checkpoint are dequantized from its own codes (as AutoGPTQ's and AutoAWQ's forward does) and not rounded again.
 """
 import argparse
 import json
@@ -157,8 +161,13 @@ def chatglm_config(s):
 def write_safetensors(path, tensors):
     header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
     for name, value in tensors.items():
-        data = value.to(torch.bfloat16).view(torch.int16).numpy().tobytes()
-        header[name] = dict(dtype="BF16", shape=list(value.shape), data_offsets=[offset, offset + len(data)])
+        if value.dtype == torch.int32:
+            data, dtype = value.numpy().tobytes(), "I32"
+        elif value.dtype == torch.float16:
+            data, dtype = value.view(torch.int16).numpy().tobytes(), "F16"
+        else:
+            data, dtype = value.to(torch.bfloat16).view(torch.int16).numpy().tobytes(), "BF16"
+        header[name] = dict(dtype=dtype, shape=list(value.shape), data_offsets=[offset, offset + len(data)])
         blobs.append(data)
         offset += len(data)
     encoded = json.dumps(header).encode()
@@ -183,10 +192,119 @@ def write_tiktoken(directory):
             for i, t in enumerate(SPECIALS)}
 
 
-def make(directory, arch, seed, shards, shape, tokenizer="json"):
+LINEARS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_up_proj", "mlp.down_proj")
+AWQ_ORDER = [0, 2, 4, 6, 1, 3, 5, 7]  # AutoAWQ's GEMM packing: nibble i of an int32 holds column 8c + AWQ_ORDER[i]
+AWQ_REVERSE_ORDER = [0, 4, 1, 5, 2, 6, 3, 7]
+
+
+def to_int32(values):
+    """Wraps unsigned 32-bit packs into int32, as the packers' uint32 -> int32 view does."""
+    return torch.from_numpy((values.numpy().astype(np.uint64) & 0xFFFFFFFF).astype(np.uint32).view(np.int32).copy())
+
+
+def pack_along_rows(codes):
+    """[R, C] codes -> [R/8, C]: row 8r + j in bits 4j (AutoGPTQ's qweight)."""
+    r, c = codes.shape
+    blocks = codes.to(torch.int64).reshape(r // 8, 8, c)
+    return to_int32(sum(blocks[:, j, :] << (4 * j) for j in range(8)))
+
+
+def pack_along_columns(codes, order):
+    """[R, C] codes -> [R, C/8]: column 8c + order[i] in bits 4i (qzeros; AWQ's qweight)."""
+    r, c = codes.shape
+    blocks = codes.to(torch.int64).reshape(r, c // 8, 8)
+    return to_int32(sum(blocks[:, :, order[i]] << (4 * i) for i in range(8)))
+
+
+def quantize_groups(w, group, sym, gptq):
+    """w [N, K] -> codes [N, K], fp16 scales [N, G], integer zeros [N, G], with GPTQ's or AWQ's min/max rule."""
+    n, k = w.shape
+    blocks = w.to(torch.float32).reshape(n, k // group, group)
+    if gptq:  # AutoGPTQ's Quantizer.find_params: the range always includes 0
+        xmin = torch.clamp(blocks.amin(-1), max=0)
+        xmax = torch.clamp(blocks.amax(-1), min=0)
+        if sym:
+            xmax = torch.maximum(xmin.abs(), xmax)
+            xmin = torch.where(xmin < 0, -xmax, xmin)
+        scale = ((xmax - xmin) / 15).to(torch.float16)
+        zero = torch.full_like(scale, 8, dtype=torch.float32) if sym else torch.round(-xmin / scale.to(torch.float32))
+    else:  # AutoAWQ's pseudo_quantize_tensor with zero_point
+        xmax, xmin = blocks.amax(-1), blocks.amin(-1)
+        scale = (torch.clamp(xmax - xmin, min=1e-5) / 15).to(torch.float16)
+        zero = torch.clamp(-torch.round(xmin / scale.to(torch.float32)), 0, 15)
+    codes = torch.clamp(torch.round(blocks / scale.to(torch.float32)[..., None]) + zero[..., None], 0, 15)
+    return codes.reshape(n, k).to(torch.int64), scale, zero.to(torch.int64)
+
+
+def quantize_checkpoint(tensors, quant, group, act_order=False):
+    """Replaces every decoder linear X.weight by X.qweight, X.qzeros, X.scales (and GPTQ's X.g_idx)."""
+    gptq = quant.startswith("gptq")
+    out = {}
+    for name, value in tensors.items():
+        base = name[: -len(".weight")]
+        if not (name.endswith(".weight") and base.split("layers.")[-1].split(".", 1)[-1] in LINEARS):
+            out[name] = value
+            continue
+        n, k = value.shape
+        codes, scale, zero = quantize_groups(value, group, quant == "gptq-sym", gptq)
+        out[base + ".scales"] = scale.T.contiguous()  # [G, N]
+        if gptq:
+            out[base + ".qweight"] = pack_along_rows(codes.T.contiguous())  # [K/8, N]
+            out[base + ".qzeros"] = pack_along_columns((zero.T - 1) & 0xF, list(range(8)))  # [G, N/8], stored minus 1
+            g_idx = torch.arange(k) // group
+            # act-order: the groups follow a permutation of the inputs (here a reversal), so g_idx is not sequential
+            out[base + ".g_idx"] = (g_idx.flip(0) if act_order else g_idx).to(torch.int32)
+        else:
+            out[base + ".qweight"] = pack_along_columns(codes.T.contiguous(), AWQ_ORDER)  # [K, N/8]
+            out[base + ".qzeros"] = pack_along_columns(zero.T.contiguous(), AWQ_ORDER)  # [G, N/8]
+    return out
+
+
+def quantization_config(quant, group):
+    if quant == "awq":
+        return dict(quant_method="awq", bits=4, group_size=group, zero_point=True, version="gemm", modules_to_not_convert=None)
+    return dict(quant_method="gptq", bits=4, group_size=group, sym=quant == "gptq-sym", desc_act=False, damp_percent=0.01,
+                static_groups=False, true_sequential=True, checkpoint_format="gptq", model_name_or_path=None, model_file_base_name=None)
+
+
+def dequantize_checkpoint(config, t):
+    """X.qweight & co. -> X.weight [N, K] in float64, as AutoGPTQ's and AutoAWQ's torch forward dequantizes them."""
+    q = config.get("quantization_config")
+    if not q:
+        return t, set()
+    out, done = {}, set()
+    shifts = torch.arange(0, 32, 4, dtype=torch.int32)
+    for name, value in t.items():
+        if not name.endswith(".qweight"):
+            if not name.endswith((".qzeros", ".scales", ".g_idx")):
+                out[name] = value
+            continue
+        base = name[: -len(".qweight")]
+        scales, qzeros = t[base + ".scales"], t[base + ".qzeros"]
+        unpack_cols = lambda packed: ((packed[:, :, None] >> shifts[None, None, :]) & 15).reshape(packed.shape[0], -1)
+        if q["quant_method"] == "gptq":
+            k = value.shape[0] * 8
+            weight = ((value[:, None, :] >> shifts[None, :, None]) & 15).reshape(k, -1)  # [K, N]
+            zeros = unpack_cols(qzeros) + 1  # [G, N]
+            g_idx = t[base + ".g_idx"].to(torch.long)
+            w = scales[g_idx] * (weight - zeros[g_idx]).to(torch.float64)
+        else:
+            reverse = torch.arange(value.shape[1] * 8).reshape(-1, 8)[:, AWQ_REVERSE_ORDER].reshape(-1)
+            weight = unpack_cols(value)[:, reverse]  # [K, N]
+            zeros = unpack_cols(qzeros)[:, reverse]  # [G, N]
+            group = q["group_size"]
+            w = (weight - zeros.repeat_interleave(group, dim=0)).to(torch.float64) * scales.repeat_interleave(group, dim=0)
+        out[base + ".weight"] = w.T.contiguous()
+        done.add(base + ".weight")
+    return out, done
+
+
+def make(directory, arch, seed, shards, shape, tokenizer="json", quant=None, group=32, act_order=False):
     os.makedirs(directory, exist_ok=True)
     gen = torch.Generator().manual_seed(seed)
     tensors = chatglm_tensors(gen, shape) if arch == "ChatGLMModel" else tensors_for(arch, gen, shape)
+    if quant:
+        tensors = quantize_checkpoint(tensors, quant, group, act_order)
     names = list(tensors)
     text = dict(shape, attention_bias=True, hidden_act="silu", tie_word_embeddings=False, pad_token_id=FIRST_SPECIAL,
                 eos_token_id=[FIRST_SPECIAL, FIRST_SPECIAL + 7, FIRST_SPECIAL + 9], torch_dtype="bfloat16")
@@ -198,6 +316,8 @@ def make(directory, arch, seed, shards, shape, tokenizer="json"):
                       vision_config=dict(hidden_size=8, depth=1, patch_size=14), tie_word_embeddings=False)
     else:
         config = dict(text, architectures=[arch], model_type="glm4" if arch == "Glm4ForCausalLM" else "glm")
+    if quant:
+        config["quantization_config"] = quantization_config(quant, group)
     json.dump(config, open(os.path.join(directory, "config.json"), "w"), indent=2)
     if shards == 1:
         write_safetensors(os.path.join(directory, "model.safetensors"), tensors)
@@ -230,8 +350,11 @@ def read_safetensors(path):
         if name == "__metadata__":
             continue
         begin, end = entry["data_offsets"]
-        assert entry["dtype"] == "BF16"
-        raw = torch.from_numpy(np.frombuffer(data[begin:end], dtype=np.int16).copy()).view(torch.bfloat16)
+        if entry["dtype"] == "I32":
+            out[name] = torch.from_numpy(np.frombuffer(data[begin:end], dtype=np.int32).copy()).reshape(entry["shape"])
+            continue
+        assert entry["dtype"] in ("BF16", "F16")
+        raw = torch.from_numpy(np.frombuffer(data[begin:end], dtype=np.int16).copy()).view(torch.bfloat16 if entry["dtype"] == "BF16" else torch.float16)
         out[name] = raw.to(torch.float64).reshape(entry["shape"])
     return out
 
@@ -279,14 +402,31 @@ def rotary_tables(c, length, mrope_section):
     return cos, sin
 
 
-def int4_round_trip(w, block):
+def int4_round_trip(w, block, rule="full"):
+    """w as an INT4 package holds it, per row in blocks of `block` inputs, all in float32:
+    full (the converter's symmetric rule, ONNX Runtime's): scale = the block's value of largest magnitude, with its
+         sign, / -8; code = clamp(round_half_even(w / scale) + 8, 0, 15); value = (code - 8) * scale.
+    asym (--zero-points): scale = (max(w, 0) - min(w, 0)) / 15, zero = clamp(round(-min / scale), 0, 15),
+         code = clamp(round(w / scale) + zero, 0, 15), value = (code - zero) * scale.
+    max7 (the synthetic builder's): scale = max|w| / 7, zero 8."""
     w32 = w.to(torch.float32)
     rows, cols = w32.shape
     blocks = w32.reshape(rows, cols // block, block)
-    scale = blocks.abs().amax(dim=-1, keepdim=True) / 7
+    if rule == "asym":
+        low = torch.clamp(blocks.amin(dim=-1, keepdim=True), max=0)
+        high = torch.clamp(blocks.amax(dim=-1, keepdim=True), min=0)
+        scale = (high - low) / 15
+        zero = torch.where(scale == 0, torch.full_like(scale, 8), torch.clamp(torch.round(-low / scale), 0, 15))
+    else:
+        if rule == "full":
+            extreme = torch.gather(blocks, -1, blocks.abs().argmax(dim=-1, keepdim=True))
+            scale = extreme / -8
+        else:
+            scale = blocks.abs().amax(dim=-1, keepdim=True) / 7
+        zero = torch.full_like(scale, 8)
     inverse = torch.where(scale == 0, torch.zeros_like(scale), 1 / scale)
-    codes = torch.clamp(torch.round(blocks * inverse) + 8, 0, 15)
-    return ((codes - 8) * scale).reshape(rows, cols).to(torch.float64)
+    codes = torch.clamp(torch.round(blocks * inverse) + zero, 0, 15)
+    return ((codes - zero) * scale).reshape(rows, cols).to(torch.float64)
 
 
 def forward_chatglm(c, t, tokens):
@@ -329,10 +469,14 @@ def forward_chatglm(c, t, tokens):
     return x @ t["transformer.output_layer.weight"].T
 
 
-def forward(directory, tokens, int4_block=0):
+def forward(directory, tokens, int4_block=0, int4_rule="full"):
     config, t = load(directory)
+    t, dequantized = dequantize_checkpoint(config, t)
     if int4_block:
-        t = {name: int4_round_trip(value, int4_block) if value.dim() == 2 else value for name, value in t.items()}
+        # the embedding never has zero points (the engine's lookup reads it with zero point 8)
+        embedding = lambda name: name.endswith(("embed_tokens.weight", "word_embeddings.weight"))
+        t = {name: int4_round_trip(value, int4_block, "full" if int4_rule == "asym" and embedding(name) else int4_rule)
+             if value.dim() == 2 and name not in dequantized else value for name, value in t.items()}
     if config["architectures"][0] == "ChatGLMModel":
         return forward_chatglm(config, t, tokens)
     arch = config["architectures"][0]
@@ -383,17 +527,21 @@ def main():
     m.add_argument("--shards", type=int, default=2)
     m.add_argument("--shape", default="{}")
     m.add_argument("--tokenizer", default="json", choices=["json", "tiktoken"])
+    m.add_argument("--quant", default=None, choices=["gptq-sym", "gptq-asym", "awq"])
+    m.add_argument("--group", type=int, default=32)
+    m.add_argument("--act-order", action="store_true", help="a GPTQ g_idx that is not sequential (desc_act stays false in the config)")
     f = sub.add_parser("forward")
     f.add_argument("dir")
     f.add_argument("--tokens", required=True)
     f.add_argument("--first", type=int, required=True)
     f.add_argument("--int4", type=int, default=0)
+    f.add_argument("--int4-rule", default="full", choices=["full", "asym", "max7"])
     args = parser.parse_args()
     if args.command == "make":
-        make(args.dir, args.arch, args.seed, args.shards, dict(SHAPE, **json.loads(args.shape)), args.tokenizer)
+        make(args.dir, args.arch, args.seed, args.shards, dict(SHAPE, **json.loads(args.shape)), args.tokenizer, args.quant, args.group, args.act_order)
     else:
         tokens = [int(x) for x in args.tokens.split(",")]
-        logits = forward(args.dir, tokens, args.int4)
+        logits = forward(args.dir, tokens, args.int4, args.int4_rule)
         print(json.dumps(logits[args.first:].tolist()))
 
 

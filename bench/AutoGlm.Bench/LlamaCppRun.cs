@@ -118,25 +118,27 @@ internal static class LlamaCppRun
         return new EngineRun(label, promptTokens / (prefillMs / 1000), decode, aggregate, ttft[ttft.Length / 2], Runtime.Generation.EngineBenchmark.PeakRssMb());
     }
 
-    /// <summary>The prompt's last logits and <paramref name="steps"/> greedy tokens, for the agreement check.</summary>
-    public static (float[] Logits, int[] Tokens) Greedy(LLamaWeights weights, ModelParams parameters, int[] prompt, int steps)
+    /// <summary>
+    /// The logits after the prompt and after each of <paramref name="steps"/> − 1 further tokens: its own greedy
+    /// choices, or <paramref name="forced"/> ones (teacher forcing, to compare step by step with another engine).
+    /// </summary>
+    public static float[][] Greedy(LLamaWeights weights, ModelParams parameters, int[] prompt, int steps, int[]? forced = null)
     {
         using var context = weights.CreateContext(parameters);
         var batch = new LLamaBatch();
         batch.AddRange(prompt.Select(t => (LLamaToken)t).ToArray(), 0, LLamaSeqId.Zero, true);
         Decode(context, batch);
-        var logits = context.NativeHandle.GetLogitsIth(batch.TokenCount - 1).ToArray();
-        var tokens = new int[steps];
-        tokens[0] = ArgMax(logits);
+        var logits = new float[steps][];
+        logits[0] = context.NativeHandle.GetLogitsIth(batch.TokenCount - 1).ToArray();
         for (var i = 1; i < steps; i++)
         {
             batch.Clear();
-            batch.Add(tokens[i - 1], prompt.Length + i - 1, LLamaSeqId.Zero, true);
+            batch.Add(forced?[i - 1] ?? ArgMax(logits[i - 1]), prompt.Length + i - 1, LLamaSeqId.Zero, true);
             Decode(context, batch);
-            tokens[i] = ArgMax(context.NativeHandle.GetLogitsIth(0));
+            logits[i] = context.NativeHandle.GetLogitsIth(0).ToArray();
         }
 
-        return (logits, tokens);
+        return logits;
     }
 
     private static void Decode(LLamaContext context, LLamaBatch batch)

@@ -222,6 +222,8 @@ internal static class SideBySide
             throw new InvalidOperationException($"{engine} run ({streams} streams) failed with exit code {process.ExitCode}");
         }
 
-        return JsonSerializer.Deserialize<EngineRun>(output.Trim().Split('\n')[^1], Json)!;
+        var line = output.Trim().Split('\n')[^1];
+        Console.Error.WriteLine(line); // each run as it ends, so that a cut-short run still leaves its figures
+        return JsonSerializer.Deserialize<EngineRun>(line, Json)!;
     }
 }

@@ -208,17 +208,35 @@ public sealed class TokenSampler
     }
 
     /// <summary>Walks the distribution until the cumulative weight passes <paramref name="draw"/>.</summary>
+    /// <remarks>
+    /// Whole blocks the draw clears are skipped by their sum (vectorized, accumulated in double), and only the block
+    /// it lands in is walked one weight at a time. The block sums round differently from the weight-by-weight walk
+    /// (by about 1e-16 of the total), so a draw that close to a boundary between two tokens could pick the other:
+    /// the same seed gives the same draws with that exception.
+    /// </remarks>
     private static int Draw(ReadOnlySpan<float> weights, double draw)
     {
-        var last = 0;
-        for (var i = 0; i < weights.Length; i++)
+        const int block = 2048;
+        var start = 0;
+        while (start + block < weights.Length)
+        {
+            var sum = SumAsDouble(weights.Slice(start, block));
+            if (draw - sum < sum * 1e-9)
+            {
+                break;
+            }
+
+            draw -= sum;
+            start += block;
+        }
+
+        for (var i = start; i < weights.Length; i++)
         {
             if (weights[i] <= 0)
             {
                 continue;
             }
 
-            last = i;
             draw -= weights[i];
             if (draw < 0)
             {
@@ -226,7 +244,37 @@ public sealed class TokenSampler
             }
         }
 
-        return last;
+        // Rounding left the draw just past the total: the last token that has weight.
+        for (var i = weights.Length - 1; i > 0; i--)
+        {
+            if (weights[i] > 0)
+            {
+                return i;
+            }
+        }
+
+        return 0;
+    }
+
+    private static double SumAsDouble(ReadOnlySpan<float> values)
+    {
+        var vectors = System.Runtime.InteropServices.MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(values);
+        var low = System.Numerics.Vector<double>.Zero;
+        var high = System.Numerics.Vector<double>.Zero;
+        foreach (var v in vectors)
+        {
+            System.Numerics.Vector.Widen(v, out var a, out var b);
+            low += a;
+            high += b;
+        }
+
+        double sum = System.Numerics.Vector.Sum(low + high);
+        for (var i = vectors.Length * System.Numerics.Vector<float>.Count; i < values.Length; i++)
+        {
+            sum += values[i];
+        }
+
+        return sum;
     }
 
     /// <summary>The ids of the <paramref name="k"/> largest positive weights, largest first (ties: lower id first).</summary>

@@ -94,11 +94,14 @@ public sealed class TokenSamplerTests
         Assert.Contains(problems, p => p.StartsWith(field, StringComparison.Ordinal));
     }
 
-    // The selection of candidates for top-k and top-p has fast paths (a heap with a float reject, one sort of the
-    // whole vocabulary for a flat distribution). Over a full-size vocabulary, with and without many tied logits,
-    // seeded draws must be exactly those of the definition: every token sorted by weight (ties: lower id first),
-    // cut at k and at the smallest prefix holding top_p of the mass, drawn in that order.
+    // Sampling over the vocabulary has fast paths (block sums for the plain draw; a heap with a float reject and one
+    // sort of the whole vocabulary for top-k/top-p). Over a full-size vocabulary, with and without many tied logits,
+    // seeded draws must be those of the definition: without top-k/top-p, a walk of the weights in id order; with
+    // them, every token sorted by weight (ties: lower id first), cut at k and at the smallest prefix holding top_p
+    // of the mass, drawn in that order.
     [Theory]
+    [InlineData(0.8f, 0, 1f, false)]     // the whole distribution, walked in id order
+    [InlineData(1.5f, 0, 1f, true)]
     [InlineData(0.8f, 0, 0.9f, false)]   // flat: the nucleus is most of the vocabulary
     [InlineData(0.8f, 40, 1f, false)]
     [InlineData(0.8f, 40, 0.95f, true)]
@@ -140,6 +143,21 @@ public sealed class TokenSamplerTests
         TensorPrimitives.Multiply(weights, 1f / p.Temperature, weights);
         TensorPrimitives.Exp(weights, weights);
         var total = TensorPrimitives.Sum<float>(weights);
+        if (p.TopK == 0 && p.TopP >= 1)
+        {
+            var left = random.NextDouble() * total;
+            for (var i = 0; i < weights.Length; i++)
+            {
+                left -= weights[i];
+                if (weights[i] > 0 && left < 0)
+                {
+                    return i;
+                }
+            }
+
+            return Array.FindLastIndex(weights, w => w > 0);
+        }
+
         var order = Enumerable.Range(0, weights.Length).Where(i => weights[i] > 0).OrderByDescending(i => weights[i]).ThenBy(i => i).ToList();
         if (p.TopK > 0)
         {

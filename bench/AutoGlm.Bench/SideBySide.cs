@@ -53,6 +53,53 @@ internal static class SideBySide
 
         var results = new List<EngineRun>();
         var bandwidth = new List<double>();
+        void Report(int rounds)
+        {
+            var gbPerSecond = Median(bandwidth);
+            EngineRun Summary(string label) => results.Where(r => r.Engine == label).ToArray() is { Length: > 0 } rows
+                ? new(label, Median(rows.Select(r => r.PrefillTokensPerSecond)), Median(rows.Select(r => r.DecodeTokensPerSecond)), Median(rows.Select(r => r.AggregateTokensPerSecond)), Median(rows.Select(r => r.TtftMs)), Median(rows.Select(r => r.PeakRssMb)))
+                : throw new InvalidOperationException($"no runs of {label}");
+
+            static string F(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+            var engines = new (string Key, string Name, long Bytes)[]
+            {
+                ("engine", "autoglm-edge", ortBytes),
+                ("genai", "onnxruntime-genai 0.18", ortBytes),
+                ("llama", "llama.cpp (LLamaSharp 0.30, GGUF Q4_0)", ggufBytes),
+            };
+            Console.WriteLine(F($"{preset} preset ({a.ParameterCount / 1e6:F0} M parameters), prompt {promptTokens}, generated {genTokens}, greedy, median of {rounds} alternating rounds, each run in its own process, {Environment.ProcessorCount} threads"));
+            Console.WriteLine(F($"memory read bandwidth in this run: {gbPerSecond:F1} GB/s (median of {bandwidth.Count}: {string.Join(", ", bandwidth.Select(b => b.ToString("F1", CultureInfo.InvariantCulture)))}); weights read per forward pass: ONNX {ortBytes / 1e6:F0} MB, GGUF {ggufBytes / 1e6:F0} MB"));
+            Console.WriteLine();
+            Console.WriteLine("| engine | decode tok/s, 1 stream | % of bound | prefill tok/s | % of bound | TTFT ms | peak RSS MB |");
+            Console.WriteLine("|---|---|---|---|---|---|---|");
+            var one = new Dictionary<string, EngineRun>();
+            foreach (var (key, name, bytes) in engines)
+            {
+                var row = one[key] = Summary($"{key}-1-0");
+                var bound = gbPerSecond * 1e9 / bytes; // forward passes per second the memory allows
+                Console.WriteLine(F($"| {name} | {row.DecodeTokensPerSecond:F1} | {100 * row.DecodeTokensPerSecond / bound:F0} % | {row.PrefillTokensPerSecond:F0} | {100 * row.PrefillTokensPerSecond / (bound * promptTokens):F1} % | {row.TtftMs:F0} | {row.PeakRssMb:F0} |"));
+            }
+
+            Console.WriteLine();
+            Console.WriteLine(F($"ratios: decode engine/llama.cpp {one["engine"].DecodeTokensPerSecond / one["llama"].DecodeTokensPerSecond:F2}×, engine/GenAI {one["engine"].DecodeTokensPerSecond / one["genai"].DecodeTokensPerSecond:F2}×; prefill engine/llama.cpp {one["engine"].PrefillTokensPerSecond / one["llama"].PrefillTokensPerSecond:F2}×, engine/GenAI {one["engine"].PrefillTokensPerSecond / one["genai"].PrefillTokensPerSecond:F2}×; peak RSS engine/llama.cpp {one["engine"].PeakRssMb / one["llama"].PeakRssMb:F2}×"));
+            Console.WriteLine();
+            Console.WriteLine("| engine | streams | arrival | aggregate tok/s | × its 1 stream | % of bound | median TTFT ms | peak RSS MB |");
+            Console.WriteLine("|---|---|---|---|---|---|---|---|");
+            foreach (var streams in streamCounts.Where(n => n > 1))
+            {
+                foreach (var spacing in Spacings)
+                {
+                    foreach (var (key, name, bytes) in engines.Where(e => e.Key != "genai"))
+                    {
+                        var row = Summary(F($"{key}-{streams}-{spacing}"));
+                        var bound = gbPerSecond * 1e9 / bytes * streams; // one pass over the weights serves every stream in the batch
+                        Console.WriteLine(F($"| {name} | {streams} | {(spacing == 0 ? "all at once" : $"{spacing} ms apart")} | {row.AggregateTokensPerSecond:F1} | {row.AggregateTokensPerSecond / one[key].DecodeTokensPerSecond:F2}× | {100 * row.AggregateTokensPerSecond / bound:F0} % | {row.TtftMs:F0} | {row.PeakRssMb:F0} |"));
+                    }
+                }
+            }
+
+        }
+
         for (var run = 0; run < runs; run++)
         {
             bandwidth.Add(MemoryBandwidth.MeasureReadGbPerSecond());
@@ -67,49 +114,8 @@ internal static class SideBySide
                     results.Add(Child("llama", gguf, null, promptTokens, genTokens, streams, spacing));
                 }
             }
-        }
 
-        var gbPerSecond = Median(bandwidth);
-        EngineRun Summary(string label) => results.Where(r => r.Engine == label).ToArray() is { Length: > 0 } rows
-            ? new(label, Median(rows.Select(r => r.PrefillTokensPerSecond)), Median(rows.Select(r => r.DecodeTokensPerSecond)), Median(rows.Select(r => r.AggregateTokensPerSecond)), Median(rows.Select(r => r.TtftMs)), Median(rows.Select(r => r.PeakRssMb)))
-            : throw new InvalidOperationException($"no runs of {label}");
-
-        static string F(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
-        var engines = new (string Key, string Name, long Bytes)[]
-        {
-            ("engine", "autoglm-edge", ortBytes),
-            ("genai", "onnxruntime-genai 0.18", ortBytes),
-            ("llama", "llama.cpp (LLamaSharp 0.30, GGUF Q4_0)", ggufBytes),
-        };
-        Console.WriteLine(F($"{preset} preset ({a.ParameterCount / 1e6:F0} M parameters), prompt {promptTokens}, generated {genTokens}, greedy, median of {runs} alternating rounds, each run in its own process, {Environment.ProcessorCount} threads"));
-        Console.WriteLine(F($"memory read bandwidth in this run: {gbPerSecond:F1} GB/s (median of {bandwidth.Count}: {string.Join(", ", bandwidth.Select(b => b.ToString("F1", CultureInfo.InvariantCulture)))}); weights read per forward pass: ONNX {ortBytes / 1e6:F0} MB, GGUF {ggufBytes / 1e6:F0} MB"));
-        Console.WriteLine();
-        Console.WriteLine("| engine | decode tok/s, 1 stream | % of bound | prefill tok/s | % of bound | TTFT ms | peak RSS MB |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
-        var one = new Dictionary<string, EngineRun>();
-        foreach (var (key, name, bytes) in engines)
-        {
-            var row = one[key] = Summary($"{key}-1-0");
-            var bound = gbPerSecond * 1e9 / bytes; // forward passes per second the memory allows
-            Console.WriteLine(F($"| {name} | {row.DecodeTokensPerSecond:F1} | {100 * row.DecodeTokensPerSecond / bound:F0} % | {row.PrefillTokensPerSecond:F0} | {100 * row.PrefillTokensPerSecond / (bound * promptTokens):F1} % | {row.TtftMs:F0} | {row.PeakRssMb:F0} |"));
-        }
-
-        Console.WriteLine();
-        Console.WriteLine(F($"ratios: decode engine/llama.cpp {one["engine"].DecodeTokensPerSecond / one["llama"].DecodeTokensPerSecond:F2}×, engine/GenAI {one["engine"].DecodeTokensPerSecond / one["genai"].DecodeTokensPerSecond:F2}×; prefill engine/llama.cpp {one["engine"].PrefillTokensPerSecond / one["llama"].PrefillTokensPerSecond:F2}×, engine/GenAI {one["engine"].PrefillTokensPerSecond / one["genai"].PrefillTokensPerSecond:F2}×; peak RSS engine/llama.cpp {one["engine"].PeakRssMb / one["llama"].PeakRssMb:F2}×"));
-        Console.WriteLine();
-        Console.WriteLine("| engine | streams | arrival | aggregate tok/s | × its 1 stream | % of bound | median TTFT ms | peak RSS MB |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|");
-        foreach (var streams in streamCounts.Where(n => n > 1))
-        {
-            foreach (var spacing in Spacings)
-            {
-                foreach (var (key, name, bytes) in engines.Where(e => e.Key != "genai"))
-                {
-                    var row = Summary(F($"{key}-{streams}-{spacing}"));
-                    var bound = gbPerSecond * 1e9 / bytes * streams; // one pass over the weights serves every stream in the batch
-                    Console.WriteLine(F($"| {name} | {streams} | {(spacing == 0 ? "all at once" : $"{spacing} ms apart")} | {row.AggregateTokensPerSecond:F1} | {row.AggregateTokensPerSecond / one[key].DecodeTokensPerSecond:F2}× | {100 * row.AggregateTokensPerSecond / bound:F0} % | {row.TtftMs:F0} | {row.PeakRssMb:F0} |"));
-                }
-            }
+            Report(run + 1); // after every round, so that a run cut short still leaves its table
         }
 
         return 0;
@@ -149,7 +155,7 @@ internal static class SideBySide
     private static EngineRun RunEngine(string directory, int promptTokens, int genTokens, int streams, double spacingMs, bool allowSpinning)
     {
         using var engine = LocalEngine.Load(directory, new EngineOptions { MaxBatchSize = Math.Max(1, streams), MaxSequenceLength = promptTokens + genTokens, AllowSpinning = allowSpinning });
-        EngineBenchmark.RunAsync(engine, promptTokens, genTokens, streams, seed: 99, arrivalSpacingMs: spacingMs).GetAwaiter().GetResult(); // warm-up
+        EngineBenchmark.RunAsync(engine, promptTokens, 8, 1, seed: 99).GetAwaiter().GetResult(); // warm-up: one short stream (loads, JIT)
         var result = EngineBenchmark.RunAsync(engine, promptTokens, genTokens, streams, arrivalSpacingMs: spacingMs).GetAwaiter().GetResult();
         return new EngineRun(Label(allowSpinning ? "engine" : "engine-nospin", streams, spacingMs), result.PrefillTokensPerSecond, result.DecodeTokensPerSecond, result.AggregateDecodeTokensPerSecond, result.TimeToFirstTokenMs, EngineBenchmark.PeakRssMb());
     }
@@ -160,7 +166,7 @@ internal static class SideBySide
         using (weights)
         {
             var label = Label("llama", streams, spacingMs);
-            LlamaCppRun.Run(weights, parameters, promptTokens, genTokens, streams, spacingMs, seed: 99, label); // warm-up
+            LlamaCppRun.Run(weights, parameters, promptTokens, 8, 1, 0, seed: 99, label); // warm-up: one short stream, as for the engine
             return LlamaCppRun.Run(weights, parameters, promptTokens, genTokens, streams, spacingMs, seed: 7, label);
         }
     }
@@ -192,7 +198,7 @@ internal static class SideBySide
             return (promptTokens / prefill, (made - 1) / decode, first * 1000);
         }
 
-        Once(99); // warm-up
+        Once(99); // warm-up (GenAI's generator here always runs to the full length)
         var (p, d, t) = Once(0);
         return new EngineRun("genai-1-0", p, d, d, t, EngineBenchmark.PeakRssMb());
     }

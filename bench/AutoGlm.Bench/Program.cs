@@ -21,11 +21,22 @@ switch (args.FirstOrDefault())
         DecodeProfile.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]), args.ElementAtOrDefault(6));
         return 0;
     case "compare":
-        // compare <preset> <work-dir> <prompt-tokens> <gen-tokens> <runs> <streams>
-        return SideBySide.Compare(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]), int.Parse(args[6]));
+        // compare <preset> <work-dir> <prompt-tokens> <gen-tokens> <runs> <streams, e.g. 2,4,8>
+        return SideBySide.Compare(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]), [.. args[6].Split(',').Select(int.Parse)]);
     case "run-one":
-        return SideBySide.RunOne(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]));
+        // run-one <engine|engine-nospin|genai|llama> <package, GenAI folder or GGUF> <prompt-tokens> <gen-tokens> <streams> [arrival spacing ms]
+        return SideBySide.RunOne(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]), args.Length > 6 ? double.Parse(args[6], System.Globalization.CultureInfo.InvariantCulture) : 25);
+    case "hot-path":
+        // hot-path <package> [iterations]: sampling over the vocabulary and the embedding lookup, each alone
+        return HotPathBench.Run(args[1], args.Length > 2 ? int.Parse(args[2]) : 300);
+    case "agree":
+        // agree <package> <gguf>: the engine's decoder and llama.cpp on the same prompt, logits and greedy tokens
+        return SideBySide.Agree(args[1], args[2]);
+    case "gguf":
+        // gguf <package> <out.gguf> [preset]: the package's INT4 weights as GGUF Q4_0 for llama.cpp
+        Console.WriteLine($"{GgufExport.Export(AutoGlm.Runtime.Building.SyntheticModelSpec.Preset(args.ElementAtOrDefault(3) ?? "small"), args[1], args[2]) / 1e6:F0} MB of tensors written to {args[2]}");
+        return 0;
     default:
-        Console.Error.WriteLine("usage: AutoGlm.Bench media [--runs N] | prefix-cache [--preset tiny|small --rounds N] | mqtt [--samples N --intake N --sync Full|Normal] | http [--model DIR --requests N --max-tokens N --concurrency 1,4,8] | memory | compare <tiny|small> <work-dir> <prompt-tokens> <gen-tokens> <runs> <streams> | decode-profile <package> <prompt> <steps> <max-len> <batch> [profile-prefix]");
+        Console.Error.WriteLine("usage: AutoGlm.Bench media [--runs N] | prefix-cache [--preset tiny|small --rounds N] | mqtt [--samples N --intake N --sync Full|Normal] | http [--model DIR --requests N --max-tokens N --concurrency 1,4,8] | memory | compare <tiny|small> <work-dir> <prompt-tokens> <gen-tokens> <runs> <2,4,8> | hot-path <package> [iterations] | gguf <package> <out.gguf> [preset] | agree <package> <gguf> | decode-profile <package> <prompt> <steps> <max-len> <batch> [profile-prefix]");
         return 2;
 }

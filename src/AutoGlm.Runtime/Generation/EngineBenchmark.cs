@@ -18,12 +18,13 @@ public sealed record BenchmarkResult(
 /// <summary>Measures prefill and decode speed of an engine on synthetic prompts of exact length.</summary>
 /// <remarks>
 /// Prompts are random ordinary tokens; generation runs through stop tokens so that every run makes exactly the
-/// requested number. With several streams, they start a few tokens apart (as requests arrive in a server), and
-/// the aggregate rate is all generated tokens over the wall time from the first token to the last.
+/// requested number. With several streams, they start <c>arrivalSpacingMs</c> apart (25 ms by default, as requests
+/// arrive at a server; 0 sends them all at once), and the aggregate rate is all generated tokens over the wall time
+/// from the first token to the last.
 /// </remarks>
 public static class EngineBenchmark
 {
-    public static async Task<BenchmarkResult> RunAsync(LocalEngine engine, int promptTokens, int generatedTokens, int streams = 1, int seed = 7, CancellationToken cancellationToken = default)
+    public static async Task<BenchmarkResult> RunAsync(LocalEngine engine, int promptTokens, int generatedTokens, int streams = 1, int seed = 7, CancellationToken cancellationToken = default, double arrivalSpacingMs = 25)
     {
         var random = new Random(seed);
         var sampling = new SamplingParameters { Temperature = 0 };
@@ -51,10 +52,10 @@ public static class EngineBenchmark
                     return (done, firstTokenAt, firstTokenAt + done.Timings.DecodeMs);
                 },
                 cancellationToken));
-            if (streams > 1)
+            if (streams > 1 && arrivalSpacingMs > 0)
             {
                 // Requests arrive at different times, as they do at a server.
-                await Task.Delay(TimeSpan.FromMilliseconds(25), cancellationToken).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(arrivalSpacingMs), cancellationToken).ConfigureAwait(false);
             }
         }
 

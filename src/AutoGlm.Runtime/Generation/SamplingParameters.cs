@@ -70,6 +70,9 @@ public sealed class TokenSampler
 {
     private const int FirstNucleusGuess = 256;
 
+    /// <summary>Above this many candidates, sorting every positive weight once is cheaper than a heap of them.</summary>
+    private const int HeapLimit = 1024;
+
     private readonly SamplingParameters _p;
     private readonly SeededRandom _random;
     private readonly Dictionary<int, int> _generated = [];
@@ -177,7 +180,8 @@ public sealed class TokenSampler
 
                 if (mass < _p.TopP * total && limit < logits.Length && _p.TopK == 0)
                 {
-                    limit = Math.Min(limit * 8, logits.Length);
+                    // A flat distribution: one sort of the whole vocabulary costs less than growing heaps (same prefix).
+                    limit = logits.Length;
                     continue;
                 }
             }
@@ -204,17 +208,35 @@ public sealed class TokenSampler
     }
 
     /// <summary>Walks the distribution until the cumulative weight passes <paramref name="draw"/>.</summary>
+    /// <remarks>
+    /// Whole blocks the draw clears are skipped by their sum (vectorized, accumulated in double), and only the block
+    /// it lands in is walked one weight at a time. The block sums round differently from the weight-by-weight walk
+    /// (by about 1e-16 of the total), so a draw that close to a boundary between two tokens could pick the other:
+    /// the same seed gives the same draws with that exception.
+    /// </remarks>
     private static int Draw(ReadOnlySpan<float> weights, double draw)
     {
-        var last = 0;
-        for (var i = 0; i < weights.Length; i++)
+        const int block = 2048;
+        var start = 0;
+        while (start + block < weights.Length)
+        {
+            var sum = SumAsDouble(weights.Slice(start, block));
+            if (draw - sum < sum * 1e-9)
+            {
+                break;
+            }
+
+            draw -= sum;
+            start += block;
+        }
+
+        for (var i = start; i < weights.Length; i++)
         {
             if (weights[i] <= 0)
             {
                 continue;
             }
 
-            last = i;
             draw -= weights[i];
             if (draw < 0)
             {
@@ -222,27 +244,77 @@ public sealed class TokenSampler
             }
         }
 
-        return last;
+        // Rounding left the draw just past the total: the last token that has weight.
+        for (var i = weights.Length - 1; i > 0; i--)
+        {
+            if (weights[i] > 0)
+            {
+                return i;
+            }
+        }
+
+        return 0;
+    }
+
+    private static double SumAsDouble(ReadOnlySpan<float> values)
+    {
+        var vectors = System.Runtime.InteropServices.MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(values);
+        var low = System.Numerics.Vector<double>.Zero;
+        var high = System.Numerics.Vector<double>.Zero;
+        foreach (var v in vectors)
+        {
+            System.Numerics.Vector.Widen(v, out var a, out var b);
+            low += a;
+            high += b;
+        }
+
+        double sum = System.Numerics.Vector.Sum(low + high);
+        for (var i = vectors.Length * System.Numerics.Vector<float>.Count; i < values.Length; i++)
+        {
+            sum += values[i];
+        }
+
+        return sum;
     }
 
     /// <summary>The ids of the <paramref name="k"/> largest positive weights, largest first (ties: lower id first).</summary>
+    /// <remarks>
+    /// One pass with a heap of the k best so far. Ids come in ascending order, so a weight equal to the heap's
+    /// smallest never displaces it (the earlier id wins the tie): a plain float comparison rejects all but a few
+    /// weights. For more than <see cref="HeapLimit"/> candidates, one sort of all positive weights does instead.
+    /// </remarks>
     private static int[] Top(ReadOnlySpan<float> weights, int k)
     {
+        if (k > HeapLimit)
+        {
+            var all = SortAllPositive(weights);
+            return all.Length <= k ? all : all[..k];
+        }
+
         var heap = new PriorityQueue<int, (float, int)>(k);
+        var smallest = 0f; // the heap's smallest weight once it is full
         for (var i = 0; i < weights.Length; i++)
         {
-            if (weights[i] <= 0)
+            var w = weights[i];
+            if (w <= 0)
             {
                 continue;
             }
 
             if (heap.Count < k)
             {
-                heap.Enqueue(i, (weights[i], -i));
+                heap.Enqueue(i, (w, -i));
+                if (heap.Count == k)
+                {
+                    heap.TryPeek(out _, out var least);
+                    smallest = least.Item1;
+                }
             }
-            else if (heap.TryPeek(out _, out var smallest) && (weights[i], -i).CompareTo(smallest) > 0)
+            else if (w > smallest)
             {
-                heap.DequeueEnqueue(i, (weights[i], -i));
+                heap.DequeueEnqueue(i, (w, -i));
+                heap.TryPeek(out _, out var least);
+                smallest = least.Item1;
             }
         }
 
@@ -250,6 +322,31 @@ public sealed class TokenSampler
         for (var i = result.Length - 1; i >= 0; i--)
         {
             result[i] = heap.Dequeue();
+        }
+
+        return result;
+    }
+
+    /// <summary>Every id with a positive weight, largest weight first, ties by lower id: one sort of packed keys.</summary>
+    private static int[] SortAllPositive(ReadOnlySpan<float> weights)
+    {
+        // A positive float's bits order like the float; (int.MaxValue - bits, id) ascending is (weight descending, id ascending).
+        var keys = new long[weights.Length];
+        var count = 0;
+        for (var i = 0; i < weights.Length; i++)
+        {
+            if (weights[i] > 0)
+            {
+                keys[count++] = ((long)(int.MaxValue - BitConverter.SingleToInt32Bits(weights[i])) << 32) | (uint)i;
+            }
+        }
+
+        var sorted = keys.AsSpan(0, count);
+        sorted.Sort();
+        var result = new int[count];
+        for (var i = 0; i < count; i++)
+        {
+            result[i] = (int)(sorted[i] & 0xFFFFFFFF);
         }
 
         return result;

@@ -77,13 +77,17 @@ internal static class ChatCompletionWriter
     }
 
     /// <summary>The usage chunk that <c>stream_options.include_usage</c> asks for: no choices, only usage.</summary>
-    public static void WriteUsageChunk(IBufferWriter<byte> output, CompletionIdentity id, UsageDetails? usage)
+    /// <param name="output">Where the SSE event goes.</param>
+    /// <param name="id">The answer's identity.</param>
+    /// <param name="usage">The counts.</param>
+    /// <param name="objectName">The chunk's <c>object</c>: <c>chat.completion.chunk</c>, or <c>text_completion</c> for the legacy API.</param>
+    public static void WriteUsageChunk(IBufferWriter<byte> output, CompletionIdentity id, UsageDetails? usage, string objectName = "chat.completion.chunk")
     {
         output.Write("data: "u8);
         using (var json = new Utf8JsonWriter(output))
         {
             json.WriteStartObject();
-            WriteHeader(json, id, "chat.completion.chunk");
+            WriteHeader(json, id, objectName);
             json.WriteStartArray("choices");
             json.WriteEndArray();
             WriteUsage(json, usage);

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using AutoGlm.Edge.Wire;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
 
@@ -13,18 +12,8 @@ internal sealed partial class ChatRequestParser
 
     /// <summary>Parses a completions body; unsupported fields that would change the answer are errors naming them.</summary>
     /// <returns>The error to answer, or null when <paramref name="request"/> was filled.</returns>
-    public static ApiError? ParseCompletion(JsonElement root, out CompletionRequest? request)
-    {
-        request = null;
-        if (JsonText.FindInvalid(root) is { } invalid)
-        {
-            return ApiError.BadRequest($"{invalid} is not valid text: it holds a lone UTF-16 surrogate (\\ud800-\\udfff escape without its pair) or bytes that are not UTF-8", invalid);
-        }
-
-        var parser = new ChatRequestParser();
-        request = parser.ParseCompletionRoot(root);
-        return parser._error ?? (request is null ? ApiError.BadRequest("the request could not be read") : null);
-    }
+    public static ApiError? ParseCompletion(JsonElement root, out CompletionRequest? request) =>
+        Parse(root, (parser, body) => parser.ParseCompletionRoot(body), out request);
 
     private CompletionRequest? ParseCompletionRoot(JsonElement root)
     {

@@ -26,7 +26,12 @@ internal sealed partial class ChatRequestParser
 
     /// <summary>Parses a body.</summary>
     /// <returns>The error to answer, or null when <paramref name="request"/> was filled.</returns>
-    public static ApiError? Parse(JsonElement root, out ChatCompletionRequest? request)
+    public static ApiError? Parse(JsonElement root, out ChatCompletionRequest? request) =>
+        Parse(root, (parser, body) => parser.ParseRoot(body), out request);
+
+    /// <summary>Checks the body's text once, then reads it with <paramref name="read"/> on a fresh parser.</summary>
+    private static ApiError? Parse<T>(JsonElement root, Func<ChatRequestParser, JsonElement, T?> read, out T? request)
+        where T : class
     {
         request = null;
         if (JsonText.FindInvalid(root) is { } invalid)
@@ -35,7 +40,7 @@ internal sealed partial class ChatRequestParser
         }
 
         var parser = new ChatRequestParser();
-        request = parser.ParseRoot(root);
+        request = read(parser, root);
         return parser._error ?? (request is null ? ApiError.BadRequest("the request could not be read") : null);
     }
 

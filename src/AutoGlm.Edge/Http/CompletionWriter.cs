@@ -39,23 +39,6 @@ internal static class CompletionWriter
         output.Write("\n\n"u8);
     }
 
-    /// <summary>The last chunk of a stream that asked for <c>stream_options.include_usage</c>: no choices, the usage.</summary>
-    public static void WriteUsageChunk(IBufferWriter<byte> output, CompletionIdentity id, UsageDetails? usage)
-    {
-        output.Write("data: "u8);
-        using (var json = new Utf8JsonWriter(output))
-        {
-            json.WriteStartObject();
-            ChatCompletionWriter.WriteHeader(json, id, "text_completion");
-            json.WriteStartArray("choices");
-            json.WriteEndArray();
-            ChatCompletionWriter.WriteUsage(json, usage);
-            json.WriteEndObject();
-        }
-
-        output.Write("\n\n"u8);
-    }
-
     private static void WriteChoice(Utf8JsonWriter json, string text, Logprobs? logprobs, string? finishReason)
     {
         json.WriteStartArray("choices");

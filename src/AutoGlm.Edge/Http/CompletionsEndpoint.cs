@@ -217,7 +217,7 @@ public sealed partial class CompletionsEndpoint
             CompletionWriter.WriteChunk(output, run.Identity, "", run.Logprobs is { HasPending: true } ? run.Logprobs : null, ChatCompletionWriter.FinishReasonName(run.FinishReason));
             if (run.Request.IncludeUsage)
             {
-                CompletionWriter.WriteUsageChunk(output, run.Identity, run.Usage);
+                ChatCompletionWriter.WriteUsageChunk(output, run.Identity, run.Usage, "text_completion");
             }
 
             ChatCompletionWriter.WriteDone(output);

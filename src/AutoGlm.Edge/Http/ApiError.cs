@@ -27,6 +27,25 @@ public sealed record ApiError(int Status, string Type, string Code, string Messa
     public static ApiError TooLarge(long limit) =>
         new(StatusCodes.Status413PayloadTooLarge, "invalid_request_error", "request_too_large", string.Create(CultureInfo.InvariantCulture, $"the request body is larger than the limit of {limit} bytes (Http:MaxRequestBodyBytes)"));
 
+    /// <summary>The model is not loaded yet (503, <c>model_unavailable</c>).</summary>
+    public static ApiError ModelLoading() =>
+        FromRuntime(new RuntimeException(RuntimeErrorCode.ModelUnavailable, "the model is still loading; see GET /health/ready"));
+
+    /// <summary>A request named another model than the one this server runs (404, <c>model_not_found</c>).</summary>
+    public static ApiError ModelNotFound(string requested, string served) =>
+        NotFound($"model '{requested}' is not served here; this server runs '{served}' (GET /v1/models)", "model_not_found");
+
+    /// <summary>An answer that ran past <c>Http:RequestTimeoutSeconds</c> (504).</summary>
+    public static ApiError Timeout(int seconds) =>
+        new(StatusCodes.Status504GatewayTimeout, "server_error", "timeout", string.Create(CultureInfo.InvariantCulture, $"the answer took longer than Http:RequestTimeoutSeconds ({seconds} s)"));
+
+    /// <summary>
+    /// Whether the engine's failure is a fault of this server, logged as an error, rather than a refusal (a bad request,
+    /// a full queue, a model not loaded) that is the caller's to handle.
+    /// </summary>
+    public static bool IsEngineFault(RuntimeException exception) =>
+        FromRuntime(exception).Status >= 500 && exception.Code is not (RuntimeErrorCode.Overloaded or RuntimeErrorCode.ModelUnavailable);
+
     public static ApiError RateLimited(string message, int retryAfterSeconds) =>
         new(StatusCodes.Status429TooManyRequests, "rate_limit_error", "rate_limit_exceeded", message) { RetryAfterSeconds = retryAfterSeconds };
 

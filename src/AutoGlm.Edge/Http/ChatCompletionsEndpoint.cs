@@ -53,27 +53,17 @@ public sealed partial class ChatCompletionsEndpoint
     {
         var arrived = _time.GetTimestamp();
         var audit = context.Features.GetRequiredFeature<RequestAudit>();
-        if (context.Request.ContentLength > _options.MaxRequestBodyBytes)
+        var (document, bodyError) = await RequestBody.ReadAsync(context, _options).ConfigureAwait(false);
+        if (bodyError is not null)
         {
-            await ApiError.TooLarge(_options.MaxRequestBodyBytes).WriteAsync(context.Response).ConfigureAwait(false);
-            return;
-        }
-
-        JsonDocument document;
-        try
-        {
-            document = await JsonDocument.ParseAsync(context.Request.Body, new JsonDocumentOptions { MaxDepth = _options.MaxJsonDepth }, context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (JsonException ex)
-        {
-            await ApiError.BadRequest($"the body is not valid JSON (nesting is limited to {_options.MaxJsonDepth} levels): {ex.Message}").WriteAsync(context.Response).ConfigureAwait(false);
+            await bodyError.WriteAsync(context.Response).ConfigureAwait(false);
             return;
         }
 
         ChatCompletionRequest? request;
         using (document)
         {
-            var error = ChatRequestParser.Parse(document.RootElement, out request);
+            var error = ChatRequestParser.Parse(document!.RootElement, out request);
             if (error is not null)
             {
                 Log.Refused(_logger, error.Code, error.Param, error.Message);
@@ -84,14 +74,14 @@ public sealed partial class ChatCompletionsEndpoint
 
         if (!_engineHost.IsReady)
         {
-            await ApiError.FromRuntime(new RuntimeException(RuntimeErrorCode.ModelUnavailable, "the model is still loading; see GET /health/ready")).WriteAsync(context.Response).ConfigureAwait(false);
+            await ApiError.ModelLoading().WriteAsync(context.Response).ConfigureAwait(false);
             return;
         }
 
         var modelId = _engineHost.ModelId;
         if (!string.IsNullOrEmpty(request!.Model) && request.Model != modelId)
         {
-            await ApiError.NotFound($"model '{request.Model}' is not served here; this server runs '{modelId}' (GET /v1/models)", "model_not_found").WriteAsync(context.Response).ConfigureAwait(false);
+            await ApiError.ModelNotFound(request.Model, modelId).WriteAsync(context.Response).ConfigureAwait(false);
             return;
         }
 
@@ -138,8 +128,7 @@ public sealed partial class ChatCompletionsEndpoint
                 Log.TimedOut(_logger, identity.Id, _options.RequestTimeoutSeconds);
                 if (!context.Response.HasStarted)
                 {
-                    await new ApiError(StatusCodes.Status504GatewayTimeout, "server_error", "timeout", $"the answer took longer than Http:RequestTimeoutSeconds ({_options.RequestTimeoutSeconds} s)")
-                        .WriteAsync(context.Response).ConfigureAwait(false);
+                    await ApiError.Timeout(_options.RequestTimeoutSeconds).WriteAsync(context.Response).ConfigureAwait(false);
                 }
             }
             catch (ClusterException ex) when (!context.Response.HasStarted)
@@ -157,8 +146,7 @@ public sealed partial class ChatCompletionsEndpoint
             }
             catch (RuntimeException ex) when (!context.Response.HasStarted)
             {
-                var error = ApiError.FromRuntime(ex);
-                if (error.Status >= 500 && ex.Code is not (RuntimeErrorCode.Overloaded or RuntimeErrorCode.ModelUnavailable))
+                if (ApiError.IsEngineFault(ex))
                 {
                     Log.EngineFailed(_logger, ex, identity.Id);
                 }
@@ -167,7 +155,7 @@ public sealed partial class ChatCompletionsEndpoint
                     Log.EngineRefused(_logger, identity.Id, ex.WireCode, ex.Message);
                 }
 
-                await error.WriteAsync(context.Response).ConfigureAwait(false);
+                await ApiError.FromRuntime(ex).WriteAsync(context.Response).ConfigureAwait(false);
             }
         }
     }

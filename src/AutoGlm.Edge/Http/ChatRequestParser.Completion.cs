@@ -44,17 +44,6 @@ internal sealed partial class ChatRequestParser
                 case "stream": stream = Bool(value, name) ?? false; break;
                 case "stream_options": includeUsage = StreamOptions(value); break;
                 case "max_tokens": options.MaxOutputTokens = Int(value, name); break;
-                case "temperature": options.Temperature = Float(value, name); break;
-                case "top_p": options.TopP = Float(value, name); break;
-                case "top_k": options.TopK = Int(value, name); break;
-                case "frequency_penalty": options.FrequencyPenalty = Float(value, name); break;
-                case "presence_penalty": options.PresencePenalty = Float(value, name); break;
-                case "repetition_penalty" when Float(value, name) is { } penalty:
-                    (options.AdditionalProperties ??= [])[LocalEngine.RepetitionPenaltyProperty] = penalty;
-                    break;
-                case "repetition_penalty": break;
-                case "seed": options.Seed = Long(value, name); break;
-                case "stop": options.StopSequences = Stop(value); break;
                 case "echo": echo = Bool(value, name) ?? false; break;
                 case "logprobs":
                     logprobs = Int(value, name);
@@ -67,7 +56,7 @@ internal sealed partial class ChatRequestParser
                 case "suffix": Require(value.ValueKind == JsonValueKind.Null || value.ValueEquals(""), name, "suffix is not supported: the model has no fill-in-the-middle mode"); break;
                 case "logit_bias": Require(IsEmpty(value), name, "logit_bias is not supported"); break;
                 default:
-                    if (!Ignored.Contains(name))
+                    if (!SamplingField(name, value, options) && !Ignored.Contains(name))
                     {
                         return Fail<CompletionRequest>(ApiError.Unsupported(name, $"'{name}' is not supported by this server"));
                     }

@@ -44,6 +44,28 @@ internal sealed partial class ChatRequestParser
         return parser._error ?? (request is null ? ApiError.BadRequest("the request could not be read") : null);
     }
 
+    /// <summary>Reads a sampling field both completion APIs take into <paramref name="options"/>; false for any other field.</summary>
+    private bool SamplingField(string name, JsonElement value, ChatOptions options)
+    {
+        switch (name)
+        {
+            case "temperature": options.Temperature = Float(value, name); break;
+            case "top_p": options.TopP = Float(value, name); break;
+            case "top_k": options.TopK = Int(value, name); break;
+            case "frequency_penalty": options.FrequencyPenalty = Float(value, name); break;
+            case "presence_penalty": options.PresencePenalty = Float(value, name); break;
+            case "repetition_penalty" when Float(value, name) is { } penalty:
+                (options.AdditionalProperties ??= [])[LocalEngine.RepetitionPenaltyProperty] = penalty;
+                break;
+            case "repetition_penalty": break;
+            case "seed": options.Seed = Long(value, name); break;
+            case "stop": options.StopSequences = Stop(value); break;
+            default: return false;
+        }
+
+        return true;
+    }
+
     private ChatCompletionRequest? ParseRoot(JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object)
@@ -75,17 +97,6 @@ internal sealed partial class ChatRequestParser
                 case "stream_options": includeUsage = StreamOptions(value); break;
                 case "max_tokens": maxTokens = Int(value, name); break;
                 case "max_completion_tokens": maxCompletionTokens = Int(value, name); break;
-                case "temperature": options.Temperature = Float(value, name); break;
-                case "top_p": options.TopP = Float(value, name); break;
-                case "top_k": options.TopK = Int(value, name); break;
-                case "frequency_penalty": options.FrequencyPenalty = Float(value, name); break;
-                case "presence_penalty": options.PresencePenalty = Float(value, name); break;
-                case "repetition_penalty" when Float(value, name) is { } penalty:
-                    (options.AdditionalProperties ??= [])[LocalEngine.RepetitionPenaltyProperty] = penalty;
-                    break;
-                case "repetition_penalty": break;
-                case "seed": options.Seed = Long(value, name); break;
-                case "stop": options.StopSequences = Stop(value); break;
                 case "enable_thinking": thinking = Bool(value, name); break;
                 case "chat_template_kwargs": thinking = TemplateKwargs(value) ?? thinking; break;
                 case "reasoning_effort": effortThinking = ReasoningEffort(value); break;
@@ -108,7 +119,7 @@ internal sealed partial class ChatRequestParser
                 case "response_format": Require(value.ValueKind == JsonValueKind.Null || (value.ValueKind == JsonValueKind.Object && value.TryGetProperty("type", out var type) && type.ValueEquals("text") && value.EnumerateObject().Count() == 1), name, "response_format must be {\"type\": \"text\"}: structured output is not supported"); break;
                 case "modalities": Require(value.ValueKind == JsonValueKind.Null || (value.ValueKind == JsonValueKind.Array && value.EnumerateArray().All(m => m.ValueEquals("text"))), name, "only the text output modality is supported"); break;
                 default:
-                    if (!Ignored.Contains(name))
+                    if (!SamplingField(name, value, options) && !Ignored.Contains(name))
                     {
                         return Fail<ChatCompletionRequest>(ApiError.Unsupported(name, $"'{name}' is not supported by this server"));
                     }

@@ -47,7 +47,7 @@ public sealed partial class CompletionsEndpoint
         engine = null;
         if (!host.IsReady)
         {
-            return ApiError.FromRuntime(new RuntimeException(RuntimeErrorCode.ModelUnavailable, "the model is still loading; see GET /health/ready"));
+            return ApiError.ModelLoading();
         }
 
         engine = host.LocalEngine;
@@ -125,14 +125,12 @@ public sealed partial class CompletionsEndpoint
                 Log.TimedOut(_logger, identity.Id, _options.RequestTimeoutSeconds);
                 if (!context.Response.HasStarted)
                 {
-                    await new ApiError(StatusCodes.Status504GatewayTimeout, "server_error", "timeout", $"the answer took longer than Http:RequestTimeoutSeconds ({_options.RequestTimeoutSeconds} s)")
-                        .WriteAsync(context.Response).ConfigureAwait(false);
+                    await ApiError.Timeout(_options.RequestTimeoutSeconds).WriteAsync(context.Response).ConfigureAwait(false);
                 }
             }
             catch (RuntimeException ex) when (!context.Response.HasStarted)
             {
-                var error = ApiError.FromRuntime(ex);
-                if (error.Status >= 500 && ex.Code is not (RuntimeErrorCode.Overloaded or RuntimeErrorCode.ModelUnavailable))
+                if (ApiError.IsEngineFault(ex))
                 {
                     Log.EngineFailed(_logger, ex, identity.Id);
                 }
@@ -141,7 +139,7 @@ public sealed partial class CompletionsEndpoint
                     Log.EngineRefused(_logger, identity.Id, ex.WireCode, ex.Message);
                 }
 
-                await error.WriteAsync(context.Response).ConfigureAwait(false);
+                await ApiError.FromRuntime(ex).WriteAsync(context.Response).ConfigureAwait(false);
             }
         }
     }
@@ -149,7 +147,7 @@ public sealed partial class CompletionsEndpoint
     private ApiError? CheckModel(string? model) =>
         string.IsNullOrEmpty(model) || model == _engineHost.ModelId
             ? null
-            : ApiError.NotFound($"model '{model}' is not served here; this server runs '{_engineHost.ModelId}' (GET /v1/models)", "model_not_found");
+            : ApiError.ModelNotFound(model, _engineHost.ModelId);
 
     /// <summary>The prompt's token ids: a text prompt tokenized as raw text, token ids checked against the vocabulary.</summary>
     private static ApiError? Prompt(LocalEngine engine, CompletionRequest request, out IReadOnlyList<int>? prompt)

@@ -11,8 +11,7 @@ internal static class StatusEndpoints
     {
         if (!host.IsReady)
         {
-            await ApiError.FromRuntime(new AutoGlm.Runtime.RuntimeException(AutoGlm.Runtime.RuntimeErrorCode.ModelUnavailable, "the model is still loading; see GET /health/ready"))
-                .WriteAsync(context.Response).ConfigureAwait(false);
+            await ApiError.ModelLoading().WriteAsync(context.Response).ConfigureAwait(false);
             return;
         }
 

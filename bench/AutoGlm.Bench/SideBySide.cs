@@ -155,8 +155,16 @@ internal static class SideBySide
     private static EngineRun RunEngine(string directory, int promptTokens, int genTokens, int streams, double spacingMs, bool allowSpinning)
     {
         using var engine = LocalEngine.Load(directory, new EngineOptions { MaxBatchSize = Math.Max(1, streams), MaxSequenceLength = promptTokens + genTokens, AllowSpinning = allowSpinning });
+        Console.Error.WriteLine($"loaded: {DecodeProfile.Memory()}");
         EngineBenchmark.RunAsync(engine, promptTokens, 8, 1, seed: 99).GetAwaiter().GetResult(); // warm-up: one short stream (loads, JIT)
+        Console.Error.WriteLine($"warmed up: {DecodeProfile.Memory()}");
         var result = EngineBenchmark.RunAsync(engine, promptTokens, genTokens, streams, arrivalSpacingMs: spacingMs).GetAwaiter().GetResult();
+        if (Environment.GetEnvironmentVariable("BENCH_SMAPS") is not null)
+        {
+            File.Copy("/proc/self/smaps", Environment.GetEnvironmentVariable("BENCH_SMAPS")!, true);
+        }
+
+        Console.Error.WriteLine($"measured: {DecodeProfile.Memory()}; session alone {engine.MeasuredSpeed.DecodeTokensPerSecond:F1} decode tok/s");
         return new EngineRun(Label(allowSpinning ? "engine" : "engine-nospin", streams, spacingMs), result.PrefillTokensPerSecond, result.DecodeTokensPerSecond, result.AggregateDecodeTokensPerSecond, result.TimeToFirstTokenMs, EngineBenchmark.PeakRssMb());
     }
 

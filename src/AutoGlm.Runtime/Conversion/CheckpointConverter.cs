@@ -173,6 +173,7 @@ public static class CheckpointConverter
                 Decoder = new DecoderInfo
                 {
                     Model = SyntheticModelBuilder.DecoderFileName,
+                    KvFloat16Model = SyntheticModelBuilder.KvFloat16DecoderFileName,
                     Embedding = new EmbeddingInfo
                     {
                         File = SyntheticModelBuilder.DataFileName,
@@ -193,7 +194,7 @@ public static class CheckpointConverter
                         ["accuracy_level"] = options.AccuracyLevel.ToString(CultureInfo.InvariantCulture),
                     },
                     [.. sourceFiles.Distinct(StringComparer.Ordinal).Select(f => SyntheticModelBuilder.Describe(checkpointDirectory, f))]),
-                Files = [.. new[] { SyntheticModelBuilder.DecoderFileName, SyntheticModelBuilder.DataFileName, tokenizerFile }.Select(f => SyntheticModelBuilder.Describe(temp, f))],
+                Files = [.. new[] { SyntheticModelBuilder.DecoderFileName, SyntheticModelBuilder.KvFloat16DecoderFileName, SyntheticModelBuilder.DataFileName, tokenizerFile }.Select(f => SyntheticModelBuilder.Describe(temp, f))],
             };
             cancellationToken.ThrowIfCancellationRequested();
             File.WriteAllBytes(Path.Combine(temp, ModelPackage.ManifestFileName), JsonSerializer.SerializeToUtf8Bytes(manifest, ModelManifest.JsonOptions));

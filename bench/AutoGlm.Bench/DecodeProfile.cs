@@ -15,7 +15,8 @@ internal static class DecodeProfile
     /// <param name="maxSequenceLength">KV positions per slot.</param>
     /// <param name="batch">Sequences decoded together.</param>
     /// <param name="extra">
-    /// A profile prefix (turns ONNX Runtime profiling on), <c>--no-arena</c> (no CPU memory arena), or
+    /// A profile prefix (turns ONNX Runtime profiling on), <c>--no-arena</c> (no CPU memory arena), <c>--huge-pages</c> (<c>Runtime:HugePages=true</c>), <c>--threads=N</c>
+    /// (intra-op threads; 1 makes the CPU time per step a measure of work that other load on the machine hardly moves), or
     /// <c>key=value</c> session configuration entries (<c>session.disable_prepacking=1</c>): each variant's speed and
     /// memory can be measured alone.
     /// </param>
@@ -24,10 +25,11 @@ internal static class DecodeProfile
         var package = ModelPackage.Load(packageDirectory);
         using var embedding = new TokenEmbedding(package);
         var profilePrefix = extra.FirstOrDefault(e => !e.Contains('=', StringComparison.Ordinal) && !e.StartsWith("--", StringComparison.Ordinal));
+        var threads = extra.FirstOrDefault(e => e.StartsWith("--threads=", StringComparison.Ordinal)) is { } th ? int.Parse(th["--threads=".Length..], System.Globalization.CultureInfo.InvariantCulture) : 0;
         var loadClock = Stopwatch.StartNew();
         using var session = new DecoderSession(
             package,
-            new EngineOptions { MaxBatchSize = batch, MaxSequenceLength = maxSequenceLength },
+            new EngineOptions { MaxBatchSize = batch, MaxSequenceLength = maxSequenceLength, IntraOpThreads = threads, HugePages = extra.Contains("--huge-pages") },
             NullLogger.Instance,
             o =>
             {
@@ -42,7 +44,7 @@ internal static class DecodeProfile
                     o.EnableCpuMemArena = false;
                 }
 
-                foreach (var entry in extra.Where(e => e.Contains('=', StringComparison.Ordinal)))
+                foreach (var entry in extra.Where(e => e.Contains('=', StringComparison.Ordinal) && !e.StartsWith("--", StringComparison.Ordinal)))
                 {
                     var (key, value) = (entry[..entry.IndexOf('=', StringComparison.Ordinal)], entry[(entry.IndexOf('=', StringComparison.Ordinal) + 1)..]);
                     o.AddSessionConfigEntry(key, value);
@@ -65,6 +67,7 @@ internal static class DecodeProfile
         }
 
         var times = new List<double>();
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         for (var step = 0; step < steps; step++)
         {
             for (var s = 0; s < batch; s++)
@@ -81,9 +84,10 @@ internal static class DecodeProfile
             }
         }
 
+        var cpuPerStep = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMilliseconds / steps;
         times.Sort();
         var median = times[times.Count / 2];
-        Console.WriteLine($"decode batch {batch}, cache {session.MaxLength}: median {median:F2} ms/step = {batch * 1000 / median:F1} tokens/s; {Memory()}");
+        Console.WriteLine($"decode batch {batch}, cache {session.MaxLength}: median {median:F2} ms/step = {batch * 1000 / median:F1} tokens/s, {cpuPerStep:F2} CPU ms/step; {Memory()}");
         if (profilePrefix is not null)
         {
             Console.WriteLine($"profile: {session.EndProfiling()}");

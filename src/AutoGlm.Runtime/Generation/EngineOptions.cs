@@ -18,6 +18,14 @@ public sealed record EngineOptions
     /// </summary>
     public bool AllowSpinning { get; init; } = true;
 
+    /// <summary>
+    /// Whether, on Linux with the CPU provider, the decoder's packed weights are moved onto transparent huge pages once
+    /// the session is loaded (<c>MADV_COLLAPSE</c>): fewer TLB misses while every step streams the weights. Where the
+    /// kernel refuses (no free huge pages), nothing changes. Default false: on the development machine the kernel
+    /// collapsed between 16 and 158 MB of the small preset's 275 MB and no speed-up showed (docs/benchmarks.md).
+    /// </summary>
+    public bool HugePages { get; init; }
+
     /// <summary>Sequences decoded together (continuous batching). Default 4.</summary>
     public int MaxBatchSize { get; init; } = 4;
 

@@ -63,6 +63,11 @@ internal sealed unsafe class DecoderSession : IDisposable
             throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"ONNX Runtime could not load '{model}': {ex.Message}", ex);
         }
 
+        if (options.HugePages && executionProvider == "cpu")
+        {
+            HugePages.Collapse(logger);
+        }
+
         var slotBytes = (nuint)_kvHeads * (nuint)MaxLength * (nuint)_headSize * (nuint)_kvBytes;
         _keys = new byte*[_layers];
         _values = new byte*[_layers];

@@ -166,11 +166,6 @@ internal static class SideBySide
         EngineBenchmark.RunAsync(engine, promptTokens, 8, 1, seed: 99).GetAwaiter().GetResult(); // warm-up: one short stream (loads, JIT)
         Console.Error.WriteLine($"warmed up: {DecodeProfile.Memory()}");
         var result = EngineBenchmark.RunAsync(engine, promptTokens, genTokens, streams, arrivalSpacingMs: spacingMs).GetAwaiter().GetResult();
-        if (Environment.GetEnvironmentVariable("BENCH_SMAPS") is not null)
-        {
-            File.Copy("/proc/self/smaps", Environment.GetEnvironmentVariable("BENCH_SMAPS")!, true);
-        }
-
         Console.Error.WriteLine($"measured: {DecodeProfile.Memory()}; session alone {engine.MeasuredSpeed.DecodeTokensPerSecond:F1} decode tok/s");
         return new EngineRun(Label(variant, streams, spacingMs), result.PrefillTokensPerSecond, result.DecodeTokensPerSecond, result.AggregateDecodeTokensPerSecond, result.TimeToFirstTokenMs, EngineBenchmark.PeakRssMb());
     }

@@ -49,7 +49,7 @@ internal sealed unsafe class DecoderSession : IDisposable
         _kvBytes = options.KvCacheElementBytes;
         _kvType = options.KvCacheFloat16 ? TensorElementType.Float16 : TensorElementType.Float;
         var model = options.KvCacheFloat16
-            ? package.Manifest.Decoder.KvFloat16Model ?? throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"Runtime:KvCacheType float16 needs a package with a float16-KV decoder graph (decoder.kvFloat16Model in its manifest); '{package.Manifest.Name}' has none: rebuild or reconvert it, or use float32")
+            ? package.Manifest.Decoder.KvFloat16Model ?? throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"Runtime:KvCacheType float16 needs a package with a float16-KV decoder graph (decoder.kv_float16_model in its manifest); '{package.Manifest.Name}' has none: rebuild or reconvert it, or use float32")
             : package.Manifest.Decoder.Model;
         using var sessionOptions = EngineSessionOptions.Create(options, options.AllowSpinning, logger, out var executionProvider);
         ExecutionProvider = executionProvider;

@@ -15,7 +15,7 @@ internal static class DecodeProfile
     /// <param name="maxSequenceLength">KV positions per slot.</param>
     /// <param name="batch">Sequences decoded together.</param>
     /// <param name="extra">
-    /// A profile prefix (turns ONNX Runtime profiling on), <c>--no-arena</c> (no CPU memory arena), <c>--huge-pages</c> (<c>Runtime:HugePages=true</c>), <c>--threads=N</c>
+    /// A profile prefix (turns ONNX Runtime profiling on), <c>--no-arena</c> (no CPU memory arena), <c>--huge-pages</c> (<c>Runtime:HugePages=true</c>), <c>--kv16</c> (<c>Runtime:KvCacheType=float16</c>), <c>--threads=N</c>
     /// (intra-op threads; 1 makes the CPU time per step a measure of work that other load on the machine hardly moves), or
     /// <c>key=value</c> session configuration entries (<c>session.disable_prepacking=1</c>): each variant's speed and
     /// memory can be measured alone.
@@ -29,7 +29,7 @@ internal static class DecodeProfile
         var loadClock = Stopwatch.StartNew();
         using var session = new DecoderSession(
             package,
-            new EngineOptions { MaxBatchSize = batch, MaxSequenceLength = maxSequenceLength, IntraOpThreads = threads, HugePages = extra.Contains("--huge-pages") },
+            new EngineOptions { MaxBatchSize = batch, MaxSequenceLength = maxSequenceLength, IntraOpThreads = threads, HugePages = extra.Contains("--huge-pages"), KvCacheType = extra.Contains("--kv16") ? "float16" : "float32" },
             NullLogger.Instance,
             o =>
             {
@@ -55,13 +55,19 @@ internal static class DecodeProfile
         var lengths = new int[batch];
         for (var s = 0; s < batch; s++)
         {
-            for (var t = 0; t < promptTokens; t++)
+            var clock = Stopwatch.StartNew();
+            for (var done = 0; done < promptTokens;)
             {
-                embedding.Lookup(t + 100, session.Embeds(promptTokens).Slice(t * hidden, hidden));
+                var count = Math.Min(session.PrefillChunk, promptTokens - done);
+                for (var t = 0; t < count; t++)
+                {
+                    embedding.Lookup(done + t + 100, session.Embeds(count).Slice(t * hidden, hidden));
+                }
+
+                session.Run(s, 1, count, [done]);
+                done += count;
             }
 
-            var clock = Stopwatch.StartNew();
-            session.Run(s, 1, promptTokens, [0]);
             Console.WriteLine($"prefill slot {s}: {promptTokens / clock.Elapsed.TotalSeconds:F1} tokens/s");
             lengths[s] = promptTokens;
         }

@@ -137,8 +137,10 @@ internal sealed unsafe class DecoderSession : IDisposable
     /// <summary>For benchmarks: ends ONNX Runtime profiling and returns the trace file.</summary>
     public string EndProfiling() => _session.EndProfiling();
 
-    /// <summary>The input embedding rows for the next step: <c>[rows, hidden]</c>.</summary>
-    public Span<float> Embeds(int rows) => new(_embeds, checked(rows * _hidden));
+    /// <summary>The input embedding rows for the next step: <c>[rows, hidden]</c>, at most <see cref="PrefillChunk"/> (or <see cref="Slots"/>) rows.</summary>
+    public Span<float> Embeds(int rows) => (uint)rows <= (uint)_embedCapacity
+        ? new(_embeds, rows * _hidden)
+        : throw new ArgumentOutOfRangeException(nameof(rows), $"a step takes at most {_embedCapacity} rows (got {rows})");
 
     /// <summary>The logits row of the <paramref name="index"/>-th sequence of the last step.</summary>
     public Span<float> Logits(int index) => new(_logits + ((long)index * _vocab), _vocab);

@@ -34,9 +34,20 @@ internal static partial class HugePages
             return 0;
         }
 
+        List<(long Start, long End)> regions;
+        try
+        {
+            regions = ResidentAnonymousRegions(File.ReadLines("/proc/self/smaps"));
+        }
+        catch (IOException ex)
+        {
+            Log.Unreadable(logger, ex);
+            return 0;
+        }
+
         long collapsed = 0, refused = 0;
         var error = 0;
-        foreach (var (start, end) in ResidentAnonymousRegions(File.ReadLines("/proc/self/smaps")))
+        foreach (var (start, end) in regions)
         {
             var first = (start + HugePageBytes - 1) & ~(HugePageBytes - 1);
             var last = end & ~(HugePageBytes - 1);
@@ -107,5 +118,8 @@ internal static partial class HugePages
     {
         [LoggerMessage(1101, LogLevel.Debug, "Moved {Bytes} bytes of the decoder's packed weights onto transparent huge pages ({Refused} bytes refused by the kernel, errno {Errno})")]
         public static partial void Collapsed(ILogger logger, long bytes, long refused, int errno);
+
+        [LoggerMessage(1102, LogLevel.Debug, "Could not read /proc/self/smaps; the decoder's weights stay on normal pages")]
+        public static partial void Unreadable(ILogger logger, Exception exception);
     }
 }

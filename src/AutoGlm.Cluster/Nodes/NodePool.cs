@@ -17,10 +17,10 @@ public sealed partial class NodePool : IAsyncDisposable
     private Task? _loop;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Creates the pool.</summary>
+    /// <summary>Creates the pool of <see cref="ClusterOptions.Nodes"/>; empty on a heavy node, which never forwards.</summary>
     public NodePool(ClusterOptions options, string defaultModel, TimeProvider time, ILogger logger)
     {
-        Nodes = [.. options.Nodes.Select(n => new RemoteNode(n, defaultModel, options, time))];
+        Nodes = options.IsHeavy ? [] : [.. options.Nodes.Select(n => new RemoteNode(n, defaultModel, options, time))];
         foreach (var node in Nodes)
         {
             node.Changed += OnChanged;

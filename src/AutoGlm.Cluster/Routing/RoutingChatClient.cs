@@ -95,7 +95,7 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
     }
 
     /// <summary>Whether <paramref name="update"/> is the marker that a failed remote answer is being restarted locally: whatever came before it is void.</summary>
-    public static bool IsRestart(ChatResponseUpdate update) => update.AdditionalProperties?.ContainsKey(RestartedProperty) == true;
+    public static bool IsRestart(ChatResponseUpdate update) => update.IsRestart();
 
     public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
         IEnumerable<ChatMessage> messages,
@@ -332,7 +332,7 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
         },
     };
 
-    private static string RouteOf(ChatOptions? options)
+    internal static string RouteOf(ChatOptions? options)
     {
         if (options?.AdditionalProperties?.TryGetValue(RouteProperty, out var value) != true || value is null)
         {
@@ -362,7 +362,7 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
         };
 
     // The routing properties are for this router only; engines (local or remote) never see them.
-    private static ChatOptions? WithoutRoute(ChatOptions? options)
+    internal static ChatOptions? WithoutRoute(ChatOptions? options)
     {
         if (options?.AdditionalProperties is not { } properties || !(properties.ContainsKey(RouteProperty) || properties.ContainsKey(DeadlineProperty)))
         {

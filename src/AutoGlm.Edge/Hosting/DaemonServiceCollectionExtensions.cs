@@ -1,3 +1,5 @@
+using AutoGlm.Cluster.Contract;
+using AutoGlm.Edge.Engine;
 using AutoGlm.Edge.Journal;
 using AutoGlm.Edge.Mqtt;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -34,6 +36,7 @@ public static class DaemonServiceCollectionExtensions
         });
         services.AddSingleton(sp => new JobQueue(sp.GetRequiredService<MqttOptions>().QueueCapacity));
         services.AddSingleton(sp => new JobParser(sp.GetRequiredService<MqttOptions>()));
+        services.TryAddSingleton<BackgroundLoops>();
         services.AddSingleton<JobCounters>();
         services.AddSingleton<MqttConnection>();
         services.AddSingleton<ResultPublisher>();

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using AutoGlm.Runtime;
 using Microsoft.Extensions.AI;
 
 namespace AutoGlm.Cluster.Routing;
@@ -26,6 +28,19 @@ public static class RouteProperties
         (options.AdditionalProperties ??= [])[RoutingChatClient.DeadlineProperty] = remainingMs;
         return options;
     }
+
+    /// <summary>The milliseconds left before the request's deadline, set with <see cref="SetDeadline"/> (or a JSON number); null when none is set.</summary>
+    /// <exception cref="RuntimeException"><see cref="RuntimeErrorCode.InvalidRequest"/>: the value is not a number.</exception>
+    public static double? GetDeadline(this ChatOptions? options) =>
+        options?.AdditionalProperties?.TryGetValue(RoutingChatClient.DeadlineProperty, out var value) != true || value is null ? null
+        : value switch
+        {
+            int i => i,
+            long l => l,
+            double d => d,
+            JsonElement { ValueKind: JsonValueKind.Number } e => e.GetDouble(),
+            _ => throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{RoutingChatClient.DeadlineProperty} must be a number"),
+        };
 
     /// <summary>Where the answer runs, on the updates the router stamps; null on the others.</summary>
     public static string? GetServedBy(this ChatResponseUpdate update) =>

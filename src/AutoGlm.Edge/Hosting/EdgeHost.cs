@@ -1,8 +1,8 @@
 using AutoGlm.Cluster.Routing;
-using AutoGlm.Edge.Pipeline;
 using AutoGlm.Edge.Http;
 using AutoGlm.Edge.Journal;
 using AutoGlm.Edge.Mqtt;
+using AutoGlm.Edge.Pipeline;
 using AutoGlm.Edge.Sensors;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.Options;
@@ -44,7 +44,6 @@ public static partial class EdgeHost
         var state = StatePaths.StateDirectory();
         builder.Services.AddSingleton(new StateLocation(state, StatePaths.CacheDirectory(state)));
         builder.Services.AddSingleton(TimeProvider.System);
-
 
         // Engine → routing → metrics, registered as the IChatClient every front door calls.
         builder.Services.AddChatPipeline();

@@ -13,7 +13,7 @@ namespace AutoGlm.Edge.Metrics;
 /// Thread-safe. An answer is recorded once: when it finishes, or when its caller stops reading (a client that left, a
 /// deadline); a request refused before it generated anything records nothing. Owns the inner client.
 /// </remarks>
-public sealed class MeteredChatClient(IChatClient inner, EdgeMetrics metrics, TimeProvider time) : DelegatingChatClient(inner)
+public sealed class MeteredChatClient(IChatClient inner, EdgeMetrics metrics, TimeProvider time) : StreamingDelegatingChatClient(inner)
 {
     /// <summary>The request property naming the front door; this stage removes it before the request goes on.</summary>
     public const string SourceProperty = "autoglm_source";
@@ -26,17 +26,6 @@ public sealed class MeteredChatClient(IChatClient inner, EdgeMetrics metrics, Ti
     {
         (options.AdditionalProperties ??= [])[SourceProperty] = source;
         return options;
-    }
-
-    public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
-    {
-        var updates = new List<ChatResponseUpdate>();
-        await foreach (var update in GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
-        {
-            updates.Add(update);
-        }
-
-        return updates.ToChatResponse();
     }
 
     public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(

@@ -11,13 +11,14 @@ using RoutingChatClient = AutoGlm.Cluster.Routing.RoutingChatClient;
 
 namespace AutoGlm.Edge.Pipeline;
 
-/// <summary>Registers the one chat pipeline every front door calls: engine → routing → metrics.</summary>
+/// <summary>Registers the one chat pipeline every front door calls: engine → routing → metrics → logging.</summary>
 public static class ChatPipelineServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the engine (sections <c>Runtime</c>, loaded when the host starts), the router and its heavy nodes (section
-    /// <c>Cluster</c>), and registers the pipeline as the <see cref="IChatClient"/>: the metrics stage, in front of the
-    /// router (always there; without heavy nodes every answer is local), in front of the engine. Register before the
+    /// <c>Cluster</c>), and registers the pipeline as the <see cref="IChatClient"/>: the logging stage, in front of the
+    /// metrics stage, in front of the router (always there; without heavy nodes every answer is local), in front of the
+    /// engine. Register before the
     /// front doors: hosted services start in registration order, and the model loads first.
     /// </summary>
     /// <remarks>
@@ -48,6 +49,7 @@ public static class ChatPipelineServiceCollectionExtensions
 
         services.TryAddSingleton<EdgeMetrics>();
         services.AddChatClient(sp => new EngineStatusChatClient(sp.GetRequiredService<EngineHost>().ChatClient, sp.GetRequiredService<IEngineStatus>()))
+            .Use((inner, sp) => new ChatLoggingClient(inner, sp.GetRequiredService<ILogger<ChatLoggingClient>>()))
             .Use((inner, sp) => new MeteredChatClient(inner, sp.GetRequiredService<EdgeMetrics>(), sp.GetRequiredService<TimeProvider>()))
             .Use((inner, sp) => Routing(inner, sp));
         return services;

@@ -49,23 +49,10 @@ public sealed partial class ChatCompletionsEndpoint
     public async Task HandleAsync(HttpContext context)
     {
         var audit = context.Features.GetRequiredFeature<RequestAudit>();
-        var (document, bodyError) = await RequestBody.ReadAsync(context, _options).ConfigureAwait(false);
-        if (bodyError is not null)
+        var request = await RequestBody.ReadRequestAsync<ChatCompletionRequest>(context, _options, ChatRequestParser.Parse, error => Log.Refused(_logger, error.Code, error.Param, error.Message)).ConfigureAwait(false);
+        if (request is null)
         {
-            await bodyError.WriteAsync(context.Response).ConfigureAwait(false);
             return;
-        }
-
-        ChatCompletionRequest? request;
-        using (document)
-        {
-            var error = ChatRequestParser.Parse(document!.RootElement, out request);
-            if (error is not null)
-            {
-                Log.Refused(_logger, error.Code, error.Param, error.Message);
-                await error.WriteAsync(context.Response).ConfigureAwait(false);
-                return;
-            }
         }
 
         if (!_engine.IsReady)
@@ -75,7 +62,7 @@ public sealed partial class ChatCompletionsEndpoint
         }
 
         var modelId = _engine.ModelId;
-        if (!string.IsNullOrEmpty(request!.Model) && request.Model != modelId)
+        if (!string.IsNullOrEmpty(request.Model) && request.Model != modelId)
         {
             await ApiError.ModelNotFound(request.Model, modelId).WriteAsync(context.Response).ConfigureAwait(false);
             return;

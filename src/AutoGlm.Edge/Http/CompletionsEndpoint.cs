@@ -60,34 +60,21 @@ public sealed partial class CompletionsEndpoint
     public async Task HandleAsync(HttpContext context)
     {
         var audit = context.Features.GetRequiredFeature<RequestAudit>();
-        var (document, bodyError) = await RequestBody.ReadAsync(context, _options).ConfigureAwait(false);
-        if (bodyError is not null)
+        var request = await RequestBody.ReadRequestAsync<CompletionRequest>(context, _options, ChatRequestParser.ParseCompletion, error => Log.Refused(_logger, error.Code, error.Param, error.Message)).ConfigureAwait(false);
+        if (request is null)
         {
-            await bodyError.WriteAsync(context.Response).ConfigureAwait(false);
             return;
         }
 
-        CompletionRequest? request;
-        using (document)
-        {
-            var error = ChatRequestParser.ParseCompletion(document!.RootElement, out request);
-            if (error is not null)
-            {
-                Log.Refused(_logger, error.Code, error.Param, error.Message);
-                await error.WriteAsync(context.Response).ConfigureAwait(false);
-                return;
-            }
-        }
-
         IReadOnlyList<int>? prompt = null;
-        var refused = ResolveEngine(context, out var engine) ?? CheckModel(request!.Model) ?? Prompt(engine!, request!, out prompt);
+        var refused = ResolveEngine(context, out var engine) ?? CheckModel(request.Model) ?? Prompt(engine!, request, out prompt);
         if (refused is not null)
         {
             await refused.WriteAsync(context.Response).ConfigureAwait(false);
             return;
         }
 
-        var options = MeteredChatClient.SetSource(request!.Options.Clone(), "http").SetPromptTokens(prompt!);
+        var options = MeteredChatClient.SetSource(request.Options.Clone(), "http").SetPromptTokens(prompt!);
         if (request.Logprobs is { } top)
         {
             options.SetLogprobs(top);

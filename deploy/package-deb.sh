@@ -77,7 +77,7 @@ Version: $version
 Architecture: $arch
 Maintainer: AutoGlm.Edge maintainers <autoglm-edge@localhost>
 Installed-Size: $size_kb
-Depends: libc6 (>= 2.31), libstdc++6, adduser
+Depends: libc6 (>= 2.31), libstdc++6, adduser, init-system-helpers (>= 1.54)
 Section: misc
 Priority: optional
 Homepage: https://github.com/autoglm/autoglm-edge

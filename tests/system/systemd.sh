@@ -90,7 +90,7 @@ check "active only after READY (model loaded before 'Started')" check_active_onl
 check "journalctl -u autoglm-edge shows the start lines" check_journal_start_lines
 check "/health/ready and a chat completion answer" check_http
 check "an MQTT job is answered" check_mqtt_job
-#DEV check "doctor: the broker on 127.0.0.1:1883 is this daemon's" check_doctor_sees_own_broker
+check "doctor: the broker on 127.0.0.1:1883 is this daemon's" check_doctor_sees_own_broker
 check "systemd-analyze security on the live unit <= 2.0" check_security_score
 check "systemctl stop drains the running job" check_stop_drains
 check "a stalled daemon is killed by the watchdog and restarted" check_watchdog_restarts_stalled

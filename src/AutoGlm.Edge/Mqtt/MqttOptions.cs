@@ -44,6 +44,12 @@ public sealed class MqttOptions
     /// <summary>Broker password.</summary>
     public string? Password { get; set; }
 
+    /// <summary>
+    /// The embedded broker keeps retained messages and persistent sessions (subscriptions, QoS 1/2 messages queued for
+    /// away clients) in <c>broker.db</c> in the state folder, so they outlive a restart. Default true.
+    /// </summary>
+    public bool Persistence { get; set; } = true;
+
     /// <summary>MQTT client id. Default: <c>autoglm-&lt;device id&gt;</c> (stable, so the broker keeps the session).</summary>
     public string? ClientId { get; set; }
 

@@ -46,6 +46,8 @@ public static class DaemonServiceCollectionExtensions
 
         services.AddHostedService<EmbeddedBroker>();
         services.AddHostedService(sp => sp.GetRequiredService<MqttService>());
+        services.AddSingleton<Rules.TopicRuleService>();
+        services.AddHostedService(sp => sp.GetRequiredService<Rules.TopicRuleService>());
         return services;
     }
 
@@ -57,6 +59,7 @@ public static class DaemonServiceCollectionExtensions
     {
         services.AddOptions<MqttOptions>().BindConfiguration(MqttOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<MqttOptions>, MqttOptionsValidator>();
+        services.AddSingleton<IValidateOptions<MqttOptions>, Rules.TopicRulesValidator>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<MqttOptions>>().Value);
         services.AddSingleton(sp => new MqttTopics(sp.GetRequiredService<MqttOptions>().ResolvedTopicPrefix));
         return services;

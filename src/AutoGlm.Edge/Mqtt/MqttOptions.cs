@@ -50,6 +50,9 @@ public sealed class MqttOptions
     /// </summary>
     public bool Persistence { get; set; } = true;
 
+    /// <summary>Topic rules: messages on other systems' topics (Frigate, zigbee2mqtt) that become jobs (<c>Mqtt:Rules:N</c>).</summary>
+    public List<Rules.TopicRuleOptions> Rules { get; set; } = [];
+
     /// <summary>MQTT client id. Default: <c>autoglm-&lt;device id&gt;</c> (stable, so the broker keeps the session).</summary>
     public string? ClientId { get; set; }
 
@@ -259,6 +262,12 @@ public sealed record MqttTopics(string Prefix)
 
     /// <summary>The command topic that makes sensor <paramref name="sensor"/> capture (<c>…/sensors/&lt;name&gt;/capture</c>).</summary>
     public string SensorCapture(string sensor) => $"{Prefix}/sensors/{sensor}/capture";
+
+    /// <summary>
+    /// The retained latest answer of a source (a sensor or a topic rule, <c>…/sources/&lt;name&gt;/answer</c>): the result
+    /// JSON of its last job, so an automation can bind to one fixed topic.
+    /// </summary>
+    public string SourceAnswer(string source) => $"{Prefix}/sources/{source}/answer";
 
     /// <summary>The subscription for every sensor's command topic.</summary>
     public string SensorCaptureFilter => Prefix + "/sensors/+/capture";

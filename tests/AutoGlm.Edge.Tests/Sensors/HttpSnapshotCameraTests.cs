@@ -109,7 +109,7 @@ public sealed class HttpSnapshotCameraTests : IAsyncLifetime
             $"Sensors:Devices:0:Password={Secret}",
             "Sensors:Devices:0:MaxTokens=3",
             "Sensors:Devices:0:Triggers:0:Kind=mqtt");
-        await using var client = await TestMqttClient.ConnectAsync(port, persistent: false, $"autoglm/{device}/results/+");
+        await using var client = await TestMqttClient.ConnectAsync(port, persistent: false, $"autoglm/{device}/results/+", $"autoglm/{device}/sources/+/answer");
         var before = Volatile.Read(ref _snapshots);
 
         await client.PublishAsync($"autoglm/{device}/sensors/front/capture", "Who is at the door?");
@@ -118,6 +118,10 @@ public sealed class HttpSnapshotCameraTests : IAsyncLifetime
         Assert.True(result.ErrorCode is null, result.Text);
         Assert.True(result.Json.GetProperty("usage").GetProperty("prompt_tokens").GetInt32() > 10, result.Text);
         Assert.True(Volatile.Read(ref _snapshots) > before, "the camera was not asked for a snapshot");
+
+        // The sensor's latest answer, retained on its fixed topic.
+        var latest = await client.WaitForTopicAsync($"autoglm/{device}/sources/front/answer");
+        Assert.Equal(result.Json.GetProperty("id").GetString(), latest.Json.GetProperty("id").GetString());
         server.Logs.AssertNoErrors();
     }
 

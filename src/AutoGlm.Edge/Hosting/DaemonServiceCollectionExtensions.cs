@@ -48,6 +48,8 @@ public static class DaemonServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<MqttService>());
         services.AddSingleton<Rules.TopicRuleService>();
         services.AddHostedService(sp => sp.GetRequiredService<Rules.TopicRuleService>());
+        services.AddSingleton<HomeAssistant.HomeAssistantDiscovery>();
+        services.AddHostedService(sp => sp.GetRequiredService<HomeAssistant.HomeAssistantDiscovery>());
         return services;
     }
 

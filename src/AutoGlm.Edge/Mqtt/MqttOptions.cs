@@ -50,6 +50,9 @@ public sealed class MqttOptions
     /// </summary>
     public bool Persistence { get; set; } = true;
 
+    /// <summary>Home Assistant MQTT discovery (<c>Mqtt:HomeAssistant:Enabled</c>, <c>DiscoveryPrefix</c>).</summary>
+    public HomeAssistant.HomeAssistantOptions HomeAssistant { get; set; } = new();
+
     /// <summary>Topic rules: messages on other systems' topics (Frigate, zigbee2mqtt) that become jobs (<c>Mqtt:Rules:N</c>).</summary>
     public List<Rules.TopicRuleOptions> Rules { get; set; } = [];
 
@@ -216,6 +219,9 @@ public sealed record MqttTopics(string Prefix)
 
     /// <summary>Retained status and last will.</summary>
     public string Status => Prefix + "/status";
+
+    /// <summary>Retained <c>online</c> or <c>offline</c> and nothing else (the last will too): for Home Assistant's and Frigate's availability.</summary>
+    public string Availability => Prefix + "/availability";
 
     /// <summary>Retained periodic statistics.</summary>
     public string Stats => Prefix + "/stats";

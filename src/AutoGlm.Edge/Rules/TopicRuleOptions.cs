@@ -67,7 +67,7 @@ public sealed class TopicRuleOptions
     };
 }
 
-/// <summary>Checks <c>Mqtt:Rules</c>, naming each bad key.</summary>
+/// <summary>Checks <c>Mqtt:Rules</c> and <c>Mqtt:HomeAssistant</c>, naming each bad key.</summary>
 public sealed class TopicRulesValidator : IValidateOptions<MqttOptions>
 {
     public ValidateOptionsResult Validate(string? name, MqttOptions options)
@@ -121,6 +121,12 @@ public sealed class TopicRulesValidator : IValidateOptions<MqttOptions>
             {
                 problems.Add($"{key}:Prompt {ex.Message}");
             }
+        }
+
+        var prefix = options.HomeAssistant.DiscoveryPrefix;
+        if (string.IsNullOrEmpty(prefix) || prefix.IndexOfAny(['+', '#']) >= 0 || prefix.StartsWith('$') || prefix.EndsWith('/'))
+        {
+            problems.Add($"Mqtt:HomeAssistant:DiscoveryPrefix must be a topic prefix without wildcards, a leading $ or a trailing / (got '{prefix}'; Home Assistant's default is homeassistant)");
         }
 
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);

@@ -1,3 +1,4 @@
+using AutoGlm.Cluster.Contract;
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;

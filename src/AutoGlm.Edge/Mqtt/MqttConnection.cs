@@ -3,6 +3,7 @@ using MQTTnet;
 using MQTTnet.Exceptions;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
+using AutoGlm.Cluster.Contract;
 
 namespace AutoGlm.Edge.Mqtt;
 

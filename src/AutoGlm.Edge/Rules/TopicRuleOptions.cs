@@ -1,3 +1,4 @@
+using AutoGlm.Cluster.Contract;
 using Microsoft.Extensions.Options;
 using MQTTnet;
 using AutoGlm.Edge.Mqtt;

@@ -1,3 +1,4 @@
+using AutoGlm.Cluster.Contract;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
@@ -343,28 +344,28 @@ public sealed partial class TopicRuleService : IHostedService, IAsyncDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(4801, LogLevel.Information, "Rule {Rule}: {Payload} messages on {Topic} become jobs; answers to {AnswerTopic} and, retained, {LatestTopic}")]
+        [LoggerMessage(4851, LogLevel.Information, "Rule {Rule}: {Payload} messages on {Topic} become jobs; answers to {AnswerTopic} and, retained, {LatestTopic}")]
         public static partial void RuleReady(ILogger logger, string rule, string topic, string payload, string answerTopic, string latestTopic);
 
-        [LoggerMessage(4802, LogLevel.Information, "Rule {Rule}: job {JobId} from a message on {Topic}")]
+        [LoggerMessage(4852, LogLevel.Information, "Rule {Rule}: job {JobId} from a message on {Topic}")]
         public static partial void JobPublished(ILogger logger, string rule, string jobId, string topic);
 
-        [LoggerMessage(4803, LogLevel.Information, "Rule {Rule}: job {JobId} answered; published to {AnswerTopic} and the rule's latest-answer topic")]
+        [LoggerMessage(4853, LogLevel.Information, "Rule {Rule}: job {JobId} answered; published to {AnswerTopic} and the rule's latest-answer topic")]
         public static partial void Answered(ILogger logger, string rule, string jobId, string answerTopic);
 
-        [LoggerMessage(4804, LogLevel.Warning, "Rule {Rule}: a message on {Topic} was not used: {Problem} ({HeldBack} more unused or dropped since the last such warning)")]
+        [LoggerMessage(4854, LogLevel.Warning, "Rule {Rule}: a message on {Topic} was not used: {Problem} ({HeldBack} more unused or dropped since the last such warning)")]
         public static partial void Unusable(ILogger logger, string rule, string topic, string problem, int heldBack);
 
-        [LoggerMessage(4805, LogLevel.Warning, "Rule {Rule}: a message on {Topic} was dropped: the rule's MinInterval ({MinInterval}) has not passed or MaxOutstanding ({MaxOutstanding}) jobs wait for their answers ({HeldBack} more unused or dropped since the last such warning)")]
+        [LoggerMessage(4855, LogLevel.Warning, "Rule {Rule}: a message on {Topic} was dropped: the rule's MinInterval ({MinInterval}) has not passed or MaxOutstanding ({MaxOutstanding}) jobs wait for their answers ({HeldBack} more unused or dropped since the last such warning)")]
         public static partial void Dropped(ILogger logger, string rule, string topic, TimeSpan minInterval, int maxOutstanding, int heldBack);
 
-        [LoggerMessage(4806, LogLevel.Warning, "Rule {Rule}: job {JobId} could not be published (not connected, or the broker refused it)")]
+        [LoggerMessage(4856, LogLevel.Warning, "Rule {Rule}: job {JobId} could not be published (not connected, or the broker refused it)")]
         public static partial void PublishFailed(ILogger logger, string rule, string jobId);
 
-        [LoggerMessage(4807, LogLevel.Warning, "Rule {Rule}: no result for job {JobId} within {Timeout}; its slot is free again")]
+        [LoggerMessage(4857, LogLevel.Warning, "Rule {Rule}: no result for job {JobId} within {Timeout}; its slot is free again")]
         public static partial void ResultTimedOut(ILogger logger, string rule, string jobId, TimeSpan timeout);
 
-        [LoggerMessage(4808, LogLevel.Error, "Rules: handling a message on {Topic} failed")]
+        [LoggerMessage(4858, LogLevel.Error, "Rules: handling a message on {Topic} failed")]
         public static partial void MessageFailed(ILogger logger, string topic, Exception exception);
     }
 }

@@ -1,3 +1,4 @@
+using AutoGlm.Cluster.Contract;
 using AutoGlm.Edge.Mqtt;
 
 namespace AutoGlm.Edge.Sensors;

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using System.Threading.Channels;
+using AutoGlm.Cluster.Contract;
 using AutoGlm.Edge.Metrics;
 using AutoGlm.Edge.Mqtt;
 using Microsoft.Extensions.Options;

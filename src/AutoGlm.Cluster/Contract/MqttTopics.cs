@@ -28,6 +28,15 @@ public sealed record MqttTopics(string Prefix)
     /// <summary>Retained periodic statistics.</summary>
     public string Stats => Prefix + "/stats";
 
+    /// <summary>Retained <c>online</c> or <c>offline</c> and nothing else (the last will too): for Home Assistant's and Frigate's availability.</summary>
+    public string Availability => Prefix + "/availability";
+
+    /// <summary>
+    /// The retained latest answer of a source (a sensor or a topic rule, <c>…/sources/&lt;name&gt;/answer</c>): the result
+    /// JSON of its last job, so an automation can bind to one fixed topic.
+    /// </summary>
+    public string SourceAnswer(string source) => $"{Prefix}/sources/{source}/answer";
+
     /// <summary>Error results of payloads whose id could not be read and that named no response topic.</summary>
     public string Errors => Prefix + "/errors";
 

@@ -44,6 +44,18 @@ public sealed class MqttOptions
     /// <summary>Broker password.</summary>
     public string? Password { get; set; }
 
+    /// <summary>
+    /// The embedded broker keeps retained messages and persistent sessions (subscriptions, QoS 1/2 messages queued for
+    /// away clients) in <c>broker.db</c> in the state folder, so they outlive a restart. Default true.
+    /// </summary>
+    public bool Persistence { get; set; } = true;
+
+    /// <summary>Home Assistant MQTT discovery (<c>Mqtt:HomeAssistant:Enabled</c>, <c>DiscoveryPrefix</c>).</summary>
+    public HomeAssistant.HomeAssistantOptions HomeAssistant { get; set; } = new();
+
+    /// <summary>Topic rules: messages on other systems' topics (Frigate, zigbee2mqtt) that become jobs (<c>Mqtt:Rules:N</c>).</summary>
+    public List<Rules.TopicRuleOptions> Rules { get; set; } = [];
+
     /// <summary>MQTT client id. Default: <c>autoglm-&lt;device id&gt;</c> (stable, so the broker keeps the session).</summary>
     public string? ClientId { get; set; }
 
@@ -188,3 +200,4 @@ internal sealed class MqttOptionsValidator : IValidateOptions<MqttOptions>
         }
     }
 }
+

@@ -46,6 +46,10 @@ public static class MqttServiceCollectionExtensions
 
         services.AddHostedService<EmbeddedBroker>();
         services.AddHostedService(sp => sp.GetRequiredService<MqttService>());
+        services.AddSingleton<Rules.TopicRuleService>();
+        services.AddHostedService(sp => sp.GetRequiredService<Rules.TopicRuleService>());
+        services.AddSingleton<HomeAssistant.HomeAssistantDiscovery>();
+        services.AddHostedService(sp => sp.GetRequiredService<HomeAssistant.HomeAssistantDiscovery>());
         return services;
     }
 
@@ -57,6 +61,7 @@ public static class MqttServiceCollectionExtensions
     {
         services.AddOptions<MqttOptions>().BindConfiguration(MqttOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<MqttOptions>, MqttOptionsValidator>();
+        services.AddSingleton<IValidateOptions<MqttOptions>, Rules.TopicRulesValidator>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<MqttOptions>>().Value);
         services.AddSingleton(sp => new MqttTopics(sp.GetRequiredService<MqttOptions>().ResolvedTopicPrefix));
         return services;

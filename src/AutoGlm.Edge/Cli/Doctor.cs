@@ -266,7 +266,7 @@ internal sealed class Doctor(IConfiguration configuration, string stateDirectory
         }
 
         var options = configuration.GetSection(Mqtt.MqttOptions.Section).Get<Mqtt.MqttOptions>() ?? new();
-        var topics = new Mqtt.MqttTopics(options.ResolvedTopicPrefix);
+        var topics = new AutoGlm.Cluster.Contract.MqttTopics(options.ResolvedTopicPrefix);
         var answer = await BrokerIdentity.ReadStatusAsync(host, port, topics.Status, options.Username, ResolvedBrokerPassword(), brokerTimeout, cancellationToken).ConfigureAwait(false);
         var held = owner is null ? "" : $" (PID {owner.Pid}, {owner.Command})";
         return answer switch

@@ -220,7 +220,7 @@ public sealed record CheckpointConfig(string ArchitectureName, ModelArchitecture
     private static RuntimeException Error(string message) => new(RuntimeErrorCode.InvalidRequest, message);
 
     /// <summary>Reads typed keys from one JSON object, naming the key (with its path) when it is missing or of the wrong type.</summary>
-    private sealed class KeyReader(JsonElement element, string prefix)
+    internal sealed class KeyReader(JsonElement element, string prefix)
     {
         public int Int(string key) => OptionalInt(key) ?? throw Missing(key);
 

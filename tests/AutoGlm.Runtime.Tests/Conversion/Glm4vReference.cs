@@ -31,8 +31,13 @@ internal static class Glm4vReference
     public static void MakeCheckpoint(string directory, int seed = 7) => Run($"make \"{directory}\" --seed {seed}");
 
     /// <summary>The vision tower's output rows for pixel values written to <paramref name="pixelsFile"/>.</summary>
-    public static double[][] Vision(string directory, string pixelsFile, int rows, int columns) =>
-        JsonSerializer.Deserialize<double[][]>(Run($"vision \"{directory}\" \"{pixelsFile}\" --grid {rows},{columns}"))!;
+    /// <param name="directory">The checkpoint.</param>
+    /// <param name="pixelsFile">float32 pixel values as the processor lays them out.</param>
+    /// <param name="rows">Patch rows.</param>
+    /// <param name="columns">Patch columns.</param>
+    /// <param name="int4Block">When positive, the linears an INT4 package rounds are first rounded by the converter's rule at this block.</param>
+    public static double[][] Vision(string directory, string pixelsFile, int rows, int columns, int int4Block = 0) =>
+        JsonSerializer.Deserialize<double[][]>(Run($"vision \"{directory}\" \"{pixelsFile}\" --grid {rows},{columns} --int4 {int4Block}"))!;
 
     /// <summary><c>get_rope_index</c>'s three position streams for a prompt with images of these patch grids.</summary>
     public static long[][] RopeIndex(IReadOnlyList<int> tokens, IReadOnlyList<(int Rows, int Columns)> grids, int imageToken) =>

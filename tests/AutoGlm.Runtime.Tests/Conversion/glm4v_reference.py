@@ -134,6 +134,14 @@ def make(directory, seed):
     config["image_start_token_id"] = ref.FIRST_SPECIAL + 10
     config["image_end_token_id"] = ref.FIRST_SPECIAL + 11
     json.dump(config, open(os.path.join(directory, "config.json"), "w"), indent=2)
+    tokenizer_path = os.path.join(directory, "tokenizer.json")
+    tokenizer = json.load(open(tokenizer_path))
+    tokenizer["added_tokens"].append(dict(id=IMAGE_TOKEN, content="<|image|>", single_word=False, lstrip=False, rstrip=False,
+                                          normalized=False, special=True))
+    json.dump(tokenizer, open(tokenizer_path, "w"), ensure_ascii=False)
+    json.dump(dict(size=dict(shortest_edge=12544, longest_edge=9633792), do_rescale=True, patch_size=PATCH, temporal_patch_size=TEMPORAL,
+                   merge_size=MERGE, image_mean=MEAN, image_std=STD, image_processor_type="Glm4vImageProcessor", processor_class="Glm4vProcessor"),
+              open(os.path.join(directory, "preprocessor_config.json"), "w"), indent=2)
     gen = torch.Generator().manual_seed(seed + 1000)
     tensors = vision_tensors(gen, vision, hidden)
     index_path = os.path.join(directory, "model.safetensors.index.json")
@@ -148,6 +156,16 @@ def make(directory, seed):
     index["weight_map"].update({n: file for n in tensors})
     index["metadata"]["total_size"] += size
     json.dump(index, open(index_path, "w"), indent=2)
+
+
+def int4_vision(t, block):
+    # an INT4 package rounds the blocks' and the merger's linears whose input width the block divides (the
+    # converter's full-range rule); the patch embedding, the downsample, norms and positions stay float
+    linears = ("attn.qkv.weight", "attn.proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
+               "merger.proj.weight", "merger.gate_proj.weight", "merger.up_proj.weight", "merger.down_proj.weight")
+    return {name: ref.int4_round_trip(value, block, "full")
+            if name.startswith("model.visual.") and name.endswith(linears) and value.shape[1] % block == 0 else value
+            for name, value in t.items()}
 
 
 def rms(x, w, eps):
@@ -305,6 +323,7 @@ def main():
     v.add_argument("dir")
     v.add_argument("pixels")
     v.add_argument("--grid", required=True)
+    v.add_argument("--int4", type=int, default=0)
     r = sub.add_parser("rope-index")
     r.add_argument("--tokens", required=True)
     r.add_argument("--grids", required=True)
@@ -326,6 +345,8 @@ def main():
         make(args.dir, args.seed)
     elif args.command == "vision":
         config, t = ref.load(args.dir)
+        if args.int4:
+            t = int4_vision(t, args.int4)
         gh, gw = (int(x) for x in args.grid.split(","))
         print(json.dumps(vision_forward(config, t, read_pixels(args.pixels), gh, gw).tolist()))
     elif args.command == "rope-index":

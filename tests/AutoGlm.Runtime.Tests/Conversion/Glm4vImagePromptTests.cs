@@ -4,6 +4,7 @@ using AutoGlm.Runtime.Modalities;
 using AutoGlm.Runtime.Onnx;
 using AutoGlm.Runtime.Packages;
 using AutoGlm.Tests.Media;
+using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AutoGlm.Runtime.Tests.Conversion;
@@ -82,6 +83,60 @@ public sealed class Glm4vImagePromptTests : IDisposable
         {
             Glm4vVisionConversionTests.AssertClose(expected[i], actual[i], 1e-3, 0.99999, i == 0 ? "after the prompt" : $"at decode step {i}");
         }
+    }
+
+    /// <summary>
+    /// Through the engine's front: template, preprocessing, the scheduler's chunked prefill (the image spans chunks)
+    /// and M-RoPE positions. Greedy tokens equal the reference's argmax at every step; the same request again (its
+    /// prefix, image included, reused from the cache) and beside a text request (a batch of two) answers the same.
+    /// </summary>
+    [Fact]
+    public async Task Engine_ImageBetweenText_GreedyTokensMatchPyTorch_AgainAndBatched()
+    {
+        var checkpoint = Path.Combine(_root, "checkpoint");
+        Glm4vReference.MakeCheckpoint(checkpoint);
+        var packageDir = Path.Combine(_root, "package");
+        CheckpointConverter.Convert(checkpoint, packageDir, new ConversionOptions { Weights = "fp32", AccuracyLevel = 0 });
+        using var engine = LocalEngine.Load(packageDir, new EngineOptions { MaxBatchSize = 2, PrefillChunkSize = 16 });
+        var png = TestMedia.NoiseImage(150, 100, seed: 9);
+        ChatMessage[] messages = [new(ChatRole.User, [new TextContent("hello "), new DataContent(png, "image/png"), new TextContent(" world")])];
+        var prompt = engine.RenderPrompt(messages);
+
+        var first = await GreedyIds(engine, messages);
+
+        var info = engine.Package.Manifest.Adapters!.Vision!;
+        var image = new ImagePreprocessor(info, new MediaLimits()).Prepare(png);
+        var pixelsFile = Path.Combine(_root, "pixels.f32");
+        File.WriteAllBytes(pixelsFile, System.Runtime.InteropServices.MemoryMarshal.AsBytes(image.Pixels.AsSpan()).ToArray());
+        Assert.Equal(image.Grid!.Tokens, prompt.Count(t => t == ImageToken));
+        var expected = Glm4vReference.Logits(checkpoint, pixelsFile, image.Grid.Rows, image.Grid.Columns, [.. prompt, .. first], prompt.Count - 1);
+        Assert.NotEmpty(first);
+        for (var i = 0; i < first.Count; i++)
+        {
+            Assert.Equal(Array.IndexOf(expected[i], expected[i].Max()), first[i]);
+        }
+
+        var again = await GreedyIds(engine, messages);
+        var beside = GreedyIds(engine, [new ChatMessage(ChatRole.User, "hello world hello world")]);
+        var batched = GreedyIds(engine, messages);
+        await Task.WhenAll(beside, batched);
+        Assert.Equal(first, again);
+        Assert.Equal(first, await batched);
+    }
+
+    private static async Task<List<int>> GreedyIds(LocalEngine engine, ChatMessage[] messages)
+    {
+        var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 8, AdditionalProperties = new() { [LocalEngine.LogprobsProperty] = 0 } };
+        var ids = new List<int>();
+        await foreach (var update in engine.GetStreamingResponseAsync(messages, options))
+        {
+            if (update.AdditionalProperties?.TryGetValue(LocalEngine.LogprobsProperty, out var value) == true && value is TokenScored scored)
+            {
+                ids.Add(scored.TokenId);
+            }
+        }
+
+        return ids;
     }
 
     [Fact]

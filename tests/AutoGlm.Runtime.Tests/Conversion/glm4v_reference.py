@@ -8,8 +8,9 @@ transformers, no pip.
       -> JSON [height, width]: the size the processor resizes to
   glm4v_reference.py preprocess <image> <out.f32> [--min ..] [--max ..]
       -> writes pixel_values (float32, [patches, 3*2*14*14]) and prints JSON {"height", "width", "grid": [t, h, w]}
-  glm4v_reference.py make <dir> [--seed N]
-      -> a tiny GLM-4.1V checkpoint (glm_reference.py's text decoder plus a real model.visual.* tower)
+  glm4v_reference.py make <dir> [--seed N] [--shape '{..}'] [--vision-shape '{..}']
+      -> a tiny GLM-4.1V checkpoint (glm_reference.py's text decoder plus a real model.visual.* tower); the shapes
+         override the tiny text and vision configs (a benchmark's 9B-shaped tower, say)
   glm4v_reference.py vision <dir> <pixels.f32> --grid H,W
       -> JSON: the vision tower's output rows [(H/2)*(W/2), text hidden]
   glm4v_reference.py rope-index --tokens 1,2,.. --grids H,W;H,W [--image-token N]
@@ -124,12 +125,15 @@ def vision_tensors(gen, v, out_hidden):
     return t
 
 
-def make(directory, seed):
-    ref.make(directory, "Glm4vForConditionalGeneration", seed, 2, dict(ref.SHAPE))
+def make(directory, seed, shape=None, vision_shape=None):
+    ref.make(directory, "Glm4vForConditionalGeneration", seed, 2, dict(ref.SHAPE, **(shape or {})))
     config = json.load(open(os.path.join(directory, "config.json")))
     hidden = config["text_config"]["hidden_size"]
-    vision = dict(VISION, out_hidden_size=hidden)
+    vision = dict(VISION, **(vision_shape or {}), out_hidden_size=hidden)
     config["vision_config"] = vision
+    text = config["text_config"]
+    half = int(text["head_dim"] * text["partial_rotary_factor"]) // 2
+    text["rope_scaling"]["mrope_section"] = [half // 4, 3 * half // 8, half - half // 4 - 3 * half // 8]  # GLM-4.1V's 8, 12, 12 of 32
     config["image_token_id"] = IMAGE_TOKEN
     config["image_start_token_id"] = ref.FIRST_SPECIAL + 10
     config["image_end_token_id"] = ref.FIRST_SPECIAL + 11
@@ -319,6 +323,8 @@ def main():
     m = sub.add_parser("make")
     m.add_argument("dir")
     m.add_argument("--seed", type=int, default=7)
+    m.add_argument("--shape", default="{}", help="overrides of the tiny text shape")
+    m.add_argument("--vision-shape", default="{}", help="overrides of the tiny vision_config")
     v = sub.add_parser("vision")
     v.add_argument("dir")
     v.add_argument("pixels")
@@ -342,7 +348,7 @@ def main():
         flat.tofile(args.out)
         print(json.dumps(dict(height=rh, width=rw, grid=[1, gh, gw])))
     elif args.command == "make":
-        make(args.dir, args.seed)
+        make(args.dir, args.seed, json.loads(args.shape), json.loads(args.vision_shape))
     elif args.command == "vision":
         config, t = ref.load(args.dir)
         if args.int4:

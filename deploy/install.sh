@@ -165,7 +165,6 @@ install_files() {
     # Swap in the new tree whole, so a half-copied upgrade never runs.
     rm -rf "$root$prefix.new"
     cp -a "$build_dir" "$root$prefix.new"
-    cp "$repo/README.md" "$root$prefix.new/README.md" 2>/dev/null || true
     if [ -n "$ort_dir" ]; then
       # .NET loads the libonnxruntime.so beside the app before any on LD_LIBRARY_PATH, so the GPU build replaces it.
       ls "$ort_dir"/libonnxruntime*.so* >/dev/null 2>&1 || die "$ort_dir holds no libonnxruntime*.so"
@@ -180,6 +179,8 @@ install_files() {
 
   files install -D -m 0644 "$here/systemd/$unit" "$root/etc/systemd/system/$unit"
   files install -D -m 0644 "$here/systemd/60-autoglm-gpio.rules" "$root/etc/udev/rules.d/60-autoglm-gpio.rules"
+  # Where the unit's Documentation= points, as the .deb lays it out.
+  files install -D -m 0644 "$repo/README.md" "$root/usr/share/doc/autoglm-edge/README.md"
   files install -d -m 0755 "$root/etc/autoglm"
   if [ -e "$root/etc/autoglm/edge.json" ]; then
     say "keeping the existing /etc/autoglm/edge.json"
@@ -229,7 +230,7 @@ uninstall() {
   say "removing the autoglm-edge service"
   system systemctl disable --now "$unit"
   files rm -rf "$root/etc/systemd/system/$unit" "$root/etc/systemd/system/$unit.d" "$root$prefix" "$root$prefix.new" \
-    "$root/usr/local/bin/autoglm-edge" "$root/etc/udev/rules.d/60-autoglm-gpio.rules"
+    "$root/usr/local/bin/autoglm-edge" "$root/etc/udev/rules.d/60-autoglm-gpio.rules" "$root/usr/share/doc/autoglm-edge"
   system systemctl daemon-reload
   if [ "$purge" -eq 1 ]; then
     say "purging configuration, state, cache and the $user user"

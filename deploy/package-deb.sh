@@ -5,6 +5,7 @@
 #
 #   deploy/package-deb.sh --arch arm64                 # dotnet publish -r linux-arm64, then package
 #   deploy/package-deb.sh --arch amd64 --from-dir DIR  # package an already published folder
+#   --compression xz|gzip|none                          # dpkg-deb's compressor (default xz, smallest; none is fastest)
 # The version is <Version> in Directory.Build.props (what `autoglm-edge --version` says); --version overrides it
 # and is stamped into the published binary too (with --from-dir the folder must have been published with it).
 set -euo pipefail
@@ -15,6 +16,7 @@ readonly repo="$(dirname "$here")"
 arch=""
 from_dir=""
 out="$repo/artifacts/deb"
+compression=xz
 # One version for the package and the binary: <Version> in Directory.Build.props, which `autoglm-edge --version` reports.
 version="$(sed -n 's:.*<Version>\([^<]*\)</Version>.*:\1:p' "$repo/Directory.Build.props" | head -n 1)"
 
@@ -26,7 +28,8 @@ while [ $# -gt 0 ]; do
     --from-dir) from_dir="${2:?--from-dir needs a folder}"; shift ;;
     --out) out="${2:?--out needs a folder}"; shift ;;
     --version) version="${2:?--version needs a version}"; shift ;;
-    -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --compression) compression="${2:?--compression needs xz, gzip or none}"; shift ;;
+    -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1'" ;;
   esac
   shift
@@ -37,6 +40,7 @@ case "$arch" in
   amd64) rid=linux-x64 ;;
   *) die "--arch must be arm64 or amd64 (Debian names)" ;;
 esac
+case "$compression" in xz|gzip|none) ;; *) die "--compression must be xz, gzip or none (got '$compression')" ;; esac
 [ -n "$version" ] || die "no <Version> in $repo/Directory.Build.props (or pass --version)"
 [[ "$version" =~ ^[0-9][0-9A-Za-z.+~-]*$ ]] || die "--version '$version' is not a Debian version"
 command -v dpkg-deb >/dev/null || die "dpkg-deb is needed (apt-get install dpkg)"
@@ -77,7 +81,7 @@ Version: $version
 Architecture: $arch
 Maintainer: AutoGlm.Edge maintainers <autoglm-edge@localhost>
 Installed-Size: $size_kb
-Depends: libc6 (>= 2.31), libstdc++6, adduser
+Depends: libc6 (>= 2.31), libstdc++6, adduser, init-system-helpers (>= 1.54)
 Section: misc
 Priority: optional
 Homepage: https://github.com/autoglm/autoglm-edge
@@ -93,5 +97,5 @@ done
 
 mkdir -p "$out"
 deb="$out/autoglm-edge_${version}_${arch}.deb"
-dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+dpkg-deb --root-owner-group "-Z$compression" --build "$root" "$deb" >/dev/null
 echo "$deb"

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using AutoGlm.Edge.Engine;
 using AutoGlm.Edge.Hosting;
 using AutoGlm.Runtime.Building;
 using AutoGlm.Runtime.Generation;

@@ -11,6 +11,9 @@ switch (args.FirstOrDefault())
     case "media":
         // media [--runs N]: image and audio preprocessing, adapter first load, TTFT with and without media
         return await MediaBench.RunAsync(args[1..]);
+    case "vision":
+        // vision <GLM-4.1V checkpoint or package> <work-dir> <screenshot|frame> [runs]: preprocessing, tower, image tokens, TTFT, peak RSS
+        return await VisionBench.RunAsync(args[1..]);
     case "prefix-cache":
         // prefix-cache [--preset tiny|small] [--rounds N]: TTFT with a cached 1,000-token system prompt, 10-turn agent loop on/off
         return await PrefixCacheBench.RunAsync(args[1..]);
@@ -38,6 +41,6 @@ switch (args.FirstOrDefault())
         Console.WriteLine($"{GgufExport.Export(AutoGlm.Runtime.Building.SyntheticModelSpec.Preset(args.ElementAtOrDefault(3) ?? "small"), args[1], args[2]) / 1e6:F0} MB of tensors written to {args[2]}");
         return 0;
     default:
-        Console.Error.WriteLine("usage: AutoGlm.Bench media [--runs N] | prefix-cache [--preset tiny|small --rounds N] | mqtt [--samples N --intake N --sync Full|Normal] | http [--model DIR --requests N --max-tokens N --concurrency 1,4,8] | memory | compare <tiny|small> <work-dir> <prompt-tokens> <gen-tokens> <runs> <2,4,8> | hot-path <package> [iterations] | gguf <package> <out.gguf> [preset] | agree <package> <gguf> | decode-profile <package> <prompt> <steps> <max-len> <batch> [profile-prefix]");
+        Console.Error.WriteLine("usage: AutoGlm.Bench media [--runs N] | vision <checkpoint|package> <work-dir> <screenshot|frame> [runs] | prefix-cache [--preset tiny|small --rounds N] | mqtt [--samples N --intake N --sync Full|Normal] | http [--model DIR --requests N --max-tokens N --concurrency 1,4,8] | memory | compare <tiny|small> <work-dir> <prompt-tokens> <gen-tokens> <runs> <2,4,8> | hot-path <package> [iterations] | gguf <package> <out.gguf> [preset] | agree <package> <gguf> | decode-profile <package> <prompt> <steps> <max-len> <batch> [profile-prefix]");
         return 2;
 }

@@ -6,6 +6,9 @@ public enum ClusterErrorCode
     /// <summary>A remote engine was required (route <c>remote</c>, or policy) but no node could take the request.</summary>
     RemoteUnavailable,
 
+    /// <summary>Route <c>remote</c> was asked where no heavy node is configured (<c>Cluster:Nodes</c> empty, or a heavy node): asking again will not help.</summary>
+    RemoteNotConfigured,
+
     /// <summary>The remote node failed after it had streamed part of the answer; the answer is incomplete.</summary>
     RemoteInterrupted,
 }
@@ -25,7 +28,7 @@ public sealed class ClusterException : Exception
     /// <summary>The wire name of <see cref="Code"/>: <c>remote_unavailable</c> or <c>remote_interrupted</c>.</summary>
     public string WireCode => Code switch
     {
-        ClusterErrorCode.RemoteUnavailable => "remote_unavailable",
+        ClusterErrorCode.RemoteUnavailable or ClusterErrorCode.RemoteNotConfigured => "remote_unavailable",
         _ => "remote_interrupted",
     };
 }

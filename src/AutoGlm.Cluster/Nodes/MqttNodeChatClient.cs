@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
+using AutoGlm.Cluster.Contract;
 using AutoGlm.Cluster.Routing;
 using Microsoft.Extensions.AI;
 using MQTTnet;
@@ -29,6 +30,7 @@ public sealed class MqttNodeChatClient : IChatClient
     private readonly IMqttClient _client;
     private readonly MqttNodeOptions _options;
     private readonly string _topic;
+    private readonly MqttTopics _node;
     private readonly string _replyRoot;
     private readonly TimeSpan _timeout;
     private readonly SemaphoreSlim _connecting = new(1, 1);
@@ -42,6 +44,7 @@ public sealed class MqttNodeChatClient : IChatClient
     {
         _options = options;
         _topic = options.Topic.TrimEnd('/');
+        _node = new MqttTopics(_topic);
         _timeout = requestTimeout;
         var clientId = "autoglm-bridge-" + Guid.NewGuid().ToString("N")[..12];
         _replyRoot = $"autoglm-bridge/{clientId}";
@@ -95,8 +98,10 @@ public sealed class MqttNodeChatClient : IChatClient
         try
         {
             var job = new MqttApplicationMessageBuilder()
-                .WithTopic(_topic + "/jobs")
-                .WithPayload(JobJson(id, messages, options))
+                .WithTopic(_node.Jobs)
+
+                // The node runs it itself (a heavy node never forwards).
+                .WithPayload(JobJson.Write(id, messages, options, route: "local"))
                 .WithContentType("application/json")
                 .WithResponseTopic($"{_replyRoot}/{id}")
                 .WithCorrelationData(Encoding.UTF8.GetBytes(id))
@@ -149,7 +154,7 @@ public sealed class MqttNodeChatClient : IChatClient
         {
             using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(2));
             await _client.PublishAsync(
-                new MqttApplicationMessageBuilder().WithTopic($"{_topic}/jobs/{id}/cancel").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(),
+                new MqttApplicationMessageBuilder().WithTopic(_node.Cancel(id)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(),
                 bound.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException or InvalidOperationException)
@@ -223,7 +228,7 @@ public sealed class MqttNodeChatClient : IChatClient
             _online = false;
             await _client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
             var subscribe = new MqttClientSubscribeOptionsBuilder()
-                .WithTopicFilter(_topic + "/status", MqttQualityOfServiceLevel.AtLeastOnce)
+                .WithTopicFilter(_node.Status, MqttQualityOfServiceLevel.AtLeastOnce)
                 .WithTopicFilter(_replyRoot + "/#", MqttQualityOfServiceLevel.AtLeastOnce)
                 .Build();
             await _client.SubscribeAsync(subscribe, cancellationToken).ConfigureAwait(false);
@@ -237,7 +242,7 @@ public sealed class MqttNodeChatClient : IChatClient
     private Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs e)
     {
         var message = e.ApplicationMessage;
-        if (message.Topic == _topic + "/status")
+        if (message.Topic == _node.Status)
         {
             _online = IsOnlineStatus(message.Payload.ToArray());
         }
@@ -268,121 +273,12 @@ public sealed class MqttNodeChatClient : IChatClient
         }
     }
 
-    private byte[] JobJson(string id, IEnumerable<ChatMessage> messages, ChatOptions? options)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteString("id", id);
-            json.WriteStartArray("messages");
-            List<DataContent> images = [], audios = [];
-            foreach (var message in messages)
-            {
-                json.WriteStartObject();
-                json.WriteString("role", message.Role == ChatRole.System ? "system" : message.Role == ChatRole.Assistant ? "assistant" : "user");
-                json.WriteString("content", message.Text);
-                json.WriteEndObject();
-                foreach (var data in message.Contents.OfType<DataContent>())
-                {
-                    if (data.HasTopLevelMediaType("image"))
-                    {
-                        images.Add(data);
-                    }
-                    else if (data.HasTopLevelMediaType("audio"))
-                    {
-                        audios.Add(data);
-                    }
-                }
-            }
-
-            json.WriteEndArray();
-            foreach (var (field, items) in new[] { ("image", images), ("audio", audios) })
-            {
-                if (items.Count > 0)
-                {
-                    json.WriteStartArray(field);
-                    foreach (var item in items)
-                    {
-                        json.WriteStringValue(item.Uri);
-                    }
-
-                    json.WriteEndArray();
-                }
-            }
-
-            if (options?.MaxOutputTokens is { } maxTokens)
-            {
-                json.WriteNumber("max_tokens", maxTokens);
-            }
-
-            if (options?.Temperature is { } temperature)
-            {
-                json.WriteNumber("temperature", temperature);
-            }
-
-            if (options?.TopP is { } topP)
-            {
-                json.WriteNumber("top_p", topP);
-            }
-
-            if (options?.Seed is { } seed)
-            {
-                json.WriteNumber("seed", seed);
-            }
-
-            if (options?.AdditionalProperties?.TryGetValue("enable_thinking", out var thinking) == true && OpenAiExtraFieldsChatClient.AsBool(thinking) is { } enable)
-            {
-                json.WriteBoolean("enable_thinking", enable);
-            }
-
-            // The node runs it itself (a heavy node never forwards).
-            json.WriteString("route", "local");
-            json.WriteEndObject();
-        }
-
-        return buffer.WrittenSpan.ToArray();
-    }
-
     private ChatResponse ParseResult(byte[] payload)
     {
-        using var document = JsonDocument.Parse(payload);
-        var root = document.RootElement;
-        if (root.TryGetProperty("error", out var error))
-        {
-            var code = error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : "unknown";
-            var message = error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : "no message";
-            throw new ClusterException(ClusterErrorCode.RemoteUnavailable, $"heavy node {_topic} answered {code}: {message}");
-        }
-
-        var contents = new List<AIContent>();
-        if (root.TryGetProperty("reasoning", out var reasoning) && reasoning.ValueKind == JsonValueKind.String)
-        {
-            contents.Add(new TextReasoningContent(reasoning.GetString()));
-        }
-
-        if (!root.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
-        {
-            throw new ClusterException(ClusterErrorCode.RemoteUnavailable, $"heavy node {_topic} answered a result without text");
-        }
-
-        contents.Add(new TextContent(text.GetString()));
-        var response = new ChatResponse(new ChatMessage(ChatRole.Assistant, contents))
-        {
-            FinishReason = root.TryGetProperty("finish_reason", out var finish) && finish.ValueKind == JsonValueKind.String
-                ? new ChatFinishReason(finish.GetString()!)
-                : ChatFinishReason.Stop,
-        };
-        if (root.TryGetProperty("usage", out var usage))
-        {
-            response.Usage = new UsageDetails
-            {
-                InputTokenCount = usage.GetProperty("prompt_tokens").GetInt64(),
-                OutputTokenCount = usage.GetProperty("completion_tokens").GetInt64(),
-                TotalTokenCount = usage.GetProperty("total_tokens").GetInt64(),
-            };
-        }
-
-        return response;
+        var (answer, code, message) = ResultJson.Read(payload);
+        return answer
+            ?? throw new ClusterException(
+                ClusterErrorCode.RemoteUnavailable,
+                code is not null ? $"heavy node {_topic} answered {code}: {message}" : $"heavy node {_topic} answered a result without text");
     }
 }

@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using AutoGlm.Cluster.LoadBalancing;
 using AutoGlm.Cluster.Routing;
 using Microsoft.Extensions.Logging;
 
@@ -17,10 +18,10 @@ public sealed partial class NodePool : IAsyncDisposable
     private Task? _loop;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Creates the pool.</summary>
+    /// <summary>Creates the pool of <see cref="ClusterOptions.Nodes"/>; empty on a heavy node, which never forwards.</summary>
     public NodePool(ClusterOptions options, string defaultModel, TimeProvider time, ILogger logger)
     {
-        Nodes = [.. options.Nodes.Select(n => new RemoteNode(n, defaultModel, options, time))];
+        Nodes = options.IsHeavy ? [] : [.. options.Nodes.Select(n => new RemoteNode(n, defaultModel, options, time))];
         foreach (var node in Nodes)
         {
             node.Changed += OnChanged;
@@ -55,19 +56,8 @@ public sealed partial class NodePool : IAsyncDisposable
         Pick(exclude is null ? null : node => !exclude.Contains(node));
 
     /// <summary>The available node with the fewest outstanding requests per unit of weight among those <paramref name="eligible"/> accepts; null when none.</summary>
-    public RemoteNode? Pick(Func<RemoteNode, bool>? eligible)
-    {
-        RemoteNode? best = null;
-        foreach (var node in Nodes)
-        {
-            if (node.IsAvailable && (eligible is null || eligible(node)) && (best is null || node.Load < best.Load))
-            {
-                best = node;
-            }
-        }
-
-        return best;
-    }
+    public RemoteNode? Pick(Func<RemoteNode, bool>? eligible) =>
+        LeastLoaded.Pick(Nodes, node => node.IsAvailable && (eligible is null || eligible(node)), static node => node.Load);
 
     /// <summary>
     /// Waits until <see cref="Pick(Func{RemoteNode, bool}?)"/> finds a node (re-checked after every health check and

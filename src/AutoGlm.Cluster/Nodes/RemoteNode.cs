@@ -1,9 +1,6 @@
-using System.ClientModel;
-using System.ClientModel.Primitives;
 using AutoGlm.Cluster.Routing;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Http.Resilience;
-using OpenAI;
 using Polly;
 
 namespace AutoGlm.Cluster.Nodes;
@@ -57,22 +54,11 @@ public sealed class RemoteNode : IDisposable
             // The OpenAI client's NetworkTimeout bounds the whole request; the pipeline bounds each attempt.
             Timeout = Timeout.InfiniteTimeSpan,
         };
-        var clientOptions = new OpenAIClientOptions
-        {
-            Endpoint = new Uri(options.Url.TrimEnd('/')),
-            NetworkTimeout = cluster.RequestTimeout,
-            Transport = new HttpClientPipelineTransport(_http),
 
-            // Retries are the resilience pipeline's (which knows the breaker); the OpenAI client's own are off.
-            RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
-        };
-
-        // The OpenAI client insists on a credential; a node that requires no key ignores this one.
-        var credential = new ApiKeyCredential(ApiKey ?? "no-key");
+        // Retries are the resilience pipeline's (which knows the breaker); the OpenAI client's own are off.
         var model = string.IsNullOrEmpty(options.Model) ? defaultModel : options.Model;
-        ChatClient = new OpenAiExtraFieldsChatClient(new OpenAIClient(credential, clientOptions).GetChatClient(model).AsIChatClient());
-        var root = Url.AbsolutePath.EndsWith("/v1/", StringComparison.Ordinal) ? new Uri(Url, "../") : Url;
-        HealthUrl = new Uri(root, "health/ready");
+        ChatClient = OpenAiEndpoint.CreateChatClient(options.Url, model, ApiKey, cluster.RequestTimeout, maxRetries: 0, _http);
+        HealthUrl = OpenAiEndpoint.HealthUrl(options.Url, "/health/ready");
     }
 
     /// <summary>The node's base URL, ending in <c>/</c>.</summary>

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using AutoGlm.Cluster.LoadBalancing;
 using Microsoft.Extensions.AI;
 
 namespace AutoGlm.Cluster.Replicas;
@@ -107,15 +108,7 @@ public sealed class ReplicaDispatcher : IChatClient
     {
         lock (_pick)
         {
-            var best = _replicas[0];
-            foreach (var replica in _replicas)
-            {
-                if (replica.Outstanding < best.Outstanding || (replica.Outstanding == best.Outstanding && replica.Served < best.Served))
-                {
-                    best = replica;
-                }
-            }
-
+            var best = LeastLoaded.Pick(_replicas, static _ => true, static r => r.Outstanding, static r => r.Served)!;
             best.Enter();
             return best;
         }

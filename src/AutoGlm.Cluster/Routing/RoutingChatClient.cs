@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using AutoGlm.Cluster.Nodes;
+using AutoGlm.Cluster.Routing.Policies;
 using AutoGlm.Runtime;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
@@ -52,6 +53,7 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
     private readonly NodePool _pool;
     private readonly ClusterOptions _options;
     private readonly CostEstimator _estimator;
+    private readonly IRoutingPolicy _policy;
     private readonly string _localName;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -69,10 +71,14 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
         _options = options;
         var engine = local.GetService<LocalEngine>();
         _estimator = new CostEstimator(engine, options);
+        _policy = RoutingPolicyFactory.Create(options, _estimator);
         _localName = engine is not null ? $"local:{engine.Package.Manifest.Name}@{engine.ExecutionProvider}" : "local";
         _logger = logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
     }
+
+    /// <summary>The policy <see cref="ClusterOptions.Policy"/> named, which decides for requests whose route is <c>auto</c>.</summary>
+    public IRoutingPolicy Policy => _policy;
 
     /// <summary>The estimator the cost-threshold policy uses.</summary>
     public CostEstimator Estimator => _estimator;
@@ -95,7 +101,7 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
     }
 
     /// <summary>Whether <paramref name="update"/> is the marker that a failed remote answer is being restarted locally: whatever came before it is void.</summary>
-    public static bool IsRestart(ChatResponseUpdate update) => update.AdditionalProperties?.ContainsKey(RestartedProperty) == true;
+    public static bool IsRestart(ChatResponseUpdate update) => update.IsRestart();
 
     public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
         IEnumerable<ChatMessage> messages,
@@ -240,42 +246,15 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
             return new(null, "route local requested", false);
         }
 
-        string why;
         if (route == "remote")
         {
-            why = "route remote requested";
+            return new(_pool.Pick(), "route remote requested", true);
         }
-        else if (_options.Policy == RoutingPolicies.LocalOnly)
+
+        var (remote, why) = _policy.Choose(messages, options);
+        if (!remote)
         {
-            return new(null, "policy local-only", false);
-        }
-        else if (_options.Policy == RoutingPolicies.RemoteFirst)
-        {
-            why = "policy remote-first";
-        }
-        else
-        {
-            var cost = _estimator.Estimate(messages, options);
-            if (cost.LocalLacks is { } adapter)
-            {
-                why = $"cost-threshold: the local model has no {adapter} adapter";
-            }
-            else if (DeadlineOf(options) is { } deadline && cost.PredictedLocalMs > deadline)
-            {
-                why = Format($"cost-threshold: predicted local latency {cost.PredictedLocalMs:F0} ms > deadline {deadline:F0} ms");
-            }
-            else if (cost.PredictedLocalMs > _options.MaxLocalLatencyMs)
-            {
-                why = Format($"cost-threshold: predicted local latency {cost.PredictedLocalMs:F0} ms > {_options.MaxLocalLatencyMs:F0} ms");
-            }
-            else if (cost.PromptTokens > _options.MaxLocalPromptTokens)
-            {
-                why = Format($"cost-threshold: {cost.PromptTokens} prompt tokens > {_options.MaxLocalPromptTokens}");
-            }
-            else
-            {
-                return new(null, Format($"cost-threshold: predicted local latency {cost.PredictedLocalMs:F0} ms within {_options.MaxLocalLatencyMs:F0} ms"), false);
-            }
+            return new(null, why, false);
         }
 
         return new(_pool.Pick(), why, true);
@@ -332,7 +311,7 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
         },
     };
 
-    private static string RouteOf(ChatOptions? options)
+    internal static string RouteOf(ChatOptions? options)
     {
         if (options?.AdditionalProperties?.TryGetValue(RouteProperty, out var value) != true || value is null)
         {
@@ -350,19 +329,8 @@ public sealed partial class RoutingChatClient : DelegatingChatClient
             : throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{RouteProperty} must be auto, local or remote");
     }
 
-    private static double? DeadlineOf(ChatOptions? options) =>
-        options?.AdditionalProperties?.TryGetValue(DeadlineProperty, out var value) != true || value is null ? null
-        : value switch
-        {
-            int i => i,
-            long l => l,
-            double d => d,
-            JsonElement { ValueKind: JsonValueKind.Number } e => e.GetDouble(),
-            _ => throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{DeadlineProperty} must be a number"),
-        };
-
     // The routing properties are for this router only; engines (local or remote) never see them.
-    private static ChatOptions? WithoutRoute(ChatOptions? options)
+    internal static ChatOptions? WithoutRoute(ChatOptions? options)
     {
         if (options?.AdditionalProperties is not { } properties || !(properties.ContainsKey(RouteProperty) || properties.ContainsKey(DeadlineProperty)))
         {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using AutoGlm.Edge.Pipeline;
 using AutoGlm.Runtime.Generation;
 using AutoGlm.Runtime.Modalities;
 using Microsoft.Extensions.AI;
@@ -36,8 +37,7 @@ internal static class ChatCommand
                 Seed = parse.GetValue(seed),
                 Temperature = parse.GetValue(temperature),
                 Instructions = parse.GetValue(system),
-                AdditionalProperties = new() { [LocalEngine.EnableThinkingProperty] = parse.GetValue(think) },
-            };
+            }.SetEnableThinking(parse.GetValue(think));
 
             List<AIContent> media =
             [
@@ -98,26 +98,23 @@ internal static class ChatCommand
 
     private static async Task<string> StreamAsync(LocalEngine engine, IList<ChatMessage> messages, ChatOptions options, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
-        var answer = new System.Text.StringBuilder();
+        var answer = new AnswerCollector();
         await foreach (var update in engine.GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
         {
-            foreach (var content in update.Contents)
+            var (text, reasoning) = answer.Add(update);
+            if (reasoning.Length > 0)
             {
-                switch (content)
-                {
-                    case TextReasoningContent reasoning:
-                        await error.WriteAsync(reasoning.Text).ConfigureAwait(false);
-                        break;
-                    case TextContent text:
-                        answer.Append(text.Text);
-                        await output.WriteAsync(text.Text).ConfigureAwait(false);
-                        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-                        break;
-                }
+                await error.WriteAsync(reasoning).ConfigureAwait(false);
+            }
+
+            if (text.Length > 0)
+            {
+                await output.WriteAsync(text).ConfigureAwait(false);
+                await output.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
         }
 
         await output.WriteLineAsync().ConfigureAwait(false);
-        return answer.ToString();
+        return answer.Text;
     }
 }

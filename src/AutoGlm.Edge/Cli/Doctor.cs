@@ -214,7 +214,12 @@ internal sealed class Doctor(IConfiguration configuration, string stateDirectory
             : new DoctorCheck("secrets", CheckStatus.Fail, string.Join("; ", problems));
     }
 
-    /// <summary>A TCP connect to <c>Mqtt:Host</c>:<c>Mqtt:Port</c>. Required (a failure fails) unless the broker is the embedded one.</summary>
+    /// <summary>
+    /// A TCP connect to <c>Mqtt:Host</c>:<c>Mqtt:Port</c>. Required (a failure fails) unless the broker is the embedded
+    /// one. For the embedded broker, whatever answers must be this daemon's: the process owning the listening socket
+    /// (when it can be seen) must be an <c>autoglm-edge</c>, and the broker must carry this device's retained
+    /// <c>…/status</c> as <c>online</c>; another program on the port fails, since the daemon could not start its broker there.
+    /// </summary>
     internal async Task<DoctorCheck> BrokerAsync(CancellationToken cancellationToken)
     {
         var embedded = !string.Equals(configuration["Mqtt:Broker"], "external", StringComparison.OrdinalIgnoreCase);
@@ -229,19 +234,71 @@ internal sealed class Doctor(IConfiguration configuration, string stateDirectory
         var what = embedded ? "embedded broker" : "broker";
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(brokerTimeout);
-        using var client = new TcpClient();
+        using (var client = new TcpClient())
+        {
+            try
+            {
+                await client.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+            {
+                var why = ex is OperationCanceledException ? $"no answer within {brokerTimeout.TotalMilliseconds:F0} ms" : ex.Message;
+                return embedded
+                    ? new DoctorCheck("mqtt", CheckStatus.Info, $"{what} {host}:{port}: {why} (the daemon starts it; is the daemon running?)")
+                    : new DoctorCheck("mqtt", CheckStatus.Fail, $"{what} {host}:{port} is not reachable: {why}");
+            }
+        }
+
+        return embedded
+            ? await WhoseBrokerAsync(host, port, cancellationToken).ConfigureAwait(false)
+            : new DoctorCheck("mqtt", CheckStatus.Ok, $"{what} {host}:{port} accepts connections");
+    }
+
+    /// <summary>Tells whether the broker answering where the embedded one should be is this daemon's.</summary>
+    private async Task<DoctorCheck> WhoseBrokerAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        const string Remedy = "the daemon cannot start its embedded broker there: stop that program, use it with Mqtt:Broker=external, or set another Mqtt:Port";
+        var where = $"{host}:{port}";
+        var owner = OperatingSystem.IsLinux() ? BrokerIdentity.ListenerOf(port) : null;
+        if (owner is { IsAutoGlmEdge: false })
+        {
+            return new DoctorCheck("mqtt", CheckStatus.Fail, $"{where} is held by another program, not this daemon's embedded broker: PID {owner.Pid} ({owner.Command}); {Remedy}");
+        }
+
+        var options = configuration.GetSection(Mqtt.MqttOptions.Section).Get<Mqtt.MqttOptions>() ?? new();
+        var topics = new AutoGlm.Cluster.Contract.MqttTopics(options.ResolvedTopicPrefix);
+        var answer = await BrokerIdentity.ReadStatusAsync(host, port, topics.Status, options.Username, ResolvedBrokerPassword(), brokerTimeout, cancellationToken).ConfigureAwait(false);
+        var held = owner is null ? "" : $" (PID {owner.Pid}, {owner.Command})";
+        return answer switch
+        {
+            { Kind: BrokerKind.NotMqtt } => new DoctorCheck("mqtt", CheckStatus.Fail, $"{where} accepts connections but is not an MQTT broker ({answer.Reason}){held}; {Remedy}"),
+            { Kind: BrokerKind.RefusedLogin } => new DoctorCheck("mqtt", CheckStatus.Warn, $"an MQTT broker on {where}{held} refused the doctor's login ({answer.Reason}; Mqtt:Username/Mqtt:Password): cannot tell whether it is this daemon's"),
+            { Status: { State: "online" } status } when status.DeviceId == options.ResolvedDeviceId =>
+                new DoctorCheck("mqtt", CheckStatus.Ok, $"embedded broker {where} is this daemon's{held}: {topics.Status} is online (version {status.Version}, started {status.StartedAt})"),
+            { Status: { } status } when owner is not null =>
+                new DoctorCheck("mqtt", CheckStatus.Warn, $"embedded broker {where} is an autoglm-edge's{held}, but {topics.Status} is {status.State ?? "not a status document"}: is it still starting, or another device id?"),
+            _ when owner is not null =>
+                new DoctorCheck("mqtt", CheckStatus.Warn, $"embedded broker {where} is an autoglm-edge's{held}, but it holds no retained {topics.Status}: is it still starting, or another device id?"),
+            _ => new DoctorCheck("mqtt", CheckStatus.Fail, $"an MQTT broker answers on {where}, but not this daemon's: it holds no retained {topics.Status} reading online; {Remedy}"),
+        };
+    }
+
+    /// <summary><c>Mqtt:Password</c> with an <c>env:</c> or <c>file:</c> reference resolved (as the daemon would); null when it cannot be.</summary>
+    private string? ResolvedBrokerPassword()
+    {
+        var resolved = new ConfigurationManager();
+        resolved.AddConfiguration(configuration);
         try
         {
-            await client.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
-            return new DoctorCheck("mqtt", CheckStatus.Ok, $"{what} {host}:{port} accepts connections");
+            SecretReferences.Resolve(resolved);
         }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        catch (Microsoft.Extensions.Options.OptionsValidationException)
         {
-            var why = ex is OperationCanceledException ? $"no answer within {brokerTimeout.TotalMilliseconds:F0} ms" : ex.Message;
-            return embedded
-                ? new DoctorCheck("mqtt", CheckStatus.Info, $"{what} {host}:{port}: {why} (the daemon starts it; is the daemon running?)")
-                : new DoctorCheck("mqtt", CheckStatus.Fail, $"{what} {host}:{port} is not reachable: {why}");
+            // The secrets check reports it.
+            return null;
         }
+
+        return resolved["Mqtt:Password"];
     }
 
     private static string OsName()

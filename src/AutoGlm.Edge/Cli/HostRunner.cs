@@ -34,8 +34,11 @@ internal static class HostRunner
         {
             using var host = build(QuietStart);
             host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.Register(() => Volatile.Write(ref started, true));
+            var loops = host.Services.GetService<BackgroundLoops>();
             await host.RunAsync(cancellationToken).ConfigureAwait(false);
-            return 0;
+
+            // A faulted background loop stopped the host: a non-zero exit, so systemd restarts the daemon.
+            return loops?.Faulted is null ? 0 : BackgroundLoops.FaultExitCode;
         }
         catch (Exception ex) when (!Volatile.Read(ref started) && ex is not OperationCanceledException)
         {

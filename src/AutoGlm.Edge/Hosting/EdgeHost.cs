@@ -2,9 +2,9 @@ using AutoGlm.Cluster.Routing;
 using AutoGlm.Edge.Http;
 using AutoGlm.Edge.Journal;
 using AutoGlm.Edge.Mqtt;
+using AutoGlm.Edge.Pipeline;
 using AutoGlm.Edge.Sensors;
 using AutoGlm.Runtime.Generation;
-using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 
 namespace AutoGlm.Edge.Hosting;
@@ -45,20 +45,8 @@ public static partial class EdgeHost
         builder.Services.AddSingleton(new StateLocation(state, StatePaths.CacheDirectory(state)));
         builder.Services.AddSingleton(TimeProvider.System);
 
-        builder.Services.AddOptions<RuntimeOptions>().BindConfiguration(RuntimeOptions.Section).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<RuntimeOptions>, RuntimeOptionsValidator>();
-        builder.Services.AddOptions<EngineOptions>().BindConfiguration(RuntimeOptions.Section).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<EngineOptions>, EngineOptionsValidator>();
-
-        builder.Services.AddSingleton<EngineHost>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<EngineHost>());
-
-        // On an edge with heavy nodes the registered chat client is the router, so MQTT and HTTP both route.
-        builder.Services.AddOptions<ClusterOptions>().BindConfiguration(ClusterOptions.Section).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<ClusterOptions>, ClusterOptionsValidator>();
-        builder.Services.AddSingleton<ClusterHost>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<ClusterHost>());
-        builder.Services.AddSingleton<IChatClient>(sp => sp.GetRequiredService<ClusterHost>().ChatClient);
+        // Engine → routing → metrics, registered as the IChatClient every front door calls.
+        builder.Services.AddChatPipeline();
         builder.AddEdgeHttp();
 
         // After the engine (hosted services start in order): broker, journal replay, MQTT subscription, sensors (off unless

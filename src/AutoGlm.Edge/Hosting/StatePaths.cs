@@ -90,3 +90,6 @@ public static class StatePaths
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }
+
+/// <summary>The resolved state and cache folders of this process.</summary>
+public sealed record StateLocation(string Directory, string CacheDirectory);

@@ -9,8 +9,9 @@ namespace AutoGlm.Edge.Hosting;
 /// <c>WATCHDOG_USEC</c> while every <see cref="IProgressProbe"/> makes progress, <c>STOPPING=1</c> on stop.
 /// </summary>
 /// <remarks>
-/// Works whether or not .NET detects systemd as the parent (a test harness, <c>systemd-run</c>, a container);
-/// under systemd, <c>UseSystemd()</c> may also send READY=1 and STOPPING=1, which systemd takes once.
+/// Under systemd, <c>UseSystemd()</c>'s <see cref="SystemdLifetime"/> sends READY=1 and STOPPING=1 itself; this service
+/// then sends only its status lines and the watchdog pings. Where .NET does not detect systemd as the parent (a test
+/// harness, <c>systemd-run</c>, a container) but <c>NOTIFY_SOCKET</c> is set, it sends READY=1 and STOPPING=1 too.
 /// </remarks>
 public sealed partial class SystemdService : IHostedService, IDisposable
 {
@@ -21,15 +22,16 @@ public sealed partial class SystemdService : IHostedService, IDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly TimeSpan? _watchdog;
+    private readonly bool _lifetimeNotifies;
     private Task? _watchdogLoop;
 
-    public SystemdService(ISystemdNotifier notifier, IHostApplicationLifetime lifetime, IEnumerable<IProgressProbe> probes, TimeProvider time, ILogger<SystemdService> logger)
-        : this(notifier, lifetime, probes, time, logger, WatchdogTimeout())
+    public SystemdService(ISystemdNotifier notifier, IHostApplicationLifetime lifetime, IHostLifetime hostLifetime, IEnumerable<IProgressProbe> probes, TimeProvider time, ILogger<SystemdService> logger)
+        : this(notifier, lifetime, probes, time, logger, WatchdogTimeout(), hostLifetime)
     {
     }
 
-    // For testing: an explicit watchdog timeout instead of WATCHDOG_USEC.
-    internal SystemdService(ISystemdNotifier notifier, IHostApplicationLifetime lifetime, IEnumerable<IProgressProbe> probes, TimeProvider time, ILogger<SystemdService> logger, TimeSpan? watchdog)
+    // For testing: an explicit watchdog timeout instead of WATCHDOG_USEC, and the host's lifetime (null: not systemd's).
+    internal SystemdService(ISystemdNotifier notifier, IHostApplicationLifetime lifetime, IEnumerable<IProgressProbe> probes, TimeProvider time, ILogger<SystemdService> logger, TimeSpan? watchdog, IHostLifetime? hostLifetime = null)
     {
         _notifier = notifier;
         _lifetime = lifetime;
@@ -37,6 +39,7 @@ public sealed partial class SystemdService : IHostedService, IDisposable
         _time = time;
         _logger = logger;
         _watchdog = watchdog;
+        _lifetimeNotifies = hostLifetime is SystemdLifetime;
     }
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -48,14 +51,14 @@ public sealed partial class SystemdService : IHostedService, IDisposable
 
         _lifetime.ApplicationStarted.Register(() =>
         {
-            _notifier.Notify(new ServiceState("READY=1\nSTATUS=ready: model loaded, taking jobs"));
+            _notifier.Notify(new ServiceState(_lifetimeNotifies ? "STATUS=ready: model loaded, taking jobs" : "READY=1\nSTATUS=ready: model loaded, taking jobs"));
             Log.Ready(_logger, _watchdog?.TotalSeconds ?? 0);
             if (_watchdog is { } timeout)
             {
                 _watchdogLoop = Task.Run(() => WatchdogLoopAsync(timeout, _stopping.Token));
             }
         });
-        _lifetime.ApplicationStopping.Register(() => _notifier.Notify(new ServiceState("STOPPING=1\nSTATUS=stopping")));
+        _lifetime.ApplicationStopping.Register(() => _notifier.Notify(new ServiceState(_lifetimeNotifies ? "STATUS=stopping" : "STOPPING=1\nSTATUS=stopping")));
         return Task.CompletedTask;
     }
 

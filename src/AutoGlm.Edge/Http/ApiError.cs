@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
+using AutoGlm.Cluster;
+using AutoGlm.Edge.Wire;
 using AutoGlm.Runtime;
 
 namespace AutoGlm.Edge.Http;
@@ -43,25 +45,17 @@ public sealed record ApiError(int Status, string Type, string Code, string Messa
     /// Whether the engine's failure is a fault of this server, logged as an error, rather than a refusal (a bad request,
     /// a full queue, a model not loaded) that is the caller's to handle.
     /// </summary>
-    public static bool IsEngineFault(RuntimeException exception) =>
-        FromRuntime(exception).Status >= 500 && exception.Code is not (RuntimeErrorCode.Overloaded or RuntimeErrorCode.ModelUnavailable);
+    public static bool IsEngineFault(RuntimeException exception) => ErrorCatalogue.For(exception.Code).IsFault;
 
     public static ApiError RateLimited(string message, int retryAfterSeconds) =>
         new(StatusCodes.Status429TooManyRequests, "rate_limit_error", "rate_limit_exceeded", message) { RetryAfterSeconds = retryAfterSeconds };
 
-    /// <summary>The answer for a failure the engine reported.</summary>
-    public static ApiError FromRuntime(RuntimeException exception) => exception.Code switch
-    {
-        RuntimeErrorCode.InvalidRequest or RuntimeErrorCode.ContextLengthExceeded or RuntimeErrorCode.UnsupportedModality or RuntimeErrorCode.UnsupportedMedia =>
-            new(StatusCodes.Status400BadRequest, "invalid_request_error", exception.WireCode, exception.Message),
-        RuntimeErrorCode.PayloadTooLarge =>
-            new(StatusCodes.Status413PayloadTooLarge, "invalid_request_error", exception.WireCode, exception.Message),
-        RuntimeErrorCode.Overloaded =>
-            new(StatusCodes.Status503ServiceUnavailable, "server_error", exception.WireCode, exception.Message) { RetryAfterSeconds = 1 },
-        RuntimeErrorCode.ModelUnavailable or RuntimeErrorCode.PackageInvalid =>
-            new(StatusCodes.Status503ServiceUnavailable, "server_error", RuntimeException.ToWireCode(RuntimeErrorCode.ModelUnavailable), exception.Message) { RetryAfterSeconds = 5 },
-        _ => Internal(),
-    };
+    /// <summary>The answer for a failure the engine reported (<see cref="ErrorCatalogue"/>); an internal one says nothing about the inside.</summary>
+    public static ApiError FromRuntime(RuntimeException exception) =>
+        exception.Code == RuntimeErrorCode.Internal ? Internal() : From(ErrorCatalogue.For(exception.Code), exception.Message);
+
+    /// <summary>The answer for a failure of the heavy nodes (<see cref="ErrorCatalogue"/>).</summary>
+    public static ApiError FromCluster(ClusterException exception) => From(ErrorCatalogue.For(exception.Code), exception.Message);
 
     /// <summary>The answer for a failure that is our bug; says nothing about the inside.</summary>
     public static ApiError Internal() =>
@@ -78,6 +72,9 @@ public sealed record ApiError(int Status, string Type, string Code, string Messa
         StatusCodes.Status413PayloadTooLarge => new(status, "invalid_request_error", "request_too_large", "the request body is too large"),
         _ => new(status, status >= 500 ? "server_error" : "invalid_request_error", "http_" + status.ToString(CultureInfo.InvariantCulture), $"HTTP {status}"),
     };
+
+    private static ApiError From(WireError error, string message) =>
+        new(error.HttpStatus, error.HttpType, error.HttpCode, message) { RetryAfterSeconds = error.RetryAfterSeconds };
 
     /// <summary>Writes the error as the response (which must not have started).</summary>
     public async Task WriteAsync(HttpResponse response)

@@ -2,14 +2,13 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using AutoGlm.Cluster;
-using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Metrics;
+using AutoGlm.Edge.Pipeline;
 using AutoGlm.Runtime;
 using AutoGlm.Runtime.Generation;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
-using RoutingChatClient = AutoGlm.Cluster.Routing.RoutingChatClient;
 
 namespace AutoGlm.Edge.Http;
 
@@ -31,18 +30,16 @@ public sealed partial class ChatCompletionsEndpoint
     /// <summary>Response header saying why the answer ran there.</summary>
     public const string RouteReasonHeader = "X-AutoGlm-Route-Reason";
 
-    private readonly EngineHost _engineHost;
+    private readonly IEngineStatus _engine;
     private readonly RequestGate _gate;
-    private readonly EdgeMetrics _metrics;
     private readonly HttpOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
-    public ChatCompletionsEndpoint(EngineHost engineHost, RequestGate gate, EdgeMetrics metrics, IOptions<HttpOptions> options, TimeProvider time, ILogger<ChatCompletionsEndpoint> logger)
+    public ChatCompletionsEndpoint(IEngineStatus engine, RequestGate gate, IOptions<HttpOptions> options, TimeProvider time, ILogger<ChatCompletionsEndpoint> logger)
     {
-        _engineHost = engineHost;
+        _engine = engine;
         _gate = gate;
-        _metrics = metrics;
         _options = options.Value;
         _time = time;
         _logger = logger;
@@ -51,35 +48,21 @@ public sealed partial class ChatCompletionsEndpoint
     /// <summary>Answers one request.</summary>
     public async Task HandleAsync(HttpContext context)
     {
-        var arrived = _time.GetTimestamp();
         var audit = context.Features.GetRequiredFeature<RequestAudit>();
-        var (document, bodyError) = await RequestBody.ReadAsync(context, _options).ConfigureAwait(false);
-        if (bodyError is not null)
+        var request = await RequestBody.ReadRequestAsync<ChatCompletionRequest>(context, _options, ChatRequestParser.Parse, error => Log.Refused(_logger, error.Code, error.Param, error.Message)).ConfigureAwait(false);
+        if (request is null)
         {
-            await bodyError.WriteAsync(context.Response).ConfigureAwait(false);
             return;
         }
 
-        ChatCompletionRequest? request;
-        using (document)
-        {
-            var error = ChatRequestParser.Parse(document!.RootElement, out request);
-            if (error is not null)
-            {
-                Log.Refused(_logger, error.Code, error.Param, error.Message);
-                await error.WriteAsync(context.Response).ConfigureAwait(false);
-                return;
-            }
-        }
-
-        if (!_engineHost.IsReady)
+        if (!_engine.IsReady)
         {
             await ApiError.ModelLoading().WriteAsync(context.Response).ConfigureAwait(false);
             return;
         }
 
-        var modelId = _engineHost.ModelId;
-        if (!string.IsNullOrEmpty(request!.Model) && request.Model != modelId)
+        var modelId = _engine.ModelId;
+        if (!string.IsNullOrEmpty(request.Model) && request.Model != modelId)
         {
             await ApiError.ModelNotFound(request.Model, modelId).WriteAsync(context.Response).ConfigureAwait(false);
             return;
@@ -102,15 +85,9 @@ public sealed partial class ChatCompletionsEndpoint
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(_options.RequestTimeoutSeconds), _time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, timeout.Token);
             var client = context.RequestServices.GetRequiredService<IChatClient>();
-            if (request.Options.AdditionalProperties?.TryGetValue(RoutingChatClient.RouteProperty, out var route) == true && route is "remote" && client.GetService<RoutingChatClient>() is null)
-            {
-                await new ApiError(StatusCodes.Status503ServiceUnavailable, "server_error", "remote_unavailable", "route 'remote' was asked but no heavy node is configured here (Cluster:Nodes); use 'auto' or 'local'")
-                    .WriteAsync(context.Response).ConfigureAwait(false);
-                return;
-            }
-
-            var identity = new CompletionIdentity("chatcmpl-" + Guid.NewGuid().ToString("N"), _time.GetUtcNow().ToUnixTimeSeconds(), modelId, "autoglm-" + _engineHost.Provider);
-            var run = new Run(context, request, identity, arrived, audit);
+            MeteredChatClient.SetSource(request.Options, "http");
+            var identity = new CompletionIdentity("chatcmpl-" + Guid.NewGuid().ToString("N"), _time.GetUtcNow().ToUnixTimeSeconds(), modelId, "autoglm-" + _engine.Provider);
+            var run = new Run(context, client, request, identity, audit);
             try
             {
                 await RunAsync(client, run, linked.Token).ConfigureAwait(false);
@@ -119,12 +96,12 @@ public sealed partial class ChatCompletionsEndpoint
             {
                 // The tokens generated before the client left were spent all the same: the audit line and metrics count them.
                 audit.ClientGone = true;
-                run.Finish(this);
+                run.Finish();
                 Log.ClientGone(_logger, identity.Id);
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested)
             {
-                run.Finish(this);
+                run.Finish();
                 Log.TimedOut(_logger, identity.Id, _options.RequestTimeoutSeconds);
                 if (!context.Response.HasStarted)
                 {
@@ -134,15 +111,7 @@ public sealed partial class ChatCompletionsEndpoint
             catch (ClusterException ex) when (!context.Response.HasStarted)
             {
                 Log.EngineRefused(_logger, identity.Id, ex.WireCode, ex.Message);
-                await new ApiError(StatusCodes.Status503ServiceUnavailable, "server_error", ex.WireCode, ex.Message) { RetryAfterSeconds = 5 }
-                    .WriteAsync(context.Response).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (!context.Response.HasStarted && EngineHost.IsBackendFailure(ex))
-            {
-                // Runtime:Backend=openai: the engine behind this daemon is down or refused the request.
-                Log.EngineRefused(_logger, identity.Id, "model_unavailable", ex.Message);
-                await new ApiError(StatusCodes.Status503ServiceUnavailable, "server_error", "model_unavailable", $"the backend engine (Runtime:OpenAi) failed: {ex.Message}") { RetryAfterSeconds = 5 }
-                    .WriteAsync(context.Response).ConfigureAwait(false);
+                await ApiError.FromCluster(ex).WriteAsync(context.Response).ConfigureAwait(false);
             }
             catch (RuntimeException ex) when (!context.Response.HasStarted)
             {
@@ -181,32 +150,23 @@ public sealed partial class ChatCompletionsEndpoint
 
     private async Task CompleteAsync(Run run, IAsyncEnumerator<ChatResponseUpdate> updates, bool any)
     {
-        var content = new StringBuilder();
-        var reasoning = run.Request.ReturnReasoning ? new StringBuilder() : null;
+        // A restart (the router's, after a heavy node failed mid-answer) voids what came before: only the new answer counts.
         for (var more = any; more; more = await updates.MoveNextAsync().ConfigureAwait(false))
         {
-            var (text, thought) = run.Observe(updates.Current, this);
-            if (run.RestartedNow)
-            {
-                // The router restarted the request locally after a heavy node failed mid-answer: only the new answer counts.
-                content.Clear();
-                reasoning?.Clear();
-            }
-
-            content.Append(text);
-            reasoning?.Append(thought);
+            run.Answer.Add(updates.Current);
         }
 
-        run.Finish(this);
+        run.Finish();
+        var content = run.Answer.Text;
         if (_logger.IsEnabled(LogLevel.Trace))
         {
-            Log.Completion(_logger, run.Identity.Id, content.ToString());
+            Log.Completion(_logger, run.Identity.Id, content);
         }
 
         var response = run.Context.Response;
         response.ContentType = "application/json";
         SetRouteHeaders(run);
-        ChatCompletionWriter.WriteCompletion(response.BodyWriter, run.Identity, content.ToString(), run.Request.ReturnReasoning, reasoning?.ToString(), ChatCompletionWriter.FinishReasonName(run.FinishReason), run.Usage);
+        ChatCompletionWriter.WriteCompletion(response.BodyWriter, run.Identity, content, run.Request.ReturnReasoning, run.Answer.Reasoning, ChatCompletionWriter.FinishReasonName(run.Answer.FinishReason), run.Answer.Usage);
         await response.BodyWriter.FlushAsync(run.Context.RequestAborted).ConfigureAwait(false);
     }
 
@@ -220,12 +180,12 @@ public sealed partial class ChatCompletionsEndpoint
 
         // The router says where the answer runs in an update before the first token, so the headers (sent with the
         // first chunk) and the first chunk can name it.
-        var (text, thought) = any ? run.Observe(updates.Current, this) : ("", "");
+        var (text, thought) = any ? run.Answer.Add(updates.Current) : ("", "");
         SetRouteHeaders(run);
         ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: true, content: "", reasoning: null, finishReason: null, run.Route);
         for (var more = any; more;)
         {
-            if (run.RestartedNow)
+            if (run.Answer.RestartedNow)
             {
                 ChatCompletionWriter.WriteRestartChunk(output, run.Identity, run.Route!);
                 await output.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -238,14 +198,14 @@ public sealed partial class ChatCompletionsEndpoint
             }
 
             more = await updates.MoveNextAsync().ConfigureAwait(false);
-            (text, thought) = more ? run.Observe(updates.Current, this) : ("", "");
+            (text, thought) = more ? run.Answer.Add(updates.Current) : ("", "");
         }
 
-        run.Finish(this);
-        ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: false, content: null, reasoning: null, finishReason: ChatCompletionWriter.FinishReasonName(run.FinishReason), run.Route);
+        run.Finish();
+        ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: false, content: null, reasoning: null, finishReason: ChatCompletionWriter.FinishReasonName(run.Answer.FinishReason), run.Route);
         if (run.Request.IncludeUsage)
         {
-            ChatCompletionWriter.WriteUsageChunk(output, run.Identity, run.Usage);
+            ChatCompletionWriter.WriteUsageChunk(output, run.Identity, run.Answer.Usage);
         }
 
         ChatCompletionWriter.WriteDone(output);
@@ -254,10 +214,10 @@ public sealed partial class ChatCompletionsEndpoint
 
     private static void SetRouteHeaders(Run run)
     {
-        if (run.ServedBy is not null)
+        if (run.Answer.ServedBy is { } servedBy)
         {
-            run.Context.Response.Headers[ServedByHeader] = HeaderValue(run.ServedBy);
-            run.Context.Response.Headers[RouteReasonHeader] = HeaderValue(run.RouteReason ?? "");
+            run.Context.Response.Headers[ServedByHeader] = HeaderValue(servedBy);
+            run.Context.Response.Headers[RouteReasonHeader] = HeaderValue(run.Answer.RouteReason ?? "");
         }
     }
 
@@ -270,86 +230,22 @@ public sealed partial class ChatCompletionsEndpoint
         }
     });
 
-    /// <summary>One request's progress: what the updates said so far, and the metrics they feed.</summary>
-    private sealed class Run(HttpContext context, ChatCompletionRequest request, CompletionIdentity identity, long arrived, RequestAudit audit)
+    /// <summary>One request's progress: what the updates said so far, and the token counts its audit line reports.</summary>
+    private sealed class Run(HttpContext context, IChatClient client, ChatCompletionRequest request, CompletionIdentity identity, RequestAudit audit)
     {
-        private bool _first = true;
         private bool _finished;
-        private int _textUpdates;
 
         public HttpContext Context { get; } = context;
         public ChatCompletionRequest Request { get; } = request;
         public CompletionIdentity Identity { get; } = identity;
-        public ChatFinishReason? FinishReason { get; private set; }
-        public UsageDetails? Usage { get; private set; }
-        public GenerationTimings? Timings { get; private set; }
-        public string? ServedBy { get; private set; }
-        public string? RouteReason { get; private set; }
+        public AnswerCollector Answer { get; } = new();
 
         /// <summary>Where the answer runs and why, once the router has said so.</summary>
-        public RouteInfo? Route => ServedBy is null ? null : new RouteInfo(ServedBy, RouteReason);
+        public RouteInfo? Route => Answer.ServedBy is { } servedBy ? new RouteInfo(servedBy, Answer.RouteReason) : null;
 
-        /// <summary>Whether the update last observed was the router's restart marker: everything before it is void.</summary>
-        public bool RestartedNow { get; private set; }
-
-        /// <summary>Takes in one update; returns its answer text and its reasoning text.</summary>
-        public (string Text, string Reasoning) Observe(ChatResponseUpdate update, ChatCompletionsEndpoint owner)
-        {
-            RestartedNow = RoutingChatClient.IsRestart(update);
-            if (RestartedNow)
-            {
-                (FinishReason, Usage, Timings) = (null, null, null);
-                _textUpdates = 0;
-            }
-
-            string text = "", reasoning = "";
-            foreach (var content in update.Contents)
-            {
-                switch (content)
-                {
-                    case TextReasoningContent thought:
-                        reasoning += thought.Text;
-                        break;
-                    case TextContent answer:
-                        text += answer.Text;
-                        break;
-                    case UsageContent usage:
-                        Usage = usage.Details;
-                        break;
-                }
-            }
-
-            if (text.Length > 0 || reasoning.Length > 0)
-            {
-                _textUpdates++;
-                if (_first)
-                {
-                    _first = false;
-                    owner._metrics.RecordTimeToFirstToken("http", owner._time.GetElapsedTime(arrived));
-                }
-            }
-
-            FinishReason = update.FinishReason ?? FinishReason;
-            if (update.AdditionalProperties?.TryGetValue("timings", out var timings) == true && timings is GenerationTimings t)
-            {
-                Timings = t;
-            }
-
-            if (update.AdditionalProperties?.TryGetValue(RoutingChatClient.ServedByProperty, out var by) == true && by is string servedBy)
-            {
-                ServedBy = servedBy;
-                RouteReason = update.AdditionalProperties.TryGetValue(RoutingChatClient.RouteReasonProperty, out var why) ? why as string : null;
-            }
-
-            return (text, reasoning);
-        }
-
-        /// <summary>Records the generation's tokens and speed, once: when it finished, or when the client left it.</summary>
-        /// <remarks>
-        /// An answer cut short has no usage from the engine: its completion tokens are the text updates seen (the
-        /// engine sends one per token that completes text), its prompt tokens the local engine's count of the prompt.
-        /// </remarks>
-        public void Finish(ChatCompletionsEndpoint owner)
+        /// <summary>Puts the generation's tokens on the audit line, once: when it finished, or when the client left it.</summary>
+        /// <remarks>An answer cut short has no usage from the engine: its prompt tokens are the local engine's count of the prompt.</remarks>
+        public void Finish()
         {
             if (_finished)
             {
@@ -357,15 +253,8 @@ public sealed partial class ChatCompletionsEndpoint
             }
 
             _finished = true;
-            var prompt = (int)(Usage?.InputTokenCount ?? (_textUpdates > 0 ? owner._engineHost.LocalEngine?.RenderPrompt(Request.Messages, Request.Options).Count ?? 0 : 0));
-            var completion = (int)(Usage?.OutputTokenCount ?? _textUpdates);
-            audit.PromptTokens = prompt;
-            audit.CompletionTokens = completion;
-            owner._metrics.RecordTokens("http", prompt, completion, (int)(Usage?.CachedInputTokenCount ?? 0));
-            if (Timings is { } t)
-            {
-                owner._metrics.RecordDecodeSpeed("http", t.DecodeTokensPerSecond(completion));
-            }
+            audit.PromptTokens = Answer.PromptTokens(() => client.GetService<LocalEngine>()?.RenderPrompt(Request.Messages, Request.Options).Count ?? 0);
+            audit.CompletionTokens = Answer.CompletionTokens;
         }
     }
 }

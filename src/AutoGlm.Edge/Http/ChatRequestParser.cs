@@ -1,8 +1,8 @@
 using System.Text.Json;
+using AutoGlm.Cluster.Routing;
 using AutoGlm.Edge.Wire;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
-using RoutingChatClient = AutoGlm.Cluster.Routing.RoutingChatClient;
 
 namespace AutoGlm.Edge.Http;
 
@@ -55,7 +55,7 @@ internal sealed partial class ChatRequestParser
             case "frequency_penalty": options.FrequencyPenalty = Float(value, name); break;
             case "presence_penalty": options.PresencePenalty = Float(value, name); break;
             case "repetition_penalty" when Float(value, name) is { } penalty:
-                (options.AdditionalProperties ??= [])[LocalEngine.RepetitionPenaltyProperty] = penalty;
+                options.SetRepetitionPenalty(penalty);
                 break;
             case "repetition_penalty": break;
             case "seed": options.Seed = Long(value, name); break;
@@ -104,7 +104,7 @@ internal sealed partial class ChatRequestParser
                 case "n": Require(Int(value, name) is null or 1, name, "n must be 1: this server answers one choice per request"); break;
                 case "route" when String(value, name) is { } route:
                     Require(route is "auto" or "local" or "remote", name, $"route must be auto, local or remote (got '{route}')");
-                    (options.AdditionalProperties ??= [])[RoutingChatClient.RouteProperty] = route;
+                    options.SetRoute(route);
                     break;
                 case "route": break;
                 case "image": image = String(value, name); break;
@@ -162,7 +162,7 @@ internal sealed partial class ChatRequestParser
 
         if ((thinking ?? effortThinking) is { } enable)
         {
-            (options.AdditionalProperties ??= [])[LocalEngine.EnableThinkingProperty] = enable;
+            options.SetEnableThinking(enable);
         }
 
         return new ChatCompletionRequest
@@ -179,7 +179,7 @@ internal sealed partial class ChatRequestParser
     /// <summary>Checks each sampling value alone against the engine's rules, so the error can name the one at fault.</summary>
     private bool InRange(ChatOptions options, string maxTokensField)
     {
-        var repetition = options.AdditionalProperties?.TryGetValue(LocalEngine.RepetitionPenaltyProperty, out var value) == true && value is float penalty ? penalty : (float?)null;
+        var repetition = options.GetRepetitionPenalty();
         (string Param, SamplingParameters? Values)[] checks =
         [
             ("temperature", options.Temperature is { } t ? new() { Temperature = t } : null),

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
-using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Metrics;
+using AutoGlm.Edge.Pipeline;
 using AutoGlm.Runtime;
 using AutoGlm.Runtime.Generation;
 using Microsoft.AspNetCore.Http.Features;
@@ -24,16 +24,16 @@ public sealed partial class CompletionsEndpoint
     /// <summary>The route.</summary>
     public const string Route = "/v1/completions";
 
-    private readonly EngineHost _engineHost;
+    private readonly IEngineStatus _engine;
     private readonly RequestGate _gate;
     private readonly EdgeMetrics _metrics;
     private readonly HttpOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
-    public CompletionsEndpoint(EngineHost engineHost, RequestGate gate, EdgeMetrics metrics, IOptions<HttpOptions> options, TimeProvider time, ILogger<CompletionsEndpoint> logger)
+    public CompletionsEndpoint(IEngineStatus engine, RequestGate gate, EdgeMetrics metrics, IOptions<HttpOptions> options, TimeProvider time, ILogger<CompletionsEndpoint> logger)
     {
-        _engineHost = engineHost;
+        _engine = engine;
         _gate = gate;
         _metrics = metrics;
         _options = options.Value;
@@ -41,16 +41,16 @@ public sealed partial class CompletionsEndpoint
         _logger = logger;
     }
 
-    /// <summary>The local engine when it is loaded, or the error to answer.</summary>
-    internal static ApiError? ResolveEngine(EngineHost host, out LocalEngine? engine)
+    /// <summary>The local engine when it is loaded (the one behind the pipeline), or the error to answer.</summary>
+    internal static ApiError? ResolveEngine(HttpContext context, out LocalEngine? engine)
     {
         engine = null;
-        if (!host.IsReady)
+        if (!context.RequestServices.GetRequiredService<IEngineStatus>().IsReady)
         {
             return ApiError.ModelLoading();
         }
 
-        engine = host.LocalEngine;
+        engine = context.RequestServices.GetRequiredService<IChatClient>().GetService<LocalEngine>();
         return engine is null
             ? new ApiError(StatusCodes.Status501NotImplemented, "invalid_request_error", "unsupported_backend", "raw prompts need the on-device engine; this daemon fronts another server (Runtime:Backend=openai): send /v1/completions and /tokenize there")
             : null;
@@ -59,40 +59,25 @@ public sealed partial class CompletionsEndpoint
     /// <summary>Answers one request.</summary>
     public async Task HandleAsync(HttpContext context)
     {
-        var arrived = _time.GetTimestamp();
         var audit = context.Features.GetRequiredFeature<RequestAudit>();
-        var (document, bodyError) = await RequestBody.ReadAsync(context, _options).ConfigureAwait(false);
-        if (bodyError is not null)
+        var request = await RequestBody.ReadRequestAsync<CompletionRequest>(context, _options, ChatRequestParser.ParseCompletion, error => Log.Refused(_logger, error.Code, error.Param, error.Message)).ConfigureAwait(false);
+        if (request is null)
         {
-            await bodyError.WriteAsync(context.Response).ConfigureAwait(false);
             return;
         }
 
-        CompletionRequest? request;
-        using (document)
-        {
-            var error = ChatRequestParser.ParseCompletion(document!.RootElement, out request);
-            if (error is not null)
-            {
-                Log.Refused(_logger, error.Code, error.Param, error.Message);
-                await error.WriteAsync(context.Response).ConfigureAwait(false);
-                return;
-            }
-        }
-
         IReadOnlyList<int>? prompt = null;
-        var refused = ResolveEngine(_engineHost, out var engine) ?? CheckModel(request!.Model) ?? Prompt(engine!, request!, out prompt);
+        var refused = ResolveEngine(context, out var engine) ?? CheckModel(request.Model) ?? Prompt(engine!, request, out prompt);
         if (refused is not null)
         {
             await refused.WriteAsync(context.Response).ConfigureAwait(false);
             return;
         }
 
-        var options = request!.Options.Clone();
-        (options.AdditionalProperties ??= [])[LocalEngine.PromptTokensProperty] = prompt;
+        var options = MeteredChatClient.SetSource(request.Options.Clone(), "http").SetPromptTokens(prompt!);
         if (request.Logprobs is { } top)
         {
-            options.AdditionalProperties[LocalEngine.LogprobsProperty] = top;
+            options.SetLogprobs(top);
         }
 
         var limited = _gate.EnterStream(audit.KeyId, out var lease);
@@ -106,9 +91,9 @@ public sealed partial class CompletionsEndpoint
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(_options.RequestTimeoutSeconds), _time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, timeout.Token);
-            var identity = new CompletionIdentity("cmpl-" + Guid.NewGuid().ToString("N"), _time.GetUtcNow().ToUnixTimeSeconds(), _engineHost.ModelId, "autoglm-" + _engineHost.Provider);
+            var identity = new CompletionIdentity("cmpl-" + Guid.NewGuid().ToString("N"), _time.GetUtcNow().ToUnixTimeSeconds(), _engine.ModelId, "autoglm-" + _engine.Provider);
             var echo = request.Echo ? request.PromptText ?? engine!.Tokenizer.Decode(prompt!) : "";
-            var run = new Run(context, request, identity, arrived, audit, prompt!.Count, request.Logprobs is null ? null : new CompletionWriter.Logprobs(engine!.Tokenizer, request.TokensAsIds, echo.Length));
+            var run = new Run(context, request, identity, audit, prompt!.Count, request.Logprobs is null ? null : new CompletionWriter.Logprobs(engine!.Tokenizer, request.TokensAsIds, echo.Length));
             try
             {
                 await RunAsync(engine!, options, run, echo, linked.Token).ConfigureAwait(false);
@@ -116,12 +101,12 @@ public sealed partial class CompletionsEndpoint
             catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
             {
                 audit.ClientGone = true;
-                run.Finish(this);
+                run.Finish();
                 Log.ClientGone(_logger, identity.Id);
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested)
             {
-                run.Finish(this);
+                run.Finish();
                 Log.TimedOut(_logger, identity.Id, _options.RequestTimeoutSeconds);
                 if (!context.Response.HasStarted)
                 {
@@ -145,9 +130,9 @@ public sealed partial class CompletionsEndpoint
     }
 
     private ApiError? CheckModel(string? model) =>
-        string.IsNullOrEmpty(model) || model == _engineHost.ModelId
+        string.IsNullOrEmpty(model) || model == _engine.ModelId
             ? null
-            : ApiError.ModelNotFound(model, _engineHost.ModelId);
+            : ApiError.ModelNotFound(model, _engine.ModelId);
 
     /// <summary>The prompt's token ids: a text prompt tokenized as raw text, token ids checked against the vocabulary.</summary>
     private static ApiError? Prompt(LocalEngine engine, CompletionRequest request, out IReadOnlyList<int>? prompt)
@@ -169,7 +154,9 @@ public sealed partial class CompletionsEndpoint
 
     private async Task RunAsync(LocalEngine engine, ChatOptions options, Run run, string echo, CancellationToken cancellationToken)
     {
-        var updates = engine.GetStreamingResponseAsync([], options, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        // The raw prompt runs on the local engine itself, never routed, through the same metrics stage as the pipeline.
+        var metered = new MeteredChatClient(engine, _metrics, _time);
+        var updates = metered.GetStreamingResponseAsync([], options, cancellationToken).GetAsyncEnumerator(cancellationToken);
         await using (updates.ConfigureAwait(false))
         {
             // The first update comes after prefill; until then a refusal can still be answered with its status.
@@ -180,12 +167,12 @@ public sealed partial class CompletionsEndpoint
                 var text = new StringBuilder(echo);
                 for (; more; more = await updates.MoveNextAsync().ConfigureAwait(false))
                 {
-                    text.Append(run.Observe(updates.Current, this));
+                    text.Append(run.Observe(updates.Current));
                 }
 
-                run.Finish(this);
+                run.Finish();
                 response.ContentType = "application/json";
-                CompletionWriter.WriteCompletion(response.BodyWriter, run.Identity, text.ToString(), run.Logprobs, ChatCompletionWriter.FinishReasonName(run.FinishReason), run.Usage);
+                CompletionWriter.WriteCompletion(response.BodyWriter, run.Identity, text.ToString(), run.Logprobs, ChatCompletionWriter.FinishReasonName(run.Answer.FinishReason), run.Answer.Usage);
                 await response.BodyWriter.FlushAsync(run.Context.RequestAborted).ConfigureAwait(false);
                 return;
             }
@@ -201,7 +188,7 @@ public sealed partial class CompletionsEndpoint
 
             for (; more; more = await updates.MoveNextAsync().ConfigureAwait(false))
             {
-                var text = run.Observe(updates.Current, this);
+                var text = run.Observe(updates.Current);
                 if (text.Length > 0)
                 {
                     CompletionWriter.WriteChunk(output, run.Identity, text, run.Logprobs, null);
@@ -209,13 +196,13 @@ public sealed partial class CompletionsEndpoint
                 }
             }
 
-            run.Finish(this);
+            run.Finish();
 
             // Tokens that completed no text (a stop sequence held them back, or a special token) come with the end.
-            CompletionWriter.WriteChunk(output, run.Identity, "", run.Logprobs is { HasPending: true } ? run.Logprobs : null, ChatCompletionWriter.FinishReasonName(run.FinishReason));
+            CompletionWriter.WriteChunk(output, run.Identity, "", run.Logprobs is { HasPending: true } ? run.Logprobs : null, ChatCompletionWriter.FinishReasonName(run.Answer.FinishReason));
             if (run.Request.IncludeUsage)
             {
-                ChatCompletionWriter.WriteUsageChunk(output, run.Identity, run.Usage, "text_completion");
+                ChatCompletionWriter.WriteUsageChunk(output, run.Identity, run.Answer.Usage, "text_completion");
             }
 
             ChatCompletionWriter.WriteDone(output);
@@ -223,69 +210,31 @@ public sealed partial class CompletionsEndpoint
         }
     }
 
-    /// <summary>One request's progress: what the updates said so far, and the metrics they feed.</summary>
-    private sealed class Run(HttpContext context, CompletionRequest request, CompletionIdentity identity, long arrived, RequestAudit audit, int promptTokens, CompletionWriter.Logprobs? logprobs)
+    /// <summary>One request's progress: what the updates said so far, and the token counts its audit line reports.</summary>
+    private sealed class Run(HttpContext context, CompletionRequest request, CompletionIdentity identity, RequestAudit audit, int promptTokens, CompletionWriter.Logprobs? logprobs)
     {
-        private bool _first = true;
         private bool _finished;
-        private int _scored;
-        private int _textUpdates;
 
         public HttpContext Context { get; } = context;
         public CompletionRequest Request { get; } = request;
         public CompletionIdentity Identity { get; } = identity;
         public CompletionWriter.Logprobs? Logprobs { get; } = logprobs;
-        public ChatFinishReason? FinishReason { get; private set; }
-        public UsageDetails? Usage { get; private set; }
-        public GenerationTimings? Timings { get; private set; }
+        public AnswerCollector Answer { get; } = new();
 
-        /// <summary>Takes in one update; returns its text.</summary>
-        public string Observe(ChatResponseUpdate update, CompletionsEndpoint owner)
+        /// <summary>Takes in one update; returns its text (reasoning included: a raw prompt has no chat structure).</summary>
+        public string Observe(ChatResponseUpdate update)
         {
-            if (update.AdditionalProperties?.TryGetValue(LocalEngine.LogprobsProperty, out var value) == true && value is TokenScored scored)
+            if (update.GetScored() is { } scored)
             {
                 Logprobs?.Add(scored);
-                _scored++;
             }
 
-            var text = "";
-            foreach (var content in update.Contents)
-            {
-                switch (content)
-                {
-                    case TextContent answer:
-                        text += answer.Text;
-                        break;
-                    case TextReasoningContent thought:
-                        text += thought.Text;
-                        break;
-                    case UsageContent usage:
-                        Usage = usage.Details;
-                        break;
-                }
-            }
-
-            if (text.Length > 0)
-            {
-                _textUpdates++;
-                if (_first)
-                {
-                    _first = false;
-                    owner._metrics.RecordTimeToFirstToken("http", owner._time.GetElapsedTime(arrived));
-                }
-            }
-
-            FinishReason = update.FinishReason ?? FinishReason;
-            if (update.AdditionalProperties?.TryGetValue("timings", out var timings) == true && timings is GenerationTimings t)
-            {
-                Timings = t;
-            }
-
-            return text;
+            var (text, reasoning) = Answer.Add(update);
+            return reasoning + text;
         }
 
-        /// <summary>Records the generation's tokens and speed, once: when it finished, or when the client left it.</summary>
-        public void Finish(CompletionsEndpoint owner)
+        /// <summary>Puts the generation's tokens on the audit line, once: when it finished, or when the client left it.</summary>
+        public void Finish()
         {
             if (_finished)
             {
@@ -293,15 +242,8 @@ public sealed partial class CompletionsEndpoint
             }
 
             _finished = true;
-            var prompt = (int)(Usage?.InputTokenCount ?? (_textUpdates > 0 || _scored > 0 ? promptTokens : 0));
-            var completion = (int)(Usage?.OutputTokenCount ?? Math.Max(_scored, _textUpdates));
-            audit.PromptTokens = prompt;
-            audit.CompletionTokens = completion;
-            owner._metrics.RecordTokens("http", prompt, completion);
-            if (Timings is { } t)
-            {
-                owner._metrics.RecordDecodeSpeed("http", t.DecodeTokensPerSecond(completion));
-            }
+            audit.PromptTokens = Answer.PromptTokens(() => promptTokens);
+            audit.CompletionTokens = Answer.CompletionTokens;
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Metrics;
+using AutoGlm.Runtime.Generation;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -30,7 +31,6 @@ public static class EdgeHttpExtensions
         services.AddSingleton<RequestGate>();
         services.AddSingleton<ChatCompletionsEndpoint>();
         services.AddSingleton<CompletionsEndpoint>();
-        services.TryAddSingleton<EdgeMetrics>();
 
         // Read single keys from configuration, not IOptions<HttpOptions> or a bound copy: Kestrel is built with the app,
         // and binding and validation (a bad number in any Http key, named) belong to start.
@@ -63,11 +63,11 @@ public static class EdgeHttpExtensions
         // At the root, where vLLM serves them; ApiMiddleware treats them as API (keys, rate limits) all the same.
         app.MapPost(TokenizeEndpoints.TokenizeRoute, TokenizeEndpoints.TokenizeAsync).WithMetadata(BrowserGuard.JsonBody.Instance);
         app.MapPost(TokenizeEndpoints.DetokenizeRoute, TokenizeEndpoints.DetokenizeAsync).WithMetadata(BrowserGuard.JsonBody.Instance);
-        app.MapGet("/v1/models", (HttpContext context, EngineHost host) => StatusEndpoints.ModelsAsync(context, host));
+        app.MapGet("/v1/models", (HttpContext context, IEngineStatus host) => StatusEndpoints.ModelsAsync(context, host));
 
         // HEAD answers as GET does (Kestrel sends the status and headers, not the body), for probes that only look.
         app.MapMethods("/health/live", ReadMethods, StatusEndpoints.Live);
-        app.MapMethods("/health/ready", ReadMethods, (EngineHost host, IEnumerable<IReadinessCheck> checks, HttpContext context) => StatusEndpoints.ReadyAsync(host, checks, context.RequestAborted));
+        app.MapMethods("/health/ready", ReadMethods, (IEngineStatus host, IEnumerable<IReadinessCheck> checks, HttpContext context) => StatusEndpoints.ReadyAsync(host, checks, context.RequestAborted));
 
         // MapMetrics maps every method; the method metadata makes anything but GET and HEAD a 405 naming them in Allow.
         app.MapMetrics("/metrics", app.Services.GetRequiredService<PrometheusExport>().Registry).WithMetadata(new HttpMethodMetadata(ReadMethods));

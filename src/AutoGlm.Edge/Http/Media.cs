@@ -1,9 +1,10 @@
+using AutoGlm.Edge.Wire;
 using AutoGlm.Runtime.Modalities;
 using Microsoft.Extensions.AI;
 
 namespace AutoGlm.Edge.Http;
 
-/// <summary>Decodes the images and audio a request carries (data URIs or bare base64) into <see cref="DataContent"/>.</summary>
+/// <summary>Decodes the images and audio a request carries (data URIs or bare base64, read by <see cref="MediaDecoder"/>) into <see cref="DataContent"/>.</summary>
 /// <remarks>Only inline data is accepted: the device is offline, so an <c>https://</c> image URL is refused, not fetched.</remarks>
 internal static class Media
 {
@@ -11,28 +12,27 @@ internal static class Media
     public static DataContent? FromDataUri(string uri, string kind, string param, out ApiError? error)
     {
         error = null;
-        if (!uri.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
+        var form = MediaDecoder.SplitDataUri(uri, StringComparison.OrdinalIgnoreCase, out var declared, out var data);
+        if (form == DataUriKind.NotDataUri)
         {
             error = ApiError.BadRequest($"{param} must be a data URI (data:{kind}/...;base64,...): this device is offline and does not fetch URLs", param);
             return null;
         }
 
-        var comma = uri.IndexOf(',', StringComparison.Ordinal);
-        var header = comma < 0 ? "" : uri[5..comma];
-        if (comma < 0 || !header.EndsWith(";base64", StringComparison.OrdinalIgnoreCase))
+        if (form == DataUriKind.NotBase64)
         {
             error = ApiError.BadRequest($"{param} must be a base64 data URI (data:{kind}/...;base64,...)", param);
             return null;
         }
 
-        var mediaType = header[..^";base64".Length].ToLowerInvariant();
+        var mediaType = declared.ToLowerInvariant();
         if (!mediaType.StartsWith(kind + "/", StringComparison.Ordinal) || mediaType.Length == kind.Length + 1)
         {
             error = ApiError.BadRequest($"{param} has media type '{mediaType}'; expected {kind}/...", param);
             return null;
         }
 
-        var bytes = Decode(uri.AsSpan(comma + 1), param, out error);
+        var bytes = Decode(data.Span, param, out error);
         return bytes is null ? null : new DataContent(bytes, mediaType);
     }
 
@@ -84,13 +84,13 @@ internal static class Media
     private static byte[]? Decode(ReadOnlySpan<char> base64, string param, out ApiError? error)
     {
         error = null;
-        var buffer = new byte[(base64.Length * 3 / 4) + 3];
-        if (base64.IsEmpty || !Convert.TryFromBase64Chars(base64, buffer, out var written) || written == 0)
+        var bytes = MediaDecoder.DecodeBase64(base64);
+        if (bytes is not { Length: > 0 })
         {
             error = ApiError.BadRequest($"{param} is not valid base64", param);
             return null;
         }
 
-        return buffer[..written];
+        return bytes;
     }
 }

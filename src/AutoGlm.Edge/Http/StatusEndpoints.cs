@@ -1,5 +1,7 @@
 using System.Text.Json;
 using AutoGlm.Edge.Hosting;
+using AutoGlm.Runtime.Generation;
+using Microsoft.Extensions.AI;
 
 namespace AutoGlm.Edge.Http;
 
@@ -7,7 +9,7 @@ namespace AutoGlm.Edge.Http;
 internal static class StatusEndpoints
 {
     /// <summary>The loaded package as OpenAI's model list, with its context length and input modalities.</summary>
-    public static async Task ModelsAsync(HttpContext context, EngineHost host)
+    public static async Task ModelsAsync(HttpContext context, IEngineStatus host)
     {
         if (!host.IsReady)
         {
@@ -15,7 +17,7 @@ internal static class StatusEndpoints
             return;
         }
 
-        var engine = host.LocalEngine;
+        var engine = context.RequestServices.GetRequiredService<IChatClient>().GetService<LocalEngine>();
         context.Response.ContentType = "application/json";
         await using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
         {
@@ -55,7 +57,7 @@ internal static class StatusEndpoints
     /// 200 once the model is loaded (with <c>Runtime:Backend=openai</c>: while the backend engine is ready) and every
     /// <see cref="IReadinessCheck"/> passes (the job journal can be written, the MQTT intake is not stalled), 503 otherwise.
     /// </summary>
-    public static async Task<IResult> ReadyAsync(EngineHost host, IEnumerable<IReadinessCheck> checks, CancellationToken cancellationToken)
+    public static async Task<IResult> ReadyAsync(IEngineStatus host, IEnumerable<IReadinessCheck> checks, CancellationToken cancellationToken)
     {
         if (!await host.IsServingAsync(cancellationToken).ConfigureAwait(false))
         {

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
-using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Wire;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.Options;
@@ -29,8 +28,8 @@ internal static class TokenizeEndpoints
         path.Equals(TokenizeRoute, StringComparison.OrdinalIgnoreCase) || path.Equals(DetokenizeRoute, StringComparison.OrdinalIgnoreCase);
 
     /// <summary><c>{"prompt": "…", "add_special_tokens": true}</c> → <c>{"tokens": [...], "count": n, "max_model_len": N}</c>.</summary>
-    public static Task TokenizeAsync(HttpContext context, EngineHost host, IOptions<HttpOptions> options) =>
-        HandleAsync(context, host, options.Value, static (root, engine, json) =>
+    public static Task TokenizeAsync(HttpContext context, IOptions<HttpOptions> options) =>
+        HandleAsync(context, options.Value, static (root, engine, json) =>
         {
             string? prompt = null;
             var addSpecial = true;
@@ -89,8 +88,8 @@ internal static class TokenizeEndpoints
         });
 
     /// <summary><c>{"tokens": [...]}</c> → <c>{"prompt": "…"}</c>; special tokens are written as their names.</summary>
-    public static Task DetokenizeAsync(HttpContext context, EngineHost host, IOptions<HttpOptions> options) =>
-        HandleAsync(context, host, options.Value, static (root, engine, json) =>
+    public static Task DetokenizeAsync(HttpContext context, IOptions<HttpOptions> options) =>
+        HandleAsync(context, options.Value, static (root, engine, json) =>
         {
             List<int>? tokens = null;
             foreach (var property in root.EnumerateObject())
@@ -135,7 +134,7 @@ internal static class TokenizeEndpoints
             return null;
         });
 
-    private static async Task HandleAsync(HttpContext context, EngineHost host, HttpOptions options, Func<JsonElement, LocalEngine, Utf8JsonWriter, ApiError?> answer)
+    private static async Task HandleAsync(HttpContext context, HttpOptions options, Func<JsonElement, LocalEngine, Utf8JsonWriter, ApiError?> answer)
     {
         var (document, error) = await RequestBody.ReadAsync(context, options).ConfigureAwait(false);
         using (document)
@@ -143,7 +142,7 @@ internal static class TokenizeEndpoints
             error ??= document!.RootElement.ValueKind != JsonValueKind.Object ? ApiError.BadRequest("the body must be a JSON object")
                 : Duplicate(document.RootElement) is { } twice ? ApiError.BadRequest($"'{twice}' appears twice", twice)
                 : JsonText.FindInvalid(document.RootElement) is { } invalid ? ApiError.BadRequest($"{invalid} is not valid text: it holds a lone UTF-16 surrogate or bytes that are not UTF-8", invalid)
-                : CompletionsEndpoint.ResolveEngine(host, out var engine) ?? Answer(context, document.RootElement, engine!, answer);
+                : CompletionsEndpoint.ResolveEngine(context, out var engine) ?? Answer(context, document.RootElement, engine!, answer);
         }
 
         if (error is not null)

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using AutoGlm.Edge.Engine;
 using AutoGlm.Edge.Hosting;
 
 namespace AutoGlm.Edge.Metrics;

@@ -16,7 +16,10 @@ namespace AutoGlm.Edge.Mqtt;
 /// validator refuses any listener beyond loopback.
 /// </summary>
 /// <remarks>
-/// Sessions live in memory: they survive client reconnections but not a restart of the daemon. So that a crash
+/// Retained messages and persistent sessions (their subscriptions, and QoS 1/2 messages queued while their client is
+/// away) are kept in <c>broker.db</c> in the state folder (<see cref="BrokerPersistence"/>; <c>Mqtt:Persistence</c>), so
+/// they outlive a restart. Clients without an id are given one: MQTT 5 and 3.1.1 with a clean session, as the specs
+/// allow and Mosquitto does (<see cref="ClientIds"/>). So that a crash
 /// still loses no acknowledged job, the broker hands each job message to <see cref="JobIntake.TryTakeAtBroker"/>
 /// before it acknowledges the publish: the publisher's PUBACK comes after the journal commit, as with an external
 /// broker. Job messages taken that way are not forwarded to other subscribers of <c>…/jobs</c>. A job the journal
@@ -29,13 +32,16 @@ public sealed partial class EmbeddedBroker : IHostedService, IDisposable
     private readonly IServiceProvider _services;
     private readonly ILogger _logger;
     private readonly LogThrottle _refusedLogins;
+    private readonly TimeProvider _time;
     private MqttServer? _server;
+    private BrokerPersistence? _persistence;
 
     public EmbeddedBroker(IOptions<MqttOptions> options, IServiceProvider services, TimeProvider time, ILogger<EmbeddedBroker> logger)
     {
         _options = options.Value;
         _services = services;
         _logger = logger;
+        _time = time;
         _refusedLogins = new LogThrottle(time, RefusedLoginWarningInterval);
     }
 
@@ -74,19 +80,33 @@ public sealed partial class EmbeddedBroker : IHostedService, IDisposable
                 return Task.CompletedTask;
             }
 
-            // MQTT 5 lets a client leave its id empty and have the broker assign one (mosquitto_pub does).
-            if (string.IsNullOrEmpty(e.ClientId))
+            if (string.IsNullOrEmpty(e.ClientId) && !ClientIds.AssignIfAllowed(e))
             {
-                e.AssignedClientIdentifier = "auto-" + Guid.NewGuid().ToString("N");
+                e.ReasonCode = MqttConnectReasonCode.ClientIdentifierNotValid;
+                return Task.CompletedTask;
             }
 
+            BrokerPersistence.NoteSession(e);
             return Task.CompletedTask;
         };
+        if (_options.Persistence)
+        {
+            var path = Path.Combine(_services.GetRequiredService<Hosting.StateLocation>().Directory, BrokerStore.FileName);
+            _persistence = BrokerPersistence.Open(path, _time, _logger);
+            _persistence?.Attach(_server);
+        }
+
         var intake = _services.GetRequiredService<JobIntake>();
         _server.InterceptingPublishAsync += e =>
         {
             try
             {
+                if (_persistence?.IsRedelivery(e.ApplicationMessage) == true)
+                {
+                    // Delivered again to the one client it was queued for after a restart; it is no new job.
+                    return Task.CompletedTask;
+                }
+
                 if (intake.TryTakeAtBroker(e.ApplicationMessage))
                 {
                     e.ProcessPublish = false;
@@ -131,7 +151,11 @@ public sealed partial class EmbeddedBroker : IHostedService, IDisposable
         }
     }
 
-    public void Dispose() => _server?.Dispose();
+    public void Dispose()
+    {
+        _server?.Dispose();
+        _persistence?.Dispose();
+    }
 
     private bool HasCredentials(ValidatingConnectionEventArgs e)
     {

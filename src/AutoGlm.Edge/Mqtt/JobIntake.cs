@@ -1,4 +1,5 @@
 using System.Text.Json;
+using AutoGlm.Cluster.Contract;
 using AutoGlm.Edge.Journal;
 using MQTTnet;
 using MQTTnet.Packets;

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using AutoGlm.Cluster.Contract;
 using AutoGlm.Edge.Wire;
 using AutoGlm.Runtime.Modalities;
 
@@ -23,11 +24,10 @@ public sealed record ParsedJob(JobRequest? Job, JobError? Error, string? Id)
 /// <remarks>Stateless apart from its limits; thread-safe.</remarks>
 public sealed partial class JobParser
 {
-    private static readonly HashSet<string> JobFields =
-        ["id", "messages", "prompt", "max_tokens", "temperature", "top_p", "seed", "enable_thinking", "stream", "route", "deadline_ms", "priority", "image", "audio"];
+    // The contract's field names, shared with the MQTT bridge that writes jobs.
+    private static readonly HashSet<string> JobFields = [.. JobJson.Fields];
 
-    private static readonly HashSet<string> PropertyFields =
-        ["id", "prompt", "max_tokens", "temperature", "top_p", "seed", "enable_thinking", "stream", "route", "deadline_ms", "priority"];
+    private static readonly HashSet<string> PropertyFields = [.. JobJson.UserProperties];
 
     private const int MaxDeadlineMs = 86_400_000;
 
@@ -273,33 +273,25 @@ public sealed partial class JobParser
 
     private JobMedia DecodeMedia(JsonElement element, bool isImage, string field)
     {
-        var text = String(element, field);
-        string? claimedType = null;
-        if (text.StartsWith("data:", StringComparison.Ordinal))
+        var form = MediaDecoder.SplitDataUri(String(element, field), StringComparison.Ordinal, out var declared, out var text);
+        if (form == DataUriKind.NotBase64)
         {
-            var comma = text.IndexOf(',', StringComparison.Ordinal);
-            var header = comma < 0 ? "" : text[5..comma];
-            if (comma < 0 || !header.EndsWith(";base64", StringComparison.Ordinal))
-            {
-                Reject(ErrorCodes.InvalidJob, $"'{field}' is a data URI but not a base64 one (expected data:<type>;base64,<data>)");
-            }
-
-            claimedType = header[..^";base64".Length];
-            text = text[(comma + 1)..];
+            Reject(ErrorCodes.InvalidJob, $"'{field}' is a data URI but not a base64 one (expected data:<type>;base64,<data>)");
         }
 
-        if ((long)text.Length * 3 / 4 > _limits.MaxMediaBytes)
+        string? claimedType = form == DataUriKind.Base64 ? declared : null;
+        if (MediaDecoder.DecodedLength(text.Length) > _limits.MaxMediaBytes)
         {
-            Reject(ErrorCodes.PayloadTooLarge, $"the {field} is about {(long)text.Length * 3 / 4} bytes; Mqtt:MaxMediaBytes allows {_limits.MaxMediaBytes}");
+            Reject(ErrorCodes.PayloadTooLarge, $"the {field} is about {MediaDecoder.DecodedLength(text.Length)} bytes; Mqtt:MaxMediaBytes allows {_limits.MaxMediaBytes}");
         }
 
-        var buffer = new byte[text.Length * 3 / 4 + 3];
-        if (!Convert.TryFromBase64String(text, buffer, out var written))
+        var bytes = MediaDecoder.DecodeBase64(text.Span);
+        if (bytes is null)
         {
             Reject(ErrorCodes.InvalidJob, $"'{field}' is not valid base64 (nor a base64 data URI)");
         }
 
-        var media = Sniff(isImage, buffer.AsSpan(0, written).ToArray(), field);
+        var media = Sniff(isImage, bytes!, field);
         if (claimedType is { Length: > 0 } && !claimedType.Equals(media.MediaType, StringComparison.OrdinalIgnoreCase)
             && !(media.MediaType == "audio/wav" && claimedType is "audio/x-wav" or "audio/wave"))
         {

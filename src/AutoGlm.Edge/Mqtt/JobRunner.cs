@@ -1,20 +1,15 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Text;
-using AutoGlm.Cluster;
+using AutoGlm.Cluster.Contract;
+using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Journal;
-using AutoGlm.Runtime;
-using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
-using MQTTnet;
-using MQTTnet.Protocol;
-using RoutingChatClient = AutoGlm.Cluster.Routing.RoutingChatClient;
 
 namespace AutoGlm.Edge.Mqtt;
 
 /// <summary>
-/// Runs queued jobs on the chat client, at most <see cref="MqttOptions.MaxConcurrentJobs"/> at a time, enforcing
-/// deadlines and cancellations, streaming deltas when asked, and journaling each result for the publisher.
+/// The dispatch loop: takes queued jobs and runs each (<see cref="JobExecution"/>) on the chat pipeline, at most
+/// <see cref="MqttOptions.MaxConcurrentJobs"/> at a time; cancels jobs, and drains them at shutdown.
 /// </summary>
 /// <remarks>
 /// Thread-safe. One dispatch loop takes jobs from the <see cref="JobQueue"/>; each job runs as its own task.
@@ -23,32 +18,22 @@ namespace AutoGlm.Edge.Mqtt;
 public sealed partial class JobRunner : IAsyncDisposable
 {
     private readonly JobQueue _queue;
-    private readonly JobJournal _journal;
-    private readonly ResultPublisher _publisher;
-    private readonly MqttConnection _connection;
-    private readonly MqttTopics _topics;
-    private readonly JobCounters _counters;
-    private readonly MqttOptions _options;
+    private readonly JobExecution _execution;
+    private readonly BackgroundLoops? _loops;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, RunningJob> _running = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _slots;
     private readonly CancellationTokenSource _stopDispatch = new();
     private readonly CancellationTokenSource _abortRunning = new();
-    private Func<IChatClient>? _chatClient;
-    private string _servedBy = "local";
     private Task? _dispatchLoop;
     private long _lastLoopTimestamp = Stopwatch.GetTimestamp();
 
-    public JobRunner(JobQueue queue, JobJournal journal, ResultPublisher publisher, MqttConnection connection, MqttTopics topics, JobCounters counters, MqttOptions options, TimeProvider time, ILogger<JobRunner> logger)
+    public JobRunner(JobQueue queue, JobJournal journal, ResultPublisher publisher, MqttConnection connection, MqttTopics topics, JobCounters counters, MqttOptions options, TimeProvider time, ILogger<JobRunner> logger, BackgroundLoops? loops = null)
     {
         _queue = queue;
-        _journal = journal;
-        _publisher = publisher;
-        _connection = connection;
-        _topics = topics;
-        _counters = counters;
-        _options = options;
+        _loops = loops;
+        _execution = new JobExecution(journal, publisher, connection, topics, counters, time, logger);
         _time = time;
         _logger = logger;
         _slots = new SemaphoreSlim(options.MaxConcurrentJobs);
@@ -68,9 +53,9 @@ public sealed partial class JobRunner : IAsyncDisposable
     /// <param name="servedBy">What results report in <c>served_by</c>.</param>
     public void Start(Func<IChatClient> chatClient, string servedBy)
     {
-        _chatClient = chatClient;
-        _servedBy = servedBy;
-        _dispatchLoop = Task.Run(() => DispatchLoopAsync(_stopDispatch.Token));
+        _execution.ChatClient = chatClient;
+        _execution.ServedBy = servedBy;
+        _dispatchLoop = _loops is null ? Task.Run(() => DispatchLoopAsync(_stopDispatch.Token)) : _loops.Run("MQTT dispatch loop", DispatchLoopAsync, _stopDispatch.Token);
     }
 
     /// <summary>Cancels a job: a waiting one is answered <c>cancelled</c> at once, a running one as soon as the engine stops it.</summary>
@@ -79,7 +64,7 @@ public sealed partial class JobRunner : IAsyncDisposable
     {
         if (_queue.TryRemove(jobId))
         {
-            Finish(jobId, ResultJson.Error(jobId, ErrorCodes.Cancelled, "the job was cancelled before it started"), ErrorCodes.Cancelled);
+            _execution.Finish(jobId, ResultJson.Error(jobId, ErrorCodes.Cancelled, "the job was cancelled before it started"), ErrorCodes.Cancelled);
             return true;
         }
 
@@ -178,7 +163,7 @@ public sealed partial class JobRunner : IAsyncDisposable
         try
         {
             await Task.Yield();
-            await RunAsync(job, running).ConfigureAwait(false);
+            await _execution.RunAsync(job, running).ConfigureAwait(false);
         }
         finally
         {
@@ -188,257 +173,8 @@ public sealed partial class JobRunner : IAsyncDisposable
         }
     }
 
-    private async Task RunAsync(QueuedJob job, RunningJob running)
-    {
-        var request = job.Request;
-        var started = Stopwatch.GetTimestamp();
-        IChatClient client;
-        try
-        {
-            client = _chatClient!();
-        }
-        catch (RuntimeException ex)
-        {
-            Fail(request.Id, ErrorCodes.ModelUnavailable, ex.Message);
-            return;
-        }
-
-        if (request.Route == "remote" && client.GetService<RoutingChatClient>() is null)
-        {
-            Fail(request.Id, ErrorCodes.RemoteUnavailable, "route 'remote' was asked but no remote engine is configured on this device; use 'auto' or 'local'");
-            return;
-        }
-
-        if (request.DeadlineMs is { } deadlineMs)
-        {
-            var remaining = job.ReceivedAt.AddMilliseconds(deadlineMs) - _time.GetUtcNow();
-            if (remaining <= TimeSpan.Zero)
-            {
-                Fail(request.Id, ErrorCodes.Timeout, $"deadline_ms ({deadlineMs}) passed before the job could start");
-                return;
-            }
-
-            running.SetDeadline(remaining, _time);
-        }
-
-        var options = ToOptions(request);
-        if (request.DeadlineMs is not null && request.Route == "auto")
-        {
-            // The router sends a job whose local run would miss its deadline to a heavy node.
-            (options.AdditionalProperties ??= [])[RoutingChatClient.DeadlineProperty] = Math.Max(0, (job.ReceivedAt.AddMilliseconds(request.DeadlineMs.Value) - _time.GetUtcNow()).TotalMilliseconds);
-        }
-
-        var text = new StringBuilder();
-        StringBuilder? reasoning = null;
-        ChatFinishReason? finish = null;
-        UsageDetails? usage = null;
-        GenerationTimings? timings = null;
-        var servedBy = _servedBy;
-        string? routeReason = null;
-        var seq = 0;
-        try
-        {
-            Log.Running(_logger, request.Id, request.Messages.Count);
-            Log.Prompt(_logger, request.Id, request.Messages[^1].Content);
-            await foreach (var update in client.GetStreamingResponseAsync(ToMessages(request), options, running.Token).ConfigureAwait(false))
-            {
-                if (RoutingChatClient.IsRestart(update))
-                {
-                    // A heavy node failed mid-answer and the router restarts the job locally: what it said is void.
-                    text.Clear();
-                    reasoning = null;
-                    (finish, usage, timings) = (null, null, null);
-                    Log.Restarted(_logger, request.Id);
-                    if (request.Stream)
-                    {
-                        var why = update.AdditionalProperties!.TryGetValue(RoutingChatClient.RouteReasonProperty, out var restartReason) ? restartReason as string : null;
-                        await StreamAsync(ResultJson.StreamRestart(request.Id, seq++, why), request.Id, running.Token).ConfigureAwait(false);
-                    }
-                }
-
-                foreach (var content in update.Contents)
-                {
-                    switch (content)
-                    {
-                        case TextReasoningContent thought when thought.Text.Length > 0:
-                            (reasoning ??= new StringBuilder()).Append(thought.Text);
-                            if (request.Stream)
-                            {
-                                await StreamAsync(ResultJson.Delta(request.Id, seq++, thought.Text, isReasoning: true), request.Id, running.Token).ConfigureAwait(false);
-                            }
-
-                            break;
-                        case TextContent piece when piece.Text.Length > 0:
-                            text.Append(piece.Text);
-                            if (request.Stream)
-                            {
-                                await StreamAsync(ResultJson.Delta(request.Id, seq++, piece.Text, isReasoning: false), request.Id, running.Token).ConfigureAwait(false);
-                            }
-
-                            break;
-                        case UsageContent used:
-                            usage = used.Details;
-                            break;
-                    }
-                }
-
-                finish = update.FinishReason ?? finish;
-                if (update.AdditionalProperties?.TryGetValue("timings", out var t) == true && t is GenerationTimings measured)
-                {
-                    timings = measured;
-                }
-
-                if (update.AdditionalProperties?.TryGetValue(RoutingChatClient.ServedByProperty, out var by) == true && by is string routedTo)
-                {
-                    servedBy = routedTo;
-                    routeReason = update.AdditionalProperties.TryGetValue(RoutingChatClient.RouteReasonProperty, out var why) ? why as string : null;
-                }
-            }
-        }
-        catch (OperationCanceledException) when (running.WasCancelled)
-        {
-            Fail(request.Id, ErrorCodes.Cancelled, "the job was cancelled while it ran");
-            return;
-        }
-        catch (OperationCanceledException) when (running.DeadlinePassed)
-        {
-            Fail(request.Id, ErrorCodes.Timeout, $"deadline_ms ({request.DeadlineMs}) passed while the job ran");
-            return;
-        }
-        catch (OperationCanceledException) when (running.Aborted)
-        {
-            Log.LeftForNextStart(_logger, request.Id);
-            return;
-        }
-        catch (ClusterException ex)
-        {
-            Fail(request.Id, ex.WireCode, ex.Message);
-            return;
-        }
-        catch (RuntimeException ex)
-        {
-            var code = ex.Code switch
-            {
-                RuntimeErrorCode.InvalidRequest => ErrorCodes.InvalidJob,
-                RuntimeErrorCode.ContextLengthExceeded => ErrorCodes.ContextLengthExceeded,
-                RuntimeErrorCode.UnsupportedModality => ErrorCodes.UnsupportedModality,
-                RuntimeErrorCode.UnsupportedMedia => ErrorCodes.UnsupportedMedia,
-                RuntimeErrorCode.PayloadTooLarge => ErrorCodes.PayloadTooLarge,
-                RuntimeErrorCode.Overloaded => ErrorCodes.Overloaded,
-                RuntimeErrorCode.ModelUnavailable => ErrorCodes.ModelUnavailable,
-                _ => ErrorCodes.Internal,
-            };
-            if (code == ErrorCodes.Internal)
-            {
-                Log.EngineFailed(_logger, request.Id, ex);
-            }
-
-            Fail(request.Id, code, ex.Message);
-            return;
-        }
-        catch (Exception ex) when (Hosting.EngineHost.IsBackendFailure(ex))
-        {
-            // Runtime:Backend=openai: the engine behind this daemon is down or refused the job.
-            Fail(request.Id, ErrorCodes.ModelUnavailable, $"the backend engine (Runtime:OpenAi) failed: {ex.Message}");
-            return;
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            Log.EngineFailed(_logger, request.Id, ex);
-            Fail(request.Id, ErrorCodes.Internal, "the engine failed unexpectedly; the daemon logged the details");
-            return;
-        }
-        catch (OperationCanceledException ex)
-        {
-            // Not the job's cancel, deadline or shutdown: something inside (a client's timeout) gave up. The job still
-            // gets its answer rather than waiting for the next start.
-            Log.EngineFailed(_logger, request.Id, ex);
-            Fail(request.Id, ErrorCodes.Timeout, "the engine gave up on the job (a timeout inside the daemon or its backend); the daemon logged the details");
-            return;
-        }
-
-        if (request.Stream)
-        {
-            await StreamAsync(ResultJson.StreamEnd(request.Id, seq), request.Id, CancellationToken.None).ConfigureAwait(false);
-        }
-
-        var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        var result = ResultJson.Success(request.Id, text.ToString(), reasoning?.ToString(), finish, usage, servedBy, timings, totalMs, routeReason);
-        Log.Completion(_logger, request.Id, text.ToString());
-        if (Finish(request.Id, result, null))
-        {
-            _counters.OnDone((int)(usage?.OutputTokenCount ?? 0));
-        }
-
-        Log.Finished(_logger, request.Id, usage?.OutputTokenCount ?? 0, totalMs);
-    }
-
-    private async Task StreamAsync(byte[] payload, string jobId, CancellationToken cancellationToken)
-    {
-        // QoS 0: deltas are a courtesy; the result on the result topic is the record.
-        var message = new MqttApplicationMessageBuilder()
-            .WithTopic(_topics.Stream(jobId))
-            .WithPayload(payload)
-            .WithContentType("application/json")
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtMostOnce)
-            .Build();
-        await _connection.TryPublishAsync(message, cancellationToken).ConfigureAwait(false);
-    }
-
-    private void Fail(string jobId, string code, string message)
-    {
-        Log.JobFailed(_logger, jobId, code, message);
-        if (Finish(jobId, ResultJson.Error(jobId, code, message), code))
-        {
-            _counters.OnFailed();
-        }
-    }
-
-    private bool Finish(string jobId, byte[] result, string? errorCode)
-    {
-        var stored = _journal.Complete(jobId, result, errorCode, _time.GetUtcNow());
-        _publisher.Kick();
-        return stored;
-    }
-
-    private static List<ChatMessage> ToMessages(JobRequest request)
-    {
-        var messages = request.Messages
-            .Select(m => new ChatMessage(m.Role switch { "system" => ChatRole.System, "assistant" => ChatRole.Assistant, _ => ChatRole.User }, m.Content))
-            .ToList();
-        var target = messages.LastOrDefault(m => m.Role == ChatRole.User) ?? messages[^1];
-        foreach (var media in request.Images.Concat(request.Audios))
-        {
-            target.Contents.Add(new DataContent(media.Data, media.MediaType));
-        }
-
-        return messages;
-    }
-
-    private static ChatOptions ToOptions(JobRequest request)
-    {
-        var options = new ChatOptions
-        {
-            MaxOutputTokens = request.MaxTokens,
-            Temperature = request.Temperature,
-            TopP = request.TopP,
-            Seed = request.Seed,
-        };
-        if (request.EnableThinking is { } thinking)
-        {
-            (options.AdditionalProperties ??= [])[LocalEngine.EnableThinkingProperty] = thinking;
-        }
-
-        if (request.Route != "auto")
-        {
-            (options.AdditionalProperties ??= [])[RoutingChatClient.RouteProperty] = request.Route;
-        }
-
-        return options;
-    }
-
     /// <summary>One job in flight: its cancellation sources and completion.</summary>
-    private sealed class RunningJob : IDisposable
+    internal sealed class RunningJob : IDisposable
     {
         private readonly CancellationTokenSource _cancel = new();
         private readonly CancellationTokenSource _linked;

@@ -3,6 +3,7 @@ using MQTTnet;
 using MQTTnet.Exceptions;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
+using AutoGlm.Cluster.Contract;
 
 namespace AutoGlm.Edge.Mqtt;
 
@@ -125,6 +126,11 @@ public sealed partial class MqttConnection : IAsyncDisposable
                 await TryPublishAsync(Offline(), cancellationToken).ConfigureAwait(false);
             }
 
+            if (_profile.AnnouncesAvailability)
+            {
+                await TryPublishAsync(Availability("offline"), cancellationToken).ConfigureAwait(false);
+            }
+
             try
             {
                 await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), cancellationToken).ConfigureAwait(false);
@@ -151,6 +157,13 @@ public sealed partial class MqttConnection : IAsyncDisposable
         .WithRetainFlag()
         .Build();
 
+    private MqttApplicationMessage Availability(string state) => new MqttApplicationMessageBuilder()
+        .WithTopic(_topics.Availability)
+        .WithPayload(state)
+        .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+        .WithRetainFlag()
+        .Build();
+
     private MqttClientOptions BuildClientOptions()
     {
         var builder = new MqttClientOptionsBuilder()
@@ -164,6 +177,13 @@ public sealed partial class MqttConnection : IAsyncDisposable
         if (_profile.AnnouncesStatus)
         {
             builder.WithWillTopic(_topics.Status)
+                .WithWillPayload("offline")
+                .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+                .WithWillRetain(true);
+        }
+        else if (_profile.AnnouncesAvailability)
+        {
+            builder.WithWillTopic(_topics.Availability)
                 .WithWillPayload("offline")
                 .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
                 .WithWillRetain(true);
@@ -244,8 +264,8 @@ public sealed partial class MqttConnection : IAsyncDisposable
             subscribe.WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce);
         }
 
-        var subscribed = await _client.SubscribeAsync(subscribe.Build(), cancellationToken).ConfigureAwait(false);
-        foreach (var item in subscribed.Items)
+        var subscribed = _profile.Subscriptions.Count == 0 ? null : await _client.SubscribeAsync(subscribe.Build(), cancellationToken).ConfigureAwait(false);
+        foreach (var item in subscribed?.Items ?? [])
         {
             if ((int)item.ResultCode >= 0x80)
             {
@@ -269,6 +289,11 @@ public sealed partial class MqttConnection : IAsyncDisposable
                 new MqttApplicationMessageBuilder().WithTopic(_topics.Status).WithPayload(status()).WithContentType("application/json")
                     .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag().Build(),
                 cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_profile.AnnouncesAvailability)
+        {
+            await TryPublishAsync(Availability("online"), cancellationToken).ConfigureAwait(false);
         }
 
         if (Connected is { } connected)
@@ -334,7 +359,12 @@ public sealed partial class MqttConnection : IAsyncDisposable
 /// Whether the broker keeps the session while the client is away (clean start off, <c>Mqtt:SessionExpiry</c>), so
 /// messages for it wait; otherwise each connection starts clean and nothing is queued for it.
 /// </param>
-public sealed record MqttClientProfile(string ClientId, IReadOnlyList<string> Subscriptions, bool AnnouncesStatus, bool KeepsSession = true)
+/// <param name="AnnouncesAvailability">
+/// Whether this client publishes <c>online</c> to <c>…/availability</c> on every connection and <c>offline</c> when it
+/// stops, and leaves <c>offline</c> there as its will (a client with <paramref name="AnnouncesStatus"/> cannot: MQTT
+/// has one will per connection).
+/// </param>
+public sealed record MqttClientProfile(string ClientId, IReadOnlyList<string> Subscriptions, bool AnnouncesStatus, bool KeepsSession = true, bool AnnouncesAvailability = false)
 {
     /// <summary>The job intake: <c>Mqtt:ClientId</c>, the job and cancel topics, the device status, and a kept session.</summary>
     public static MqttClientProfile Intake(MqttOptions options, MqttTopics topics) =>

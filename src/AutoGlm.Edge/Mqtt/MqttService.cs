@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Reflection;
+using AutoGlm.Cluster.Contract;
+using AutoGlm.Edge.Engine;
 using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Journal;
 using AutoGlm.Runtime.Modalities;

@@ -1,4 +1,5 @@
 using MQTTnet;
+using AutoGlm.Cluster.Contract;
 
 namespace AutoGlm.Edge.Mqtt;
 

@@ -1,3 +1,4 @@
+using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Journal;
 using MQTTnet;
 using MQTTnet.Protocol;
@@ -15,15 +16,17 @@ public sealed partial class ResultPublisher : IAsyncDisposable
     private readonly JobJournal _journal;
     private readonly MqttConnection _connection;
     private readonly ILogger _logger;
+    private readonly BackgroundLoops? _loops;
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly SemaphoreSlim _oneAtATime = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private Task? _loop;
     private long _published;
 
-    public ResultPublisher(JobJournal journal, MqttConnection connection, ILogger<ResultPublisher> logger)
+    public ResultPublisher(JobJournal journal, MqttConnection connection, ILogger<ResultPublisher> logger, BackgroundLoops? loops = null)
     {
         _journal = journal;
+        _loops = loops;
         _connection = connection;
         _logger = logger;
     }
@@ -32,7 +35,7 @@ public sealed partial class ResultPublisher : IAsyncDisposable
     public long Published => Interlocked.Read(ref _published);
 
     /// <summary>Starts the publishing loop.</summary>
-    public void Start() => _loop = Task.Run(() => LoopAsync(_stopping.Token));
+    public void Start() => _loop = _loops is null ? Task.Run(() => LoopAsync(_stopping.Token)) : _loops.Run("MQTT result publisher", LoopAsync, _stopping.Token);
 
     /// <summary>Says there may be something to publish (a new result, a reconnection).</summary>
     public void Kick()

@@ -1,3 +1,4 @@
+using AutoGlm.Cluster.Contract;
 using AutoGlm.Edge.Mqtt;
 
 namespace AutoGlm.Edge.Sensors;
@@ -9,12 +10,20 @@ internal static class SensorDrivers
     /// <summary>The capture function of one sensor (a JPEG/PNG frame, or a WAV clip), the device that owns it, and a line for the log.</summary>
     public static (Func<CancellationToken, Task<byte[]>> Capture, IDisposable Device, string Description) CreateDevice(SensorOptions o, string key)
     {
-        var where = o.ResolvedDriver == "file" ? o.Path! : o.ResolvedDevice;
+        var where = o.ResolvedDriver switch
+        {
+            "file" => o.Path!,
+            "http-snapshot" => new UriBuilder(o.Url!) { UserName = "", Password = "" }.Uri.ToString(),
+            _ => o.ResolvedDevice,
+        };
         if (o.IsCamera)
         {
-            ICamera camera = o.ResolvedDriver == "file"
-                ? new FileCamera(where, key + ":Path")
-                : new V4l2Camera(where, o.Width, o.Height, key + ":Device", o.ResolvedCaptureTimeout);
+            ICamera camera = o.ResolvedDriver switch
+            {
+                "file" => new FileCamera(where, key + ":Path"),
+                "http-snapshot" => new HttpSnapshotCamera(new Uri(o.Url!), o.Username, o.Password, o.ResolvedCaptureTimeout, key + ":Url"),
+                _ => new V4l2Camera(where, o.Width, o.Height, key + ":Device", o.ResolvedCaptureTimeout),
+            };
             return (camera.CaptureAsync, camera, $"{o.ResolvedDriver} camera {where}");
         }
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using System.Threading.Channels;
+using AutoGlm.Cluster.Contract;
 using AutoGlm.Edge.Metrics;
 using AutoGlm.Edge.Mqtt;
 using Microsoft.Extensions.Options;
@@ -394,6 +395,29 @@ public sealed partial class SensorService : IHostedService, IAsyncDisposable
 
         sensor.CountAnswered(failed);
         Busy(-1, failed);
+
+        // The sensor's latest answer, retained on one fixed topic for automations; off the receive loop, which a QoS 1
+        // publish would wait on.
+        var latest = new MqttApplicationMessageBuilder()
+            .WithTopic(_topics.SourceAnswer(sensor.Name))
+            .WithPayload(System.Buffers.BuffersExtensions.ToArray(message.Payload))
+            .WithContentType("application/json")
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithRetainFlag()
+            .Build();
+        _ = Task.Run(
+            async () =>
+            {
+                try
+                {
+                    await _connection!.TryPublishAsync(latest, _stopping.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Stopping: the latest answer before this one stays retained.
+                }
+            },
+            CancellationToken.None);
     }
 
     /// <summary>

@@ -46,8 +46,9 @@ public sealed class SensorOptions
     public string Kind { get; set; } = "";
 
     /// <summary>
-    /// Camera: <c>v4l2</c> (default) or <c>file</c>. Microphone: <c>alsa</c> (default) or <c>file</c>. The <c>file</c>
-    /// drivers read <see cref="Path"/> and are for tests and machines without the hardware.
+    /// Camera: <c>v4l2</c> (default), <c>http-snapshot</c> (a JPEG fetched from <see cref="Url"/> per capture) or
+    /// <c>file</c>. Microphone: <c>alsa</c> (default) or <c>file</c>. The <c>file</c> drivers read <see cref="Path"/>
+    /// and are for tests and machines without the hardware.
     /// </summary>
     public string? Driver { get; set; }
 
@@ -56,6 +57,18 @@ public sealed class SensorOptions
     /// name (default <c>default</c>, or <c>hw:1,0</c>, <c>plughw:1,0</c>).
     /// </summary>
     public string? Device { get; set; }
+
+    /// <summary>
+    /// For <c>http-snapshot</c>: the camera's snapshot URL (<c>http://frigate.lan:5000/api/front/latest.jpg</c>,
+    /// <c>http://192.168.1.30/cgi-bin/snapshot.cgi</c>).
+    /// </summary>
+    public string? Url { get; set; }
+
+    /// <summary>For <c>http-snapshot</c>: the user name for basic or digest authentication; empty for none.</summary>
+    public string? Username { get; set; }
+
+    /// <summary>For <c>http-snapshot</c>: the password (<c>file:/path</c> and <c>env:NAME</c> references work).</summary>
+    public string? Password { get; set; }
 
     /// <summary>For the <c>file</c> drivers: a JPEG/PNG or WAV file, or a folder whose files are used in name order, cycling.</summary>
     public string? Path { get; set; }
@@ -225,7 +238,15 @@ internal sealed class SensorsOptionsValidator(IConfiguration? configuration = nu
             Check(isCamera || isMicrophone, $"{key}:Kind must be camera or microphone (got '{d.Kind}')");
             if (isCamera)
             {
-                Check(d.ResolvedDriver is "v4l2" or "file", $"{key}:Driver of a camera must be v4l2 or file (got '{d.Driver}')");
+                Check(d.ResolvedDriver is "v4l2" or "http-snapshot" or "file", $"{key}:Driver of a camera must be v4l2, http-snapshot or file (got '{d.Driver}')");
+                if (d.ResolvedDriver == "http-snapshot")
+                {
+                    Check(
+                        Uri.TryCreate(d.Url, UriKind.Absolute, out var url) && url.Scheme is "http" or "https",
+                        $"{key}:Url must be an absolute http:// or https:// URL with Driver http-snapshot (got '{d.Url}')");
+                    Check(string.IsNullOrEmpty(d.Password) || !string.IsNullOrEmpty(d.Username), $"{key}:Password is set but {key}:Username is not");
+                }
+
                 Check(d.Width is >= 16 and <= 8192, $"{key}:Width must be between 16 and 8192 (got {d.Width})");
                 Check(d.Height is >= 16 and <= 8192, $"{key}:Height must be between 16 and 8192 (got {d.Height})");
             }

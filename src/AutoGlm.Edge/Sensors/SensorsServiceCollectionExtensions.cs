@@ -1,3 +1,4 @@
+using AutoGlm.Cluster.Contract;
 using AutoGlm.Edge.Metrics;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -9,7 +10,7 @@ public static class SensorsServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the <c>Sensors</c> section (validated at start) and the <see cref="SensorService"/>, which does nothing unless a
-    /// sensor is configured. Needs <see cref="Mqtt.MqttOptions"/> and <see cref="Mqtt.MqttTopics"/> registered; register after the
+    /// sensor is configured. Needs <see cref="Mqtt.MqttOptions"/> and <see cref="MqttTopics"/> registered; register after the
     /// MQTT intake, so the embedded broker is up when the sensors connect.
     /// </summary>
     public static IServiceCollection AddSensors(this IServiceCollection services)
@@ -20,7 +21,7 @@ public static class SensorsServiceCollectionExtensions
         services.AddSingleton(sp => new SensorService(
             sp.GetRequiredService<IOptions<SensorsOptions>>(),
             sp.GetRequiredService<Mqtt.MqttOptions>(),
-            sp.GetRequiredService<Mqtt.MqttTopics>(),
+            sp.GetRequiredService<MqttTopics>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILoggerFactory>(),
             sp.GetService<EdgeMetrics>()));

@@ -18,6 +18,12 @@ public static class DecoderIo
     /// <summary><c>float [batch, 1, vocab]</c>: logits of the last position of each sequence.</summary>
     public const string Logits = "logits";
 
+    /// <summary>M-RoPE decoders only: per-token <c>cos</c> of each rotary frequency, <c>float [batch, seq, rotary_dim/2]</c>.</summary>
+    public const string RotaryCos = "rotary_cos";
+
+    /// <summary>M-RoPE decoders only: per-token <c>sin</c>, like <see cref="RotaryCos"/>.</summary>
+    public const string RotarySin = "rotary_sin";
+
     public static string PastKey(int layer) => $"past_key_values.{layer}.key";
     public static string PastValue(int layer) => $"past_key_values.{layer}.value";
     public static string PresentKey(int layer) => $"present.{layer}.key";
@@ -123,7 +129,15 @@ internal sealed class GlmDecoderGraph
             lmHead = LinearWeight("lm_head", untied, _arch.VocabSize, h);
         }
 
-        AddRotaryCaches();
+        if (Mrope)
+        {
+            AddMropeInputs();
+        }
+        else
+        {
+            AddRotaryCaches();
+        }
+
         Inline("split_gate_up", OnnxDataType.Int64, [2], MemoryMarshal.AsBytes<long>([f, f]).ToArray());
         Inline("slice_starts", OnnxDataType.Int64, [1], MemoryMarshal.AsBytes<long>([-1L]).ToArray());
         Inline("slice_ends", OnnxDataType.Int64, [1], MemoryMarshal.AsBytes<long>([long.MaxValue]).ToArray());
@@ -161,11 +175,13 @@ internal sealed class GlmDecoderGraph
             Node(
                 "GroupQueryAttention",
                 "com.microsoft",
-                [p + "qkv", "", "", DecoderIo.PastKey(layer), DecoderIo.PastValue(layer), DecoderIo.SeqlensK, DecoderIo.TotalSequenceLength, "cos_cache", "sin_cache"],
+                Mrope
+                    ? [RotateMrope(p), "", "", DecoderIo.PastKey(layer), DecoderIo.PastValue(layer), DecoderIo.SeqlensK, DecoderIo.TotalSequenceLength]
+                    : [p + "qkv", "", "", DecoderIo.PastKey(layer), DecoderIo.PastValue(layer), DecoderIo.SeqlensK, DecoderIo.TotalSequenceLength, "cos_cache", "sin_cache"],
                 [p + "attention", DecoderIo.PresentKey(layer), DecoderIo.PresentValue(layer)],
                 new("num_heads", Int: _arch.NumHeads),
                 new("kv_num_heads", Int: _arch.NumKvHeads),
-                new("do_rotary", Int: 1),
+                new("do_rotary", Int: Mrope ? 0 : 1),
                 new("rotary_interleaved", Int: 1));
             MatMul(p + "attention", LinearWeight(p + "o_proj", w.OutputWeight, h, q), q, h, p + "attention_out");
             var attentionOut = SandwichNorm(p + "attention_out", p + "post_self_attn_norm", w.PostSelfAttentionNorm);
@@ -206,6 +222,11 @@ internal sealed class GlmDecoderGraph
                 new(DecoderIo.SeqlensK, OnnxDataType.Int32, ["batch_size"]),
                 new(DecoderIo.TotalSequenceLength, OnnxDataType.Int32, []),
             ];
+            if (Mrope)
+            {
+                inputs.Add(new(DecoderIo.RotaryCos, OnnxDataType.Float, ["batch_size", "sequence_length", _arch.RotaryDim / 2]));
+                inputs.Add(new(DecoderIo.RotarySin, OnnxDataType.Float, ["batch_size", "sequence_length", _arch.RotaryDim / 2]));
+            }
             outputs = [new(DecoderIo.Logits, OnnxDataType.Float, ["batch_size", 1, _arch.VocabSize])];
         }
 
@@ -321,6 +342,70 @@ internal sealed class GlmDecoderGraph
         Node("Shape", "", ["attention_mask"], ["mask_shape"]);
         Node("Gather", "", ["mask_shape", "one"], ["total_int64"], new OnnxAttribute("axis", Int: 0));
         Node("Cast", "", ["total_int64"], [DecoderIo.TotalSequenceLength], new OnnxAttribute("to", Int: (long)OnnxDataType.Int32));
+    }
+
+    /// <summary>Whether the graph takes per-token M-RoPE tables (GLM-4.1V) instead of rotating inside GroupQueryAttention.</summary>
+    private bool Mrope => _arch.MropeSection is not null && !_genAiInterface;
+
+    /// <summary>The per-token cos/sin <c>[batch, seq, rotary_dim/2]</c>, as <c>[batch, seq, 1, rotary_dim/2, 1]</c> to broadcast over heads and pairs.</summary>
+    private void AddMropeInputs()
+    {
+        Inline("mrope_axes", OnnxDataType.Int64, [2], MemoryMarshal.AsBytes<long>([2L, 4L]).ToArray());
+        Node("Unsqueeze", "", [DecoderIo.RotaryCos, "mrope_axes"], ["mrope_cos"]);
+        Node("Unsqueeze", "", [DecoderIo.RotarySin, "mrope_axes"], ["mrope_sin"]);
+        int heads = _arch.NumHeads, kv = _arch.NumKvHeads, hd = _arch.HeadSize, rd = _arch.RotaryDim;
+        Inline("mrope_split_qkv", OnnxDataType.Int64, [3], MemoryMarshal.AsBytes<long>([(long)heads * hd, (long)kv * hd, (long)kv * hd]).ToArray());
+        Inline("mrope_split_rot", OnnxDataType.Int64, [2], MemoryMarshal.AsBytes<long>([rd, hd - rd]).ToArray());
+        Inline("mrope_q_heads", OnnxDataType.Int64, [4], MemoryMarshal.AsBytes<long>([0L, 0L, heads, hd]).ToArray());
+        Inline("mrope_k_heads", OnnxDataType.Int64, [4], MemoryMarshal.AsBytes<long>([0L, 0L, kv, hd]).ToArray());
+        Inline("mrope_pairs", OnnxDataType.Int64, [5], MemoryMarshal.AsBytes<long>([0L, 0L, 0L, rd / 2, 2L]).ToArray());
+        Inline("mrope_rot_back", OnnxDataType.Int64, [4], MemoryMarshal.AsBytes<long>([0L, 0L, 0L, rd]).ToArray());
+        Inline("mrope_flat", OnnxDataType.Int64, [3], MemoryMarshal.AsBytes<long>([0L, 0L, -1L]).ToArray());
+    }
+
+    /// <summary>
+    /// Turns the query and key parts of a layer's packed QKV by the per-token tables, in GLM's interleaved pairs
+    /// (<c>x[2i], x[2i+1]</c> by frequency i) on the first rotary_dim of each head, and packs them back.
+    /// </summary>
+    private string RotateMrope(string p)
+    {
+        Node("Split", "", [p + "qkv", "mrope_split_qkv"], [p + "q_flat", p + "k_flat", p + "v_flat"], new OnnxAttribute("axis", Int: -1));
+        string Turn(string flat, string heads, string name)
+        {
+            Node("Reshape", "", [flat, heads], [name + "_heads"]);
+            var partial = _arch.RotaryDim < _arch.HeadSize;
+            var rot = name + "_heads";
+            if (partial)
+            {
+                Node("Split", "", [name + "_heads", "mrope_split_rot"], [name + "_rot", name + "_pass"], new OnnxAttribute("axis", Int: -1));
+                rot = name + "_rot";
+            }
+
+            Node("Reshape", "", [rot, "mrope_pairs"], [name + "_pairs"]);
+            Node("Split", "", [name + "_pairs"], [name + "_even", name + "_odd"], new OnnxAttribute("axis", Int: -1));
+            Node("Mul", "", [name + "_even", "mrope_cos"], [name + "_ec"]);
+            Node("Mul", "", [name + "_odd", "mrope_sin"], [name + "_os"]);
+            Node("Sub", "", [name + "_ec", name + "_os"], [name + "_even2"]);
+            Node("Mul", "", [name + "_odd", "mrope_cos"], [name + "_oc"]);
+            Node("Mul", "", [name + "_even", "mrope_sin"], [name + "_es"]);
+            Node("Add", "", [name + "_oc", name + "_es"], [name + "_odd2"]);
+            Node("Concat", "", [name + "_even2", name + "_odd2"], [name + "_pairs2"], new OnnxAttribute("axis", Int: -1));
+            Node("Reshape", "", [name + "_pairs2", "mrope_rot_back"], [name + "_rot2"]);
+            var turned = name + "_rot2";
+            if (partial)
+            {
+                Node("Concat", "", [name + "_rot2", name + "_pass"], [name + "_heads2"], new OnnxAttribute("axis", Int: -1));
+                turned = name + "_heads2";
+            }
+
+            Node("Reshape", "", [turned, "mrope_flat"], [name + "_turned"]);
+            return name + "_turned";
+        }
+
+        var q = Turn(p + "q_flat", "mrope_q_heads", p + "q");
+        var k = Turn(p + "k_flat", "mrope_k_heads", p + "k");
+        Node("Concat", "", [q, k, p + "v_flat"], [p + "qkv_turned"], new OnnxAttribute("axis", Int: -1));
+        return p + "qkv_turned";
     }
 
     /// <summary>GLM rotary tables: <c>[context, rotary_dim/2]</c>, frequency i = theta^(-2i/rotary_dim).</summary>

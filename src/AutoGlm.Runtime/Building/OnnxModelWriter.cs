@@ -15,8 +15,8 @@ internal enum OnnxDataType
 /// <summary>A graph input or output: a name, an element type and a shape whose symbolic dimensions are strings.</summary>
 internal sealed record OnnxValueInfo(string Name, OnnxDataType Type, IReadOnlyList<object> Shape);
 
-/// <summary>An attribute of a node: an int, a float, or a list of ints.</summary>
-internal sealed record OnnxAttribute(string Name, long? Int = null, float? Float = null, IReadOnlyList<long>? Ints = null);
+/// <summary>An attribute of a node: an int, a float, a list of ints, or a string.</summary>
+internal sealed record OnnxAttribute(string Name, long? Int = null, float? Float = null, IReadOnlyList<long>? Ints = null, string? String = null);
 
 /// <summary>One operator of the graph.</summary>
 internal sealed record OnnxNode(string OpType, string Domain, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs, IReadOnlyList<OnnxAttribute> Attributes);
@@ -131,6 +131,12 @@ internal static class OnnxModelWriter
             w.WriteTag(3, WireFormat.WireType.Varint);
             w.WriteInt64(i);
             type = 2; // INT
+        }
+        else if (attribute.String is { } text)
+        {
+            w.WriteTag(4, WireFormat.WireType.LengthDelimited);
+            w.WriteBytes(ByteString.CopyFromUtf8(text));
+            type = 3; // STRING
         }
         else
         {

@@ -105,6 +105,7 @@ public sealed record CheckpointConfig(string ArchitectureName, ModelArchitecture
                 RmsNormEps = (float)reader.Double("rms_norm_eps"),
                 TiedEmbeddings = reader.OptionalBool("tie_word_embeddings") ?? (root.TryGetProperty("tie_word_embeddings", out var tie) && tie.ValueKind == JsonValueKind.True),
                 SandwichNorms = Supported[name],
+                MropeSection = name == "Glm4vForConditionalGeneration" ? MropeSectionOf(text) : null,
             };
             var eos = EosIds(text.TryGetProperty("eos_token_id", out var e) ? e : root.TryGetProperty("eos_token_id", out var e2) ? e2 : default);
             var config = new CheckpointConfig(name, arch, prefix, reader.OptionalBool("attention_bias") ?? true, eos);
@@ -142,6 +143,8 @@ public sealed record CheckpointConfig(string ArchitectureName, ModelArchitecture
         Require(a.ContextLength >= 16, "max_position_embeddings must be at least 16");
         Require(a.RmsNormEps > 0, "rms_norm_eps must be positive");
         Require(a.RopeTheta > 0, "rope_theta must be positive");
+        Require(a.MropeSection is null || (a.MropeSection.Count == 3 && a.MropeSection.All(x => x >= 0) && a.MropeSection.Sum() == a.RotaryDim / 2),
+            $"rope_scaling.mrope_section ({string.Join(", ", a.MropeSection ?? [])}) must be three sections summing to head_dim × partial_rotary_factor / 2 ({a.RotaryDim / 2})");
         return errors;
     }
 
@@ -192,6 +195,21 @@ public sealed record CheckpointConfig(string ArchitectureName, ModelArchitecture
             : config;
     }
 
+    /// <summary>GLM-4.1V's <c>rope_scaling.mrope_section</c> (or <c>rope_parameters</c>'), when present.</summary>
+    private static int[]? MropeSectionOf(JsonElement text)
+    {
+        foreach (var key in new[] { "rope_scaling", "rope_parameters" })
+        {
+            if (text.TryGetProperty(key, out var scaling) && scaling.ValueKind == JsonValueKind.Object
+                && scaling.TryGetProperty("mrope_section", out var section) && section.ValueKind == JsonValueKind.Array)
+            {
+                return [.. section.EnumerateArray().Select(v => v.GetInt32())];
+            }
+        }
+
+        return null;
+    }
+
     private static void CheckRopeScaling(JsonElement text, string keyPrefix, string architecture)
     {
         if (!text.TryGetProperty("rope_scaling", out var scaling) || scaling.ValueKind == JsonValueKind.Null)
@@ -220,7 +238,7 @@ public sealed record CheckpointConfig(string ArchitectureName, ModelArchitecture
     private static RuntimeException Error(string message) => new(RuntimeErrorCode.InvalidRequest, message);
 
     /// <summary>Reads typed keys from one JSON object, naming the key (with its path) when it is missing or of the wrong type.</summary>
-    private sealed class KeyReader(JsonElement element, string prefix)
+    internal sealed class KeyReader(JsonElement element, string prefix)
     {
         public int Int(string key) => OptionalInt(key) ?? throw Missing(key);
 

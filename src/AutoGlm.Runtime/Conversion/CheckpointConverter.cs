@@ -142,11 +142,19 @@ public static class CheckpointConverter
             var errors = new Dictionary<string, (double ErrorSquares, double WeightSquares)>(StringComparer.Ordinal);
             GlmDecoderGraph graph;
             IReadOnlyList<string> shards;
+            VisionAdapterInfo? vision = null;
             using (var checkpoint = new SafetensorsCheckpoint(checkpointDirectory))
             {
                 shards = checkpoint.ShardNames;
                 var weights = new ProgressWeights(new CheckpointGlmWeights(checkpoint, config, prequantized), config.Architecture.Layers, Both(progress, detail, checkpoint), cancellationToken);
                 graph = SyntheticModelBuilder.WriteDecoder(config.Architecture, quantization, weights, temp, errors: quantization.Bits == 4 ? errors : null, rule: options.ZeroPoints ? Int4Rule.ZeroPoints : Int4Rule.FullRange);
+                if (config.ArchitectureName == "Glm4vForConditionalGeneration" && Glm4vVisionConfig.MarkerTensors.All(checkpoint.Contains))
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    GC.Collect();
+                    progress?.Report("vision tower");
+                    vision = WriteVision(Glm4vVisionConfig.Read(checkpointDirectory), checkpoint, quantization, config.Architecture.HiddenSize, temp, errors, options.ZeroPoints ? Int4Rule.ZeroPoints : Int4Rule.FullRange);
+                }
             }
 
             cancellationToken.ThrowIfCancellationRequested();
@@ -155,7 +163,7 @@ public static class CheckpointConverter
             progress?.Report("hashing the checkpoint's files");
             var sourceFiles = new List<string> { CheckpointConfig.FileName };
             sourceFiles.AddRange(shards);
-            foreach (var extra in new[] { SafetensorsCheckpoint.IndexFileName, tokenizerFile, CheckpointTokenizer.TokenizerConfigFileName, CheckpointTokenizer.GenerationConfigFileName, "special_tokens_map.json" })
+            foreach (var extra in new[] { SafetensorsCheckpoint.IndexFileName, tokenizerFile, CheckpointTokenizer.TokenizerConfigFileName, CheckpointTokenizer.GenerationConfigFileName, "special_tokens_map.json", Glm4vVisionConfig.PreprocessorFileName })
             {
                 if (File.Exists(Path.Combine(checkpointDirectory, extra)))
                 {
@@ -194,7 +202,10 @@ public static class CheckpointConverter
                         ["accuracy_level"] = options.AccuracyLevel.ToString(CultureInfo.InvariantCulture),
                     },
                     [.. sourceFiles.Distinct(StringComparer.Ordinal).Select(f => SyntheticModelBuilder.Describe(checkpointDirectory, f))]),
-                Files = [.. new[] { SyntheticModelBuilder.DecoderFileName, SyntheticModelBuilder.KvFloat16DecoderFileName, SyntheticModelBuilder.DataFileName, tokenizerFile }.Select(f => SyntheticModelBuilder.Describe(temp, f))],
+                Adapters = vision is null ? null : new AdaptersInfo { Vision = vision },
+                Files = [.. new[] { SyntheticModelBuilder.DecoderFileName, SyntheticModelBuilder.KvFloat16DecoderFileName, SyntheticModelBuilder.DataFileName, tokenizerFile }
+                    .Concat(vision is null ? [] : [VisionFileName, VisionDataFileName])
+                    .Select(f => SyntheticModelBuilder.Describe(temp, f))],
             };
             cancellationToken.ThrowIfCancellationRequested();
             File.WriteAllBytes(Path.Combine(temp, ModelPackage.ManifestFileName), JsonSerializer.SerializeToUtf8Bytes(manifest, ModelManifest.JsonOptions));
@@ -222,6 +233,39 @@ public static class CheckpointConverter
 
             throw;
         }
+    }
+
+    /// <summary>The vision tower's graph and its weights in a converted GLM-4.1V package.</summary>
+    public const string VisionFileName = "vision.onnx";
+    public const string VisionDataFileName = "vision.onnx.data";
+
+    /// <summary>Writes the vision tower (<c>model.visual.*</c>) as <see cref="VisionFileName"/> and returns its adapter entry.</summary>
+    private static VisionAdapterInfo WriteVision(Glm4vVisionConfig vision, SafetensorsCheckpoint checkpoint, QuantizationInfo quantization, int trunkHidden, string directory,
+        Dictionary<string, (double ErrorSquares, double WeightSquares)> errors, Int4Rule rule)
+    {
+        if (vision.Spec.OutHidden != trunkHidden)
+        {
+            throw new RuntimeException(RuntimeErrorCode.InvalidRequest, $"{CheckpointConfig.FileName} key 'vision_config.out_hidden_size' ({vision.Spec.OutHidden}) must equal the text decoder's hidden_size ({trunkHidden})");
+        }
+
+        byte[] model;
+        using (var data = new FileStream(Path.Combine(directory, VisionDataFileName), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+        {
+            var graph = new Glm4vVisionGraph(vision.Spec, quantization, data, rule) { QuantizationErrors = quantization.Bits == 4 ? errors : null };
+            model = graph.Build((name, shape) => checkpoint.ReadFloats(Glm4vVisionConfig.TensorPrefix + name, shape), vision.Layout, VisionDataFileName);
+        }
+
+        File.WriteAllBytes(Path.Combine(directory, VisionFileName), model);
+        return new VisionAdapterInfo
+        {
+            Model = VisionFileName,
+            InputName = Glm4vVisionGraph.PixelValues,
+            OutputName = Glm4vVisionGraph.Output,
+            Resize = "smart",
+            Mean = vision.Mean,
+            Std = vision.Std,
+            Smart = vision.Layout,
+        };
     }
 
     private static IProgress<string>? Both(IProgress<string>? progress, IProgress<ConversionProgress>? detail, SafetensorsCheckpoint checkpoint)

@@ -234,7 +234,7 @@ internal sealed partial class GenerationScheduler
             var keys = _cache is null ? null : PrefixCache.KeysOf(request);
             var free = Enumerable.Range(0, _slots.Length).Where(i => _slots[i] is null);
             var index = _cache is null ? free.First() : _cache.Choose(free, keys);
-            _slots[index] = new Slot(request, _tokenizer, _unsampleable) { Keys = keys };
+            _slots[index] = new Slot(request, _tokenizer, _unsampleable) { Keys = keys, Positions = PositionsOf(request) };
         }
     }
 
@@ -265,6 +265,39 @@ internal sealed partial class GenerationScheduler
         var start = Math.Min(best, keys.Length - 1);
         cache.Write(index, 0, keys.AsSpan(0, start));
         return start;
+    }
+
+    /// <summary>An M-RoPE decoder's positions for a prompt with variable-grid images; null when plain sequence positions are right.</summary>
+    private MropePositions? PositionsOf(GenerationRequest request) =>
+        _session.MultimodalRotary && request.Media.Any(m => m.Grid is not null)
+            ? MropePositions.For(request.PromptTokens.Count, request.Media.Where(m => m.Grid is not null).Select(m => (m.Start, m.Grid!.TokenRows, m.Grid.TokenColumns)))
+            : null;
+
+    /// <summary>The rows' M-RoPE positions for a step of <paramref name="length"/> tokens per slot from <paramref name="first"/>; empty when all are plain.</summary>
+    private ReadOnlySpan<MropePosition> StepPositions(int first, int count, int length)
+    {
+        var any = false;
+        for (var i = first; i < first + count && _session.MultimodalRotary; i++)
+        {
+            any |= _slots[i]?.Positions is not null;
+        }
+
+        if (!any)
+        {
+            return default;
+        }
+
+        var positions = new MropePosition[count * length];
+        for (var i = 0; i < count; i++)
+        {
+            for (var t = 0; t < length; t++)
+            {
+                var index = _pastLengths[first + i] + t;
+                positions[(i * length) + t] = _slots[first + i]?.Positions is { } p ? p[index] : MropePosition.Text(index);
+            }
+        }
+
+        return positions;
     }
 
     private void DropCancelled()
@@ -317,7 +350,7 @@ internal sealed partial class GenerationScheduler
         MediaSegment.Splice(media, start, count, hidden, embeds);
 
         var began = Stopwatch.GetTimestamp();
-        _session.Run(index, 1, count, [start]);
+        _session.Run(index, 1, count, [start], StepPositions(index, 1, count));
         Interlocked.Add(ref _prefillTicks, Stopwatch.GetTimestamp() - began);
         Interlocked.Add(ref _promptTokens, count);
         if (slot.Keys is { } written)
@@ -370,7 +403,7 @@ internal sealed partial class GenerationScheduler
         // Slots in the range that are not decoding get a zero row written at their next free position, which
         // their own next step overwrites before anything reads it.
         var began = Stopwatch.GetTimestamp();
-        _session.Run(first, count, 1, _pastLengths.AsSpan(first, count));
+        _session.Run(first, count, 1, _pastLengths.AsSpan(first, count), StepPositions(first, count, 1));
         Interlocked.Add(ref _decodeTicks, Stopwatch.GetTimestamp() - began);
         Interlocked.Add(ref _generatedTokens, decoding.Length);
         foreach (var index in decoding)
@@ -478,6 +511,9 @@ internal sealed partial class GenerationScheduler
 
         /// <summary>The prompt's prefix-cache keys; null with the cache off.</summary>
         public long[]? Keys { get; init; }
+
+        /// <summary>M-RoPE positions of a prompt with images (GLM-4.1V); null for plain positions.</summary>
+        public MropePositions? Positions { get; init; }
 
         /// <summary>Whether the first prefill (or encoder) step ran: the prefix was matched then.</summary>
         public bool PrefillStarted { get; set; }

@@ -21,7 +21,7 @@ namespace AutoGlm.Runtime.Generation;
 /// not complete (it saves a thread hand-off per token): keep it short, and never block there waiting for another
 /// generation. Disposing the engine from there is safe: the remaining sequences end with an error.
 /// </remarks>
-public sealed partial class LocalEngine : IChatClient
+public sealed partial class LocalEngine : IChatClient, IEngineStatus
 {
     public const string EnableThinkingProperty = "enable_thinking";
     public const string RepetitionPenaltyProperty = "repetition_penalty";
@@ -81,6 +81,15 @@ public sealed partial class LocalEngine : IChatClient
 
     /// <summary>The execution provider that actually runs (after any fallback).</summary>
     public string ExecutionProvider => _session.ExecutionProvider;
+
+    /// <summary>Always true: a loaded engine serves.</summary>
+    bool IEngineStatus.IsReady => true;
+
+    /// <summary>The package's name.</summary>
+    string IEngineStatus.ModelId => Package.Manifest.Name;
+
+    /// <summary><see cref="ExecutionProvider"/>.</summary>
+    string IEngineStatus.Provider => ExecutionProvider;
 
     /// <summary>Tokens a sequence may hold (prompt plus answer).</summary>
     public int ContextLength => _session.MaxLength;
@@ -185,7 +194,7 @@ public sealed partial class LocalEngine : IChatClient
                         OutputTokenCount = done.CompletionTokens,
                         TotalTokenCount = done.PromptTokens + done.CompletionTokens,
                     }));
-                    update.AdditionalProperties = new AdditionalPropertiesDictionary { ["timings"] = done.Timings };
+                    update.AdditionalProperties = new AdditionalPropertiesDictionary { [EngineProperties.TimingsProperty] = done.Timings };
                     break;
             }
 

@@ -16,6 +16,9 @@ namespace AutoGlm.Runtime.Modalities;
 /// <param name="LastUsed">When it last encoded something; null if never.</param>
 public sealed record AdapterStatus(string Name, bool Loaded, long MemoryBytes, int Loads, long Encodes, DateTimeOffset? LastUsed);
 
+/// <summary>A further named float input of an adapter (the patch positions of a variable-grid vision encoder).</summary>
+internal sealed record AdapterInput(string Name, float[] Data, long[] Shape);
+
 /// <summary>One adapter encoder: its ONNX session is created on first use and dropped after an idle time.</summary>
 /// <remarks>
 /// <see cref="Encode"/> and <see cref="UnloadIfIdle"/> run on the scheduler's thread only; <see cref="Status"/> may be
@@ -69,18 +72,25 @@ internal sealed partial class AdapterSession : IDisposable
     /// <summary>When the session becomes idle long enough to unload; null while unloaded.</summary>
     public DateTimeOffset? UnloadDue => IsLoaded ? new DateTimeOffset(Interlocked.Read(ref _lastUsedTicks), TimeSpan.Zero) + _idleTimeout : null;
 
-    /// <summary>Runs the encoder on one input and returns its rows, <c>[rows, hidden]</c> flattened.</summary>
+    /// <summary>Runs the encoder on one input (and any further named inputs) and returns its rows, <c>[rows, hidden]</c> flattened.</summary>
     /// <exception cref="RuntimeException"><see cref="RuntimeErrorCode.ModelUnavailable"/> when the adapter cannot load or breaks its contract.</exception>
-    public float[] Encode(float[] input, long[] shape, int expectedRows)
+    public float[] Encode(float[] input, long[] shape, int expectedRows, IReadOnlyList<AdapterInput>? extra = null)
     {
         var session = _session ?? Load();
-        using var value = OrtValue.CreateTensorValueFromMemory(input, shape);
+        extra ??= [];
+        var values = new List<OrtValue> { OrtValue.CreateTensorValueFromMemory(input, shape) };
         try
         {
-            using var results = session.Run(_runOptions, [_inputName], [value], [_outputName]);
+            values.AddRange(extra.Select(e => OrtValue.CreateTensorValueFromMemory(e.Data, e.Shape)));
+            using var results = session.Run(_runOptions, [_inputName, .. extra.Select(e => e.Name)], values, [_outputName]);
             var output = results[0];
             var outShape = output.GetTensorTypeAndShape().Shape;
-            var rows = outShape.Length == 3 && outShape[2] == _hidden ? outShape[0] * outShape[1] : -1;
+            var rows = outShape.Length switch
+            {
+                3 when outShape[2] == _hidden => outShape[0] * outShape[1],
+                2 when outShape[1] == _hidden => outShape[0],
+                _ => -1,
+            };
             if (rows != expectedRows)
             {
                 throw new RuntimeException(RuntimeErrorCode.ModelUnavailable,
@@ -96,6 +106,11 @@ internal sealed partial class AdapterSession : IDisposable
         }
         finally
         {
+            foreach (var value in values)
+            {
+                value.Dispose();
+            }
+
             Interlocked.Exchange(ref _lastUsedTicks, _time.GetUtcNow().UtcTicks);
         }
     }

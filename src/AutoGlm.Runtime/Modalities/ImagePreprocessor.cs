@@ -9,7 +9,14 @@ namespace AutoGlm.Runtime.Modalities;
 /// <param name="Size">The side of each square.</param>
 /// <param name="SourceWidth">The image's width after EXIF orientation.</param>
 /// <param name="SourceHeight">The image's height after EXIF orientation.</param>
-public sealed record PreparedImage(float[] Pixels, int Tiles, int Size, int SourceWidth, int SourceHeight);
+public sealed record PreparedImage(float[] Pixels, int Tiles, int Size, int SourceWidth, int SourceHeight)
+{
+    /// <summary>
+    /// With <c>resize</c> <c>smart</c>: the image's patch grid, and <see cref="Pixels"/> is
+    /// <c>float [patches, 3 · temporal · patch²]</c> (<see cref="SmartResizeInfo"/>); null for <c>pad</c> and <c>tile</c>.
+    /// </summary>
+    public PatchGrid? Grid { get; init; }
+}
 
 /// <summary>
 /// Decodes JPEG, PNG, WebP, GIF (first frame) and BMP with SkiaSharp, applies the EXIF orientation, and lays the
@@ -32,6 +39,14 @@ public sealed class ImagePreprocessor
         _limits = limits;
     }
 
+    /// <summary>The image tokens an image of this size takes with <c>resize</c> <c>smart</c>.</summary>
+    public PatchGrid GridFor(int width, int height)
+    {
+        var smart = _info.Smart ?? throw new InvalidOperationException("the vision adapter does not resize smart");
+        var (h, w) = SmartResize.Compute(height, width, smart.PatchSize * smart.MergeSize, smart.MinPixels, smart.MaxPixels, smart.TemporalPatchSize, smart.TemporalPatchSize);
+        return new PatchGrid(h / smart.PatchSize, w / smart.PatchSize, smart.MergeSize);
+    }
+
     /// <summary>Embedding rows an image of this many tiles takes.</summary>
     public int TokensFor(int tiles) => tiles * _info.TokensPerTile;
 
@@ -40,6 +55,11 @@ public sealed class ImagePreprocessor
     public PreparedImage Prepare(ReadOnlyMemory<byte> data, string label = "image")
     {
         using var bitmap = Decode(data.Span, label, out var sourceWidth, out var sourceHeight);
+        if (_info.Smart is { } smart && _info.Resize == "smart")
+        {
+            return PrepareSmart(bitmap, smart, sourceWidth, sourceHeight);
+        }
+
         var size = _info.ImageSize;
         List<SKBitmap> squares = [];
         try
@@ -86,6 +106,65 @@ public sealed class ImagePreprocessor
     }
 
     /// <summary>
+    /// GLM-4.1V's processor: <c>smart_resize</c>, PIL's bicubic resize of the 8-bit RGB image, rescale by 1/255 (in
+    /// double, stored as float) and CLIP normalization (in float), then the patches in the processor's order, each
+    /// holding its frame <see cref="SmartResizeInfo.TemporalPatchSize"/> times.
+    /// </summary>
+    private PreparedImage PrepareSmart(SKBitmap bitmap, SmartResizeInfo smart, int sourceWidth, int sourceHeight)
+    {
+        var grid = GridFor(bitmap.Width, bitmap.Height);
+        int width = bitmap.Width, height = bitmap.Height;
+        var rgba = bitmap.GetPixelSpan();
+        var rgb = new byte[width * height * 3];
+        for (var i = 0; i < width * height; i++)
+        {
+            rgb[i * 3] = rgba[i * 4];
+            rgb[(i * 3) + 1] = rgba[(i * 4) + 1];
+            rgb[(i * 3) + 2] = rgba[(i * 4) + 2];
+        }
+
+        var p = smart.PatchSize;
+        int newHeight = grid.Rows * p, newWidth = grid.Columns * p;
+        var resized = PilBicubicResampler.Resize(rgb, width, height, newWidth, newHeight);
+        var levels = new float[3][];
+        for (var c = 0; c < 3; c++)
+        {
+            levels[c] = new float[256];
+            for (var v = 0; v < 256; v++)
+            {
+                var rescaled = (float)(v * (1.0 / 255));
+                levels[c][v] = (rescaled - _info.Mean[c]) / _info.Std[c];
+            }
+        }
+
+        var frames = smart.TemporalPatchSize;
+        var values = smart.PatchValues;
+        var pixels = new float[grid.Patches * values];
+        for (var index = 0; index < grid.Patches; index++)
+        {
+            var (row, column) = grid.PatchAt(index);
+            var o = index * values;
+            for (var c = 0; c < 3; c++)
+            {
+                var lut = levels[c];
+                for (var t = 0; t < frames; t++)
+                {
+                    for (var y = 0; y < p; y++)
+                    {
+                        var line = (((row * p) + y) * newWidth) + (column * p);
+                        for (var x = 0; x < p; x++)
+                        {
+                            pixels[o++] = lut[resized[((line + x) * 3) + c]];
+                        }
+                    }
+                }
+            }
+        }
+
+        return new PreparedImage(pixels, 1, 0, sourceWidth, sourceHeight) { Grid = grid };
+    }
+
+    /// <summary>
     /// The grid of at most <paramref name="maxTiles"/> squares whose aspect ratio is closest to the image's; on a tie,
     /// the larger grid when the image has at least half its pixels (more detail, never blowing up a small image).
     /// </summary>
@@ -114,6 +193,11 @@ public sealed class ImagePreprocessor
     /// <summary>How much of the image's resolution the layout uses: the scale of the largest square or grid it is drawn into.</summary>
     private double UsedScale(int width, int height)
     {
+        if (_info.Resize == "smart")
+        {
+            return 1; // the processor resizes from the full image
+        }
+
         var size = _info.ImageSize;
         var scale = Math.Min((double)size / width, (double)size / height);
         if (_info.Resize == "tile" && _info.MaxTiles > 1)
@@ -178,7 +262,8 @@ public sealed class ImagePreprocessor
             }
         }
 
-        var info = new SKImageInfo(decodeSize.Width, decodeSize.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
+        // PIL's convert("RGB") drops alpha without premultiplying, so the smart (GLM-4.1V) path decodes unpremultiplied.
+        var info = new SKImageInfo(decodeSize.Width, decodeSize.Height, SKColorType.Rgba8888, _info.Resize == "smart" ? SKAlphaType.Unpremul : SKAlphaType.Premul);
         var decoded = new SKBitmap(info);
         try
         {

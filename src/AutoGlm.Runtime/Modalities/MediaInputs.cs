@@ -70,7 +70,9 @@ internal sealed class MediaInputs : IDisposable
                     }
 
                     var image = _images.Prepare(((DataContent)content).Data, $"image {images}");
-                    segments[content] = MediaSegment.Create(Vision, image.Pixels, [image.Tiles, 3, image.Size, image.Size], _images.TokensFor(image.Tiles));
+                    segments[content] = image.Grid is { } grid && _visionInfo?.Smart is { } smart
+                        ? MediaSegment.ForGrid(Vision, image.Pixels, grid, smart)
+                        : MediaSegment.Create(Vision, image.Pixels, [image.Tiles, 3, image.Size, image.Size], _images.TokensFor(image.Tiles));
                     break;
                 case MediaKind.Audio:
                     clips++;
@@ -115,6 +117,11 @@ internal sealed class MediaInputs : IDisposable
                         if (codec is null)
                         {
                             return 0;
+                        }
+
+                        if (_visionInfo.Resize == "smart")
+                        {
+                            return _images.GridFor(codec.Info.Width, codec.Info.Height).Tokens;
                         }
 
                         var tiles = 1;

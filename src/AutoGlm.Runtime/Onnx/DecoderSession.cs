@@ -29,6 +29,8 @@ internal sealed unsafe class DecoderSession : IDisposable
     private readonly int* _seqlens, _total;
     private readonly int _embedCapacity;
     private readonly Dictionary<(int First, int Count), BoundStep> _decodeSteps = [];
+    private readonly Modalities.MropeRotary? _mrope;
+    private readonly float* _rotaryCos, _rotarySin;
 
     /// <param name="package">The verified package.</param>
     /// <param name="options">Engine settings.</param>
@@ -82,7 +84,16 @@ internal sealed unsafe class DecoderSession : IDisposable
         _logits = (float*)NativeMemory.AlignedAlloc((nuint)Slots * (nuint)_vocab * sizeof(float), 64);
         _seqlens = (int*)NativeMemory.AlignedAlloc((nuint)Slots * sizeof(int), 64);
         _total = (int*)NativeMemory.AlignedAlloc(sizeof(int), 64);
+        if (arch.MropeSection is { } section)
+        {
+            _mrope = new Modalities.MropeRotary(arch.RotaryDim, arch.RopeTheta, section);
+            _rotaryCos = (float*)NativeMemory.AlignedAlloc((nuint)_embedCapacity * (nuint)_mrope.Half * sizeof(float), 64);
+            _rotarySin = (float*)NativeMemory.AlignedAlloc((nuint)_embedCapacity * (nuint)_mrope.Half * sizeof(float), 64);
+        }
     }
+
+    /// <summary>Whether the decoder takes M-RoPE positions (GLM-4.1V): <see cref="Run"/> then needs them for image prompts.</summary>
+    public bool MultimodalRotary => _mrope is not null;
 
     /// <summary>The execution provider the session runs on.</summary>
     public string ExecutionProvider { get; }
@@ -148,10 +159,26 @@ internal sealed unsafe class DecoderSession : IDisposable
     /// <summary>
     /// Runs one step over slots <c>[first, first + count)</c> with <paramref name="length"/> new tokens each (their
     /// embeddings already in <see cref="Embeds"/>). <paramref name="pastLengths"/> gives each slot's valid length
-    /// before the step; the new tokens go at the positions after it.
+    /// before the step; the new tokens go at the positions after it. An M-RoPE decoder turns them by
+    /// <paramref name="positions"/> (<c>count × length</c>, sequence by sequence) when given, else by their sequence
+    /// positions in all three streams.
     /// </summary>
-    public void Run(int first, int count, int length, ReadOnlySpan<int> pastLengths)
+    public void Run(int first, int count, int length, ReadOnlySpan<int> pastLengths, ReadOnlySpan<Modalities.MropePosition> positions = default)
     {
+        if (_mrope is { } mrope)
+        {
+            var half = mrope.Half;
+            for (var i = 0; i < count; i++)
+            {
+                for (var t = 0; t < length; t++)
+                {
+                    var row = (i * length) + t;
+                    var position = positions.IsEmpty ? Modalities.MropePosition.Text(pastLengths[i] + t) : positions[row];
+                    mrope.Fill(position, new Span<float>(_rotaryCos + ((long)row * half), half), new Span<float>(_rotarySin + ((long)row * half), half));
+                }
+            }
+        }
+
         var total = 0;
         for (var i = 0; i < count; i++)
         {
@@ -205,6 +232,12 @@ internal sealed unsafe class DecoderSession : IDisposable
         binding.BindInput(DecoderIo.InputsEmbeds, View(_embeds, [count, length, _hidden]));
         binding.BindInput(DecoderIo.SeqlensK, View(_seqlens, [count], TensorElementType.Int32));
         binding.BindInput(DecoderIo.TotalSequenceLength, View(_total, [], TensorElementType.Int32));
+        if (_mrope is { } mrope)
+        {
+            binding.BindInput(DecoderIo.RotaryCos, View(_rotaryCos, [count, length, mrope.Half]));
+            binding.BindInput(DecoderIo.RotarySin, View(_rotarySin, [count, length, mrope.Half]));
+        }
+
         var slotBytes = (long)_kvHeads * MaxLength * _headSize * _kvBytes;
         long[] cacheShape = [count, _kvHeads, MaxLength, _headSize];
         for (var layer = 0; layer < _layers; layer++)
@@ -252,6 +285,11 @@ internal sealed unsafe class DecoderSession : IDisposable
         NativeMemory.AlignedFree(_logits);
         NativeMemory.AlignedFree(_seqlens);
         NativeMemory.AlignedFree(_total);
+        if (_mrope is not null)
+        {
+            NativeMemory.AlignedFree(_rotaryCos);
+            NativeMemory.AlignedFree(_rotarySin);
+        }
     }
 
     /// <summary>An I/O binding and the tensor views it binds, released together.</summary>

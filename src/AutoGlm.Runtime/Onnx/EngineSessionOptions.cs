@@ -18,6 +18,8 @@ internal static class EngineSessionOptions
     /// <returns>Options the caller owns and disposes.</returns>
     public static SessionOptions Create(EngineOptions options, bool allowSpinning, ILogger logger, out string executionProvider)
     {
+        // Before the first call into the native library: ONNX Runtime decides on telemetry when it is first used.
+        OrtEnvironment.EnsureCreated();
         var session = new SessionOptions
         {
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,

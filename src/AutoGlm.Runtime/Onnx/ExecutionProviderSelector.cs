@@ -10,7 +10,7 @@ public static partial class ExecutionProviderSelector
     public static IReadOnlyList<string> KnownProviders { get; } = ["cpu", "cuda", "tensorrt"];
 
     /// <summary>The providers this ONNX Runtime build offers, in ONNX Runtime's names.</summary>
-    public static IReadOnlyList<string> Available() => OrtEnv.Instance().GetAvailableProviders();
+    public static IReadOnlyList<string> Available() => OrtEnvironment.Instance.GetAvailableProviders();
 
     /// <summary>Appends the requested provider (or its fallbacks) and returns the one that will run.</summary>
     /// <param name="options">Options to configure.</param>

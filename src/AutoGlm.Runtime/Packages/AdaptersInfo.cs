@@ -9,8 +9,10 @@ public sealed record AdaptersInfo
 }
 
 /// <summary>
-/// A vision encoder: <c>float [tiles, 3, image_size, image_size]</c> (RGB, normalized with <see cref="Mean"/> and
-/// <see cref="Std"/>) in, <c>float [tiles, tokens_per_tile, hidden]</c> out, hidden being the trunk's.
+/// A vision encoder. With <c>resize</c> <c>pad</c> or <c>tile</c>: <c>float [tiles, 3, image_size, image_size]</c>
+/// (RGB, normalized with <see cref="Mean"/> and <see cref="Std"/>) in, <c>float [tiles, tokens_per_tile, hidden]</c>
+/// out, hidden being the trunk's. With <c>smart</c> (GLM-4.1V): a variable grid of patches per image, see
+/// <see cref="SmartResizeInfo"/>.
 /// </summary>
 public sealed record VisionAdapterInfo
 {
@@ -20,16 +22,18 @@ public sealed record VisionAdapterInfo
     public string InputName { get; init; } = "pixel_values";
     public string OutputName { get; init; } = "image_embeds";
 
-    /// <summary>The side of the square the encoder sees, in pixels.</summary>
-    public required int ImageSize { get; init; }
+    /// <summary>The side of the square the encoder sees, in pixels (<c>pad</c> and <c>tile</c>).</summary>
+    public int ImageSize { get; init; }
 
-    /// <summary>Embedding rows the encoder makes per tile.</summary>
-    public required int TokensPerTile { get; init; }
+    /// <summary>Embedding rows the encoder makes per tile (<c>pad</c> and <c>tile</c>).</summary>
+    public int TokensPerTile { get; init; }
 
     /// <summary>
     /// <c>pad</c>: the whole image scaled to fit one square, aspect ratio kept, the rest filled with the mean colour.
     /// <c>tile</c>: a thumbnail like <c>pad</c>, then the image scaled (aspect kept) onto a grid of up to
     /// <see cref="MaxTiles"/> squares, each encoded as one more tile.
+    /// <c>smart</c>: GLM-4.1V's processor — the image resized (PIL bicubic) so both sides are multiples of
+    /// patch × merge within the pixel bounds, cut into a grid of patches (<see cref="Smart"/>).
     /// </summary>
     public string Resize { get; init; } = "pad";
 
@@ -41,22 +45,42 @@ public sealed record VisionAdapterInfo
 
     public IReadOnlyList<float> Std { get; init; } = [0.5f, 0.5f, 0.5f];
 
+    /// <summary>The patch grid's parameters with <c>resize</c> <c>smart</c>; null otherwise.</summary>
+    public SmartResizeInfo? Smart { get; init; }
+
     /// <summary>Every problem with the values, each naming its manifest key.</summary>
     public IEnumerable<string> Validate()
     {
-        if (ImageSize is < 8 or > 4096)
+        if (Resize is not ("pad" or "tile" or "smart"))
         {
-            yield return $"adapters.vision.image_size must be between 8 and 4096 (got {ImageSize})";
+            yield return $"adapters.vision.resize must be pad, tile or smart (got '{Resize}')";
         }
 
-        if (TokensPerTile < 1)
+        if (Resize == "smart")
         {
-            yield return $"adapters.vision.tokens_per_tile must be positive (got {TokensPerTile})";
+            if (Smart is null)
+            {
+                yield return "adapters.vision.smart is required when adapters.vision.resize is smart";
+            }
+            else
+            {
+                foreach (var problem in Smart.Validate())
+                {
+                    yield return problem;
+                }
+            }
         }
-
-        if (Resize is not ("pad" or "tile"))
+        else
         {
-            yield return $"adapters.vision.resize must be pad or tile (got '{Resize}')";
+            if (ImageSize is < 8 or > 4096)
+            {
+                yield return $"adapters.vision.image_size must be between 8 and 4096 (got {ImageSize})";
+            }
+
+            if (TokensPerTile < 1)
+            {
+                yield return $"adapters.vision.tokens_per_tile must be positive (got {TokensPerTile})";
+            }
         }
 
         if (MaxTiles is < 1 or > 36)
@@ -67,6 +91,48 @@ public sealed record VisionAdapterInfo
         if (Mean.Count != 3 || Std.Count != 3 || Std.Any(s => s <= 0))
         {
             yield return "adapters.vision.mean and std must hold three values each, std positive";
+        }
+    }
+}
+
+/// <summary>
+/// GLM-4.1V's variable patch grid (<c>adapters.vision.smart</c>, from the checkpoint's <c>preprocessor_config.json</c>
+/// and <c>vision_config</c>). The encoder's inputs: <c>pixel_values</c> <c>float [patches, 3 · temporal · patch²]</c>
+/// (patches in the processor's order: 2×2 merge blocks row by row, each block's four patches row by row; a patch's
+/// values channel, frame, row, column — a single image repeats its frame), <see cref="PositionsName"/>
+/// <c>float [patches, 2]</c> (each patch's row and column on the grid) and <see cref="GridName"/>
+/// <c>float [1, patches, 1, 2]</c> (its centre in <c>grid_sample</c>'s −1…1 coordinates, x then y). Output:
+/// <c>float [patches / merge², hidden]</c>, one row per merged 2×2 block, in the same order.
+/// </summary>
+public sealed record SmartResizeInfo
+{
+    public int PatchSize { get; init; } = 14;
+    public int MergeSize { get; init; } = 2;
+    public int TemporalPatchSize { get; init; } = 2;
+
+    /// <summary>The least pixels, counted over <see cref="TemporalPatchSize"/> frames (the processor's <c>size.shortest_edge</c>).</summary>
+    public long MinPixels { get; init; } = 12544;
+
+    /// <summary>The most pixels, counted over <see cref="TemporalPatchSize"/> frames (<c>size.longest_edge</c>).</summary>
+    public long MaxPixels { get; init; } = 9633792;
+
+    public string PositionsName { get; init; } = "patch_positions";
+    public string GridName { get; init; } = "patch_grid";
+
+    /// <summary>The values of one patch: channels × frames × patch².</summary>
+    public int PatchValues => 3 * TemporalPatchSize * PatchSize * PatchSize;
+
+    public IEnumerable<string> Validate()
+    {
+        if (PatchSize is < 1 or > 64 || MergeSize is < 1 or > 8 || TemporalPatchSize is < 1 or > 8)
+        {
+            yield return $"adapters.vision.smart: patch_size (1–64), merge_size (1–8) and temporal_patch_size (1–8) are out of range ({PatchSize}, {MergeSize}, {TemporalPatchSize})";
+        }
+
+        var factor = (long)PatchSize * MergeSize;
+        if (MinPixels < 1 || MaxPixels < MinPixels || MaxPixels < TemporalPatchSize * factor * factor)
+        {
+            yield return $"adapters.vision.smart: min_pixels ({MinPixels}) and max_pixels ({MaxPixels}) must be positive, max at least min and at least one {factor}×{factor} block over {TemporalPatchSize} frames";
         }
     }
 }

@@ -78,6 +78,13 @@ public sealed record ModelArchitecture
     /// <summary>GLM-4-0414's extra RMSNorms on the attention and MLP outputs, before each residual add.</summary>
     public bool SandwichNorms { get; init; }
 
+    /// <summary>
+    /// GLM-4.1V's multimodal rotary (M-RoPE): how many of the <c>RotaryDim / 2</c> frequencies take the temporal,
+    /// height and width position (summing to <c>RotaryDim / 2</c>); null for plain rotary. A decoder built with it
+    /// takes per-token <c>rotary_cos</c>/<c>rotary_sin</c> inputs instead of rotating inside GroupQueryAttention.
+    /// </summary>
+    public IReadOnlyList<int>? MropeSection { get; init; }
+
     /// <summary>Parameter count implied by the shape (embedding counted once when tied).</summary>
     [JsonIgnore]
     public long ParameterCount

@@ -1,3 +1,4 @@
+using AutoGlm.Cluster.Nodes;
 using AutoGlm.Cluster.Routing;
 
 namespace AutoGlm.Cluster.Tests.Routing;

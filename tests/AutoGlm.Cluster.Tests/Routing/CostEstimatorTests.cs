@@ -1,3 +1,4 @@
+using AutoGlm.Cluster.Nodes;
 using AutoGlm.Cluster.Routing;
 using AutoGlm.Cluster.Tests.Support;
 using Microsoft.Extensions.AI;

@@ -85,8 +85,72 @@ public sealed class DoctorTests : IDisposable
 
         var check = await Create(("Mqtt:Host", host), ("Mqtt:Port", port.ToString(System.Globalization.CultureInfo.InvariantCulture))).BrokerAsync(CancellationToken.None);
 
+        // It reached the listener (this test's own socket), and saw that it is not the daemon's broker.
+        Assert.Equal(CheckStatus.Fail, check.Status);
+        Assert.Contains($"127.0.0.1:{port} is held by another program", check.Detail, StringComparison.Ordinal);
+        Assert.Contains($"PID {Environment.ProcessId} ", check.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Broker_EmbeddedPortHeldByMosquitto_FailsNamingTheProgram()
+    {
+        await using var mosquitto = await MosquittoBroker.StartAsync();
+
+        var check = await Create(("Mqtt:Port", mosquitto.Port.ToString(System.Globalization.CultureInfo.InvariantCulture))).BrokerAsync(CancellationToken.None);
+
+        Assert.Equal(CheckStatus.Fail, check.Status);
+        Assert.Contains($"127.0.0.1:{mosquitto.Port} is held by another program, not this daemon's embedded broker", check.Detail, StringComparison.Ordinal);
+        Assert.Contains("mosquitto", check.Detail, StringComparison.Ordinal);
+        Assert.Contains("Mqtt:Broker=external", check.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Broker_EmbeddedPortHeldByMosquittoCarryingThisDevicesStatus_StillSomeoneElses()
+    {
+        await using var mosquitto = await MosquittoBroker.StartAsync();
+        var retained = ProcessRunner.Run("mosquitto_pub", ["-h", "127.0.0.1", "-p", mosquitto.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-r", "-t", "autoglm/doctor-copy/status", "-m", """{"state":"online","device_id":"doctor-copy"}"""]);
+        Assert.True(retained.ExitCode == 0, retained.ToString());
+
+        var check = await Create(("Mqtt:Port", mosquitto.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("Mqtt:DeviceId", "doctor-copy")).BrokerAsync(CancellationToken.None);
+
+        Assert.Equal(CheckStatus.Fail, check.Status);
+        Assert.Contains("mosquitto", check.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Broker_EmbeddedBrokerOfTheRunningDaemon_IsThisDaemons()
+    {
+        var port = TestPaths.FreePort();
+        await using var daemon = new DaemonProcess(TestPaths.NewFolder("state"), new Dictionary<string, string>
+        {
+            ["Mqtt__Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Mqtt__DeviceId"] = "doctor-own",
+        });
+        await daemon.StartAsync();
+
+        var check = await Create(("Mqtt:Port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("Mqtt:DeviceId", "doctor-own")).BrokerAsync(CancellationToken.None);
+
         Assert.Equal(CheckStatus.Ok, check.Status);
-        Assert.Contains($"127.0.0.1:{port}", check.Detail, StringComparison.Ordinal);
+        Assert.Contains($"embedded broker 127.0.0.1:{port} is this daemon's (PID {daemon.ProcessId}", check.Detail, StringComparison.Ordinal);
+        Assert.Contains("autoglm/doctor-own/status is online", check.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Broker_EmbeddedDaemonOfAnotherDeviceId_Warns()
+    {
+        var port = TestPaths.FreePort();
+        await using var daemon = new DaemonProcess(TestPaths.NewFolder("state"), new Dictionary<string, string>
+        {
+            ["Mqtt__Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Mqtt__DeviceId"] = "doctor-other",
+        });
+        await daemon.StartAsync();
+
+        var check = await Create(("Mqtt:Port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("Mqtt:DeviceId", "doctor-mine")).BrokerAsync(CancellationToken.None);
+
+        Assert.Equal(CheckStatus.Warn, check.Status);
+        Assert.Contains("holds no retained autoglm/doctor-mine/status", check.Detail, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -131,8 +131,8 @@ public sealed class MqttBridgeTests : IAsyncLifetime
     [Fact]
     public async Task Health_DeviceWithoutRetainedOnlineStatus_NodeTakesNoTraffic()
     {
-        var pool = _edge.Services.GetService(typeof(AutoGlm.Edge.Hosting.ClusterHost)) is AutoGlm.Edge.Hosting.ClusterHost host
-            ? Microsoft.Extensions.AI.ChatClientExtensions.GetService<AutoGlm.Cluster.Nodes.NodePool>(host.ChatClient)
+        var pool = _edge.Services.GetService(typeof(Microsoft.Extensions.AI.IChatClient)) is Microsoft.Extensions.AI.IChatClient pipeline
+            ? Microsoft.Extensions.AI.ChatClientExtensions.GetService<AutoGlm.Cluster.Nodes.NodePool>(pipeline)
             : null;
         Assert.NotNull(pool);
 

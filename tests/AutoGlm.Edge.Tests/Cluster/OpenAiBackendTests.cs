@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using AutoGlm.Edge.Engine;
 using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Tests.Http;
 using AutoGlm.Edge.Tests.Support;

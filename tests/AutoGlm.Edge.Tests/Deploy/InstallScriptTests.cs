@@ -104,6 +104,25 @@ public sealed class InstallScriptTests : IDisposable
     }
 
     [Fact]
+    public void Install_Destdir_UnitDocumentationIsAnInstalledFile()
+    {
+        Install("--no-jetson");
+
+        var documentation = File.ReadLines(Staged("/etc/systemd/system/autoglm-edge.service"))
+            .Where(l => l.StartsWith("Documentation=file://", StringComparison.Ordinal))
+            .Select(l => l["Documentation=file://".Length..].Split(' ')[0])
+            .ToList();
+
+        Assert.NotEmpty(documentation);
+        Assert.All(documentation, path => Assert.True(File.Exists(Staged(path)), $"the unit's Documentation=file://{path} is not installed"));
+
+        var uninstall = ProcessRunner.Run("bash", [Script, "--uninstall"], new Dictionary<string, string> { ["DESTDIR"] = Stage });
+
+        Assert.Equal(0, uninstall.ExitCode);
+        Assert.All(documentation, path => Assert.False(File.Exists(Staged(path)), $"{path} is left after --uninstall"));
+    }
+
+    [Fact]
     public void Uninstall_KeepsConfigurationUnlessPurged()
     {
         Install("--no-jetson");

@@ -77,9 +77,52 @@ public sealed class PackageDebTests : IDisposable
             Assert.True(syntax.ExitCode == 0, syntax.ToString());
         }
 
-        Assert.Contains("adduser --system --group", File.ReadAllText(Path.Combine(control, "postinst")), StringComparison.Ordinal);
-        Assert.Contains("systemctl enable autoglm-edge.service", File.ReadAllText(Path.Combine(control, "postinst")), StringComparison.Ordinal);
+        var postinst = File.ReadAllText(Path.Combine(control, "postinst"));
+        Assert.Contains("adduser --quiet --system --group", postinst, StringComparison.Ordinal);
+        // Enabled and started the Debian way (policy-rc.d respected); a failed start does not fail the install.
+        Assert.Contains("deb-systemd-helper enable \"$unit\"", postinst, StringComparison.Ordinal);
+        Assert.Contains("if deb-systemd-invoke \"$action\" \"$unit\"; then", postinst, StringComparison.Ordinal);
+        Assert.DoesNotContain("systemctl restart", postinst, StringComparison.Ordinal);
         Assert.Equal("/etc/autoglm/edge.json", File.ReadAllText(Path.Combine(control, "conffiles")).Trim());
+    }
+
+    [FactNeeding("dpkg-deb")]
+    public void Build_UnitDocumentation_IsAFileThePackageInstalls()
+    {
+        var contents = ProcessRunner.Run("dpkg-deb", ["--contents", BuildPackage("amd64")]);
+        var documentation = File.ReadLines(RepoPaths.Of("deploy", "systemd", "autoglm-edge.service"))
+            .Where(l => l.StartsWith("Documentation=", StringComparison.Ordinal))
+            .SelectMany(l => l["Documentation=".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(u => u.StartsWith("file://", StringComparison.Ordinal))
+            .ToList();
+
+        Assert.NotEmpty(documentation);
+        Assert.All(documentation, url => Assert.True(
+            contents.Output.Split('\n').Any(l => l.EndsWith(" ." + url["file://".Length..], StringComparison.Ordinal)),
+            $"the unit's Documentation={url} is not a file the package installs"));
+    }
+
+    [FactNeeding("dpkg-deb")]
+    public void Build_CompressionNone_BuildsAnUncompressedPackage()
+    {
+        var tree = Directory.CreateDirectory(Path.Combine(_work, "tree")).FullName;
+        File.WriteAllText(Path.Combine(tree, "autoglm-edge"), "#!/bin/sh\necho stub\n");
+        File.SetUnixFileMode(Path.Combine(tree, "autoglm-edge"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var built = ProcessRunner.Run("bash", [RepoPaths.Of("deploy", "package-deb.sh"), "--arch", "amd64", "--from-dir", tree, "--out", _work, "--version", "1.2.3", "--compression", "none"]);
+        Assert.True(built.ExitCode == 0, built.ToString());
+
+        var members = ProcessRunner.Run("ar", ["t", built.Output.Trim()]);
+
+        Assert.Contains("data.tar\n", members.Output + "\n", StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Build_BadCompression_RefusedNamingIt()
+    {
+        var result = ProcessRunner.Run("bash", [RepoPaths.Of("deploy", "package-deb.sh"), "--arch", "amd64", "--from-dir", _work, "--compression", "zstd"]);
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("--compression must be xz, gzip or none (got 'zstd')", result.Error, StringComparison.Ordinal);
     }
 
     [FactNeeding("dpkg-deb")]

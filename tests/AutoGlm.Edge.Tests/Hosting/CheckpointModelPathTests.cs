@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using AutoGlm.Edge.Engine;
 using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Tests.Http;
 using AutoGlm.Edge.Tests.Support;

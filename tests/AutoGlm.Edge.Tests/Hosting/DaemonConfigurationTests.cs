@@ -70,7 +70,7 @@ public sealed class DaemonConfigurationTests
         await client.WaitForTopicAsync("autoglm/fromfile/status");
 
         Assert.True(File.Exists(Path.Combine(state, "journal.db")));
-        Assert.Contains(daemon.Lines, l => l.Contains("<6>AutoGlm.Edge.Mqtt.MqttConnection[4001]", StringComparison.Ordinal));
+        Assert.Contains(daemon.Lines, l => l.Contains("<6>AutoGlm.Edge.Mqtt.MqttConnection[4801]", StringComparison.Ordinal));
         daemon.AssertNoUnexpectedErrors();
     }
 }

@@ -1,4 +1,5 @@
 using System.Text;
+using AutoGlm.Edge.Engine;
 using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Tests.Http;
 using Microsoft.Extensions.DependencyInjection;

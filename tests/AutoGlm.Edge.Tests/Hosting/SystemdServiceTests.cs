@@ -1,6 +1,7 @@
 using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Tests.Support;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Internal;
 using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -29,6 +30,29 @@ public sealed class SystemdServiceTests
         var states = notifier.States;
         Assert.Equal(0, states.IndexOf("READY=1"));
         Assert.True(states.IndexOf("STOPPING=1") > states.IndexOf("WATCHDOG=1"));
+    }
+
+    [Fact]
+    public async Task StartAsync_UnderSystemdLifetime_LeavesReadyAndStoppingToIt()
+    {
+        var notifier = new RecordingNotifier();
+        var lifetime = new TestLifetime();
+        var environment = new HostingEnvironment { ApplicationName = "test", EnvironmentName = Environments.Production, ContentRootPath = AppContext.BaseDirectory };
+        using var systemd = new SystemdLifetime(environment, lifetime, notifier, NullLoggerFactory.Instance);
+        using var service = new SystemdService(notifier, lifetime, [new SwitchProbe { Healthy = true }], TimeProvider.System, NullLogger<SystemdService>.Instance, TimeSpan.FromMilliseconds(200), systemd);
+
+        await service.StartAsync(CancellationToken.None);
+        lifetime.Started.Cancel();
+        await Poll.UntilAsync(() => notifier.States.Contains("WATCHDOG=1"), "a watchdog ping");
+        lifetime.Stopping.Cancel();
+        await service.StopAsync(CancellationToken.None);
+
+        // UseSystemd's lifetime says READY=1 and STOPPING=1 itself (from its own start, not called here): this service only reports.
+        var states = notifier.States;
+        Assert.Contains(states, s => s.StartsWith("STATUS=ready", StringComparison.Ordinal));
+        Assert.Contains("STATUS=stopping", states);
+        Assert.DoesNotContain("READY=1", states);
+        Assert.DoesNotContain("STOPPING=1", states);
     }
 
     private sealed class RecordingNotifier : ISystemdNotifier

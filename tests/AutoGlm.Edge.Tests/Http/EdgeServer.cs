@@ -1,3 +1,4 @@
+using AutoGlm.Edge.Engine;
 using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Tests.Support;
 using AutoGlm.Runtime.Generation;

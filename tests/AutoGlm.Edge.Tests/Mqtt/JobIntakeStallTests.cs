@@ -1,4 +1,5 @@
 using System.Text;
+using AutoGlm.Cluster.Contract;
 using AutoGlm.Edge.Journal;
 using AutoGlm.Edge.Mqtt;
 using AutoGlm.Edge.Tests.Support;

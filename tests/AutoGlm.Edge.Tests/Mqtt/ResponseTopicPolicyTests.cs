@@ -1,3 +1,4 @@
+using AutoGlm.Cluster.Contract;
 using AutoGlm.Edge.Mqtt;
 using AutoGlm.Edge.Tests.Http;
 using Microsoft.Extensions.Logging;

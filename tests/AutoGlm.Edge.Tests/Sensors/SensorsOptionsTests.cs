@@ -148,7 +148,7 @@ public sealed class SensorsOptionsTests
             "Sensors:Devices:0:Route must be auto, local or remote (got 'cloud')",
             "Sensors:Devices:0:Priority must be low, normal or high (got 'urgent')",
             "Sensors:Devices:0:Triggers must name at least one trigger (motion, button, interval or mqtt)",
-            "Sensors:Devices:1:Driver of a camera must be v4l2 or file (got 'usb')",
+            "Sensors:Devices:1:Driver of a camera must be v4l2, http-snapshot or file (got 'usb')",
             "Sensors:Devices:1:Width must be between 16 and 8192 (got 8)",
             "Sensors:Devices:1:Height must be between 16 and 8192 (got 9000)",
             "Sensors:Devices:1:Triggers:0:Pin is required for a motion trigger on GPIO",

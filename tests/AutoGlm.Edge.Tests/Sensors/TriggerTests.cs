@@ -1,3 +1,4 @@
+using AutoGlm.Cluster.Contract;
 using AutoGlm.Edge.Mqtt;
 using AutoGlm.Edge.Sensors;
 using AutoGlm.Edge.Tests.Support;

@@ -43,6 +43,29 @@ public static class TestMedia
         return Encode(bitmap, format, 95);
     }
 
+    /// <summary>A PNG of seeded noise over colour gradients and a few hard edges: every resampling tap matters.</summary>
+    public static byte[] NoiseImage(int width, int height, int seed = 1)
+    {
+        var random = new Random(seed);
+        using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        var pixels = new byte[width * height * 4];
+        for (var y = 0; y < height; y++)
+        {
+            for (var x = 0; x < width; x++)
+            {
+                var i = ((y * width) + x) * 4;
+                var edge = ((x / 7) + (y / 11)) % 3 == 0 ? 120 : 0;
+                pixels[i] = (byte)Math.Clamp((255 * x / width) + random.Next(-40, 41) - edge, 0, 255);
+                pixels[i + 1] = (byte)Math.Clamp((255 * y / height) + random.Next(-40, 41), 0, 255);
+                pixels[i + 2] = (byte)Math.Clamp(random.Next(0, 256) + edge, 0, 255);
+                pixels[i + 3] = 255;
+            }
+        }
+
+        System.Runtime.InteropServices.Marshal.Copy(pixels, 0, bitmap.GetPixels(), pixels.Length);
+        return Encode(bitmap, SKEncodedImageFormat.Png, 100);
+    }
+
     /// <summary>Adds an EXIF APP1 segment with the given orientation (1–8) right after a JPEG's start-of-image marker.</summary>
     public static byte[] WithExifOrientation(byte[] jpeg, ushort orientation)
     {

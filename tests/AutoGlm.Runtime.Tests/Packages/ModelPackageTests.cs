@@ -138,7 +138,7 @@ public sealed class ModelPackageTests : IDisposable
 
         Assert.Equal(3, problems.Count);
         Assert.Contains(problems, p => p.Contains("adapters.vision.tokens_per_tile", StringComparison.Ordinal));
-        Assert.Contains(problems, p => p.Contains("adapters.vision.resize must be pad or tile (got 'stretch')", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("adapters.vision.resize must be pad, tile or smart (got 'stretch')", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("'audio.onnx' is used by the manifest but not listed", StringComparison.Ordinal));
     }
 

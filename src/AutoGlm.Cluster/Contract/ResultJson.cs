@@ -2,9 +2,9 @@ using System.Text.Json;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
 
-namespace AutoGlm.Edge.Mqtt;
+namespace AutoGlm.Cluster.Contract;
 
-/// <summary>Writes the JSON results of the MQTT contract (see docs/mqtt.md).</summary>
+/// <summary>Writes and reads the JSON results of the MQTT contract (see docs/mqtt.md): the device's runner writes them, the MQTT bridge reads them.</summary>
 public static class ResultJson
 {
     // Results go to machines and terminals, not into HTML: keep quotes, '+' and non-ASCII text readable.
@@ -96,7 +96,56 @@ public static class ResultJson
         return document.RootElement.TryGetProperty("error", out var error) ? error.GetProperty("code").GetString() : null;
     }
 
-    internal static byte[] Write(Action<Utf8JsonWriter> body)
+    /// <summary>
+    /// Reads a result: the answer (text, reasoning, finish reason, usage) as a <see cref="ChatResponse"/>, or the error's
+    /// code and message; neither when the payload is a result without text.
+    /// </summary>
+    /// <exception cref="JsonException">The payload is not JSON.</exception>
+    public static (ChatResponse? Answer, string? ErrorCode, string? ErrorMessage) Read(ReadOnlySpan<byte> payload)
+    {
+        var reader = new Utf8JsonReader(payload);
+        using var document = JsonDocument.ParseValue(ref reader);
+        var root = document.RootElement;
+        if (root.TryGetProperty("error", out var error))
+        {
+            var code = error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : "unknown";
+            var message = error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : "no message";
+            return (null, code, message);
+        }
+
+        var contents = new List<AIContent>();
+        if (root.TryGetProperty("reasoning", out var reasoning) && reasoning.ValueKind == JsonValueKind.String)
+        {
+            contents.Add(new TextReasoningContent(reasoning.GetString()));
+        }
+
+        if (!root.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
+        {
+            return (null, null, null);
+        }
+
+        contents.Add(new TextContent(text.GetString()));
+        var response = new ChatResponse(new ChatMessage(ChatRole.Assistant, contents))
+        {
+            FinishReason = root.TryGetProperty("finish_reason", out var finish) && finish.ValueKind == JsonValueKind.String
+                ? new ChatFinishReason(finish.GetString()!)
+                : ChatFinishReason.Stop,
+        };
+        if (root.TryGetProperty("usage", out var usage))
+        {
+            response.Usage = new UsageDetails
+            {
+                InputTokenCount = usage.GetProperty("prompt_tokens").GetInt64(),
+                OutputTokenCount = usage.GetProperty("completion_tokens").GetInt64(),
+                TotalTokenCount = usage.GetProperty("total_tokens").GetInt64(),
+            };
+        }
+
+        return (response, null, null);
+    }
+
+    /// <summary>Writes one JSON object whose members <paramref name="body"/> writes, escaped as results are.</summary>
+    public static byte[] Write(Action<Utf8JsonWriter> body)
     {
         using var stream = new MemoryStream();
         using (var writer = new Utf8JsonWriter(stream, WriterOptions))

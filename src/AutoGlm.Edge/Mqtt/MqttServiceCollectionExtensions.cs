@@ -1,14 +1,13 @@
+using AutoGlm.Cluster.Contract;
+using AutoGlm.Edge.Hosting;
 using AutoGlm.Edge.Journal;
-using AutoGlm.Edge.Mqtt;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting.Systemd;
-using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 
-namespace AutoGlm.Edge.Hosting;
+namespace AutoGlm.Edge.Mqtt;
 
-/// <summary>Registrations of the daemon's MQTT intake, job journal and systemd integration.</summary>
-public static class DaemonServiceCollectionExtensions
+/// <summary>Registration of the MQTT front door: the broker, the job journal, the intake, the runner and the publisher.</summary>
+public static class MqttServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the embedded broker, the job journal and the MQTT intake (sections <c>Mqtt</c> and <c>Journal</c>, validated at
@@ -34,6 +33,7 @@ public static class DaemonServiceCollectionExtensions
         });
         services.AddSingleton(sp => new JobQueue(sp.GetRequiredService<MqttOptions>().QueueCapacity));
         services.AddSingleton(sp => new JobParser(sp.GetRequiredService<MqttOptions>()));
+        services.TryAddSingleton<BackgroundLoops>();
         services.AddSingleton<JobCounters>();
         services.AddSingleton<MqttConnection>();
         services.AddSingleton<ResultPublisher>();
@@ -46,6 +46,10 @@ public static class DaemonServiceCollectionExtensions
 
         services.AddHostedService<EmbeddedBroker>();
         services.AddHostedService(sp => sp.GetRequiredService<MqttService>());
+        services.AddSingleton<Rules.TopicRuleService>();
+        services.AddHostedService(sp => sp.GetRequiredService<Rules.TopicRuleService>());
+        services.AddSingleton<HomeAssistant.HomeAssistantDiscovery>();
+        services.AddHostedService(sp => sp.GetRequiredService<HomeAssistant.HomeAssistantDiscovery>());
         return services;
     }
 
@@ -57,26 +61,9 @@ public static class DaemonServiceCollectionExtensions
     {
         services.AddOptions<MqttOptions>().BindConfiguration(MqttOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<MqttOptions>, MqttOptionsValidator>();
+        services.AddSingleton<IValidateOptions<MqttOptions>, Rules.TopicRulesValidator>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<MqttOptions>>().Value);
         services.AddSingleton(sp => new MqttTopics(sp.GetRequiredService<MqttOptions>().ResolvedTopicPrefix));
-        return services;
-    }
-
-    /// <summary>
-    /// Adds the systemd notify protocol (READY, STATUS, WATCHDOG, STOPPING over <c>NOTIFY_SOCKET</c>) and, under
-    /// journald (<c>JOURNAL_STREAM</c> set), the journald-friendly log format. Register last, so READY=1 follows
-    /// every other service's start.
-    /// </summary>
-    public static IServiceCollection AddSystemdIntegration(this IServiceCollection services)
-    {
-        services.TryAddSingleton<ISystemdNotifier, SystemdNotifier>();
-        services.AddSingleton<IProgressProbe, EngineProgressProbe>();
-        services.AddHostedService<SystemdService>();
-        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("JOURNAL_STREAM")))
-        {
-            services.Configure<ConsoleLoggerOptions>(o => o.FormatterName = ConsoleFormatterNames.Systemd);
-        }
-
         return services;
     }
 }

@@ -1,23 +1,24 @@
-using System.ClientModel;
+using AutoGlm.Cluster.Nodes;
 using AutoGlm.Cluster.Replicas;
+using AutoGlm.Edge.Hosting;
 using AutoGlm.Runtime;
 using AutoGlm.Runtime.Conversion;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
-using OpenAI;
 
-namespace AutoGlm.Edge.Hosting;
+namespace AutoGlm.Edge.Engine;
 
 /// <summary>
 /// Loads the model when the host starts (before systemd hears READY=1) and owns the engine; with
 /// <c>Runtime:Backend=openai</c> it loads nothing and owns the OpenAI chat client that reaches the backend engine instead.
 /// </summary>
 /// <remarks>
-/// Other services reach what answers through <see cref="ChatClient"/> (or the registered <see cref="IChatClient"/>),
-/// and the local engine, when there is one, through <see cref="LocalEngine"/>.
+/// The engine at the root of the chat pipeline (<see cref="Pipeline.ChatPipelineServiceCollectionExtensions.AddChatPipeline"/>) is
+/// <see cref="ChatClient"/>; front doors read its state through <see cref="IEngineStatus"/> and the local engine, when
+/// there is one, through <see cref="LocalEngine"/>.
 /// </remarks>
-public sealed partial class EngineHost : IHostedService, IDisposable
+public sealed partial class EngineHost : IHostedService, IEngineStatus, IDisposable
 {
     private readonly RuntimeOptions _runtime;
     private readonly EngineOptions _engineOptions;
@@ -76,30 +77,17 @@ public sealed partial class EngineHost : IHostedService, IDisposable
         if (_runtime.IsOpenAi)
         {
             var backend = _runtime.OpenAi;
-            var clientOptions = new OpenAIClientOptions
-            {
-                Endpoint = new Uri(backend.Url!.TrimEnd('/')),
-                NetworkTimeout = backend.Timeout,
 
-                // One retry: the engine is on loopback, and a caller (an edge) retries and fails over on its side.
-                RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(maxRetries: 1),
-            };
-
-            // The OpenAI client insists on a credential; an engine started without --api-key ignores this one.
-            _backend = new AutoGlm.Cluster.Nodes.OpenAiExtraFieldsChatClient(
-                new OpenAIClient(new ApiKeyCredential(string.IsNullOrEmpty(backend.ApiKey) ? "no-key" : backend.ApiKey), clientOptions)
-                    .GetChatClient(backend.Model)
-                    .AsIChatClient());
-            var root = backend.Url!.TrimEnd('/');
-            root = root.EndsWith("/v1", StringComparison.Ordinal) ? root[..^3] : root;
-            _backendHealthUrl = new Uri(root + backend.HealthPath);
+            // One retry: the engine is on loopback, and a caller (an edge) retries and fails over on its side.
+            _backend = new BackendFailureChatClient(OpenAiEndpoint.CreateChatClient(backend.Url!, backend.Model!, backend.ApiKey, backend.Timeout, maxRetries: 1));
+            _backendHealthUrl = OpenAiEndpoint.HealthUrl(backend.Url!, backend.HealthPath);
             _backendHealth = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
             if (!string.IsNullOrEmpty(backend.ApiKey))
             {
                 _backendHealth.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", backend.ApiKey);
             }
 
-            Log.Fronting(_logger, clientOptions.Endpoint, backend.Model!);
+            Log.Fronting(_logger, new Uri(backend.Url!.TrimEnd('/')), backend.Model!);
             return Task.CompletedTask;
         }
 
@@ -138,19 +126,6 @@ public sealed partial class EngineHost : IHostedService, IDisposable
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    /// <summary>Whether <paramref name="exception"/> is the OpenAI backend engine failing (unreachable, or an error status), as opposed to a bug.</summary>
-    public static bool IsBackendFailure(Exception exception) => exception switch
-    {
-        HttpRequestException or ClientResultException or TimeoutException => true,
-
-        // The OpenAI client's network timeout (Runtime:OpenAi:Timeout) surfaces as a cancellation, after its retries as
-        // several in an AggregateException. Both callers (JobRunner, the chat endpoint) catch their own cancellations
-        // (the caller's, the deadline's, shutdown) before they ask this, so a cancellation here is the backend's.
-        OperationCanceledException => true,
-        AggregateException all => all.InnerExceptions.Count > 0 && all.InnerExceptions.All(IsBackendFailure),
-        _ => false,
-    };
 
     /// <summary>
     /// Whether requests can be served now: the model is loaded, or (<c>Runtime:Backend=openai</c>) the backend engine's
@@ -207,6 +182,3 @@ public sealed partial class EngineHost : IHostedService, IDisposable
         public static partial void Replicas(ILogger logger, int count, string replicas);
     }
 }
-
-/// <summary>The resolved state and cache folders of this process.</summary>
-public sealed record StateLocation(string Directory, string CacheDirectory);

@@ -21,7 +21,8 @@ switch (args.FirstOrDefault())
         Console.WriteLine($"memory read bandwidth: {MemoryBandwidth.MeasureReadGbPerSecond():F1} GB/s ({Environment.ProcessorCount} threads, median of 7 passes over 1 GiB)");
         return 0;
     case "decode-profile":
-        DecodeProfile.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]), args.ElementAtOrDefault(6));
+        // decode-profile <package> <prompt> <steps> <max-len> <batch> [profile-prefix] [--no-arena] [session.key=value]...
+        DecodeProfile.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]), args[6..]);
         return 0;
     case "compare":
         // compare <preset> <work-dir> <prompt-tokens> <gen-tokens> <runs> <streams, e.g. 2,4,8>

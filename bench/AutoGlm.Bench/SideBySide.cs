@@ -132,11 +132,10 @@ internal static class SideBySide
     {
         var run = engine switch
         {
-            "engine" => RunEngine(path, promptTokens, genTokens, streams, spacingMs, allowSpinning: true),
-            "engine-nospin" => RunEngine(path, promptTokens, genTokens, streams, spacingMs, allowSpinning: false),
+            "engine" or "engine-nospin" or "engine-kv16" => RunEngine(engine, path, promptTokens, genTokens, streams, spacingMs),
             "genai" => RunGenAi(path, promptTokens, genTokens),
             "llama" => RunLlama(path, promptTokens, genTokens, streams, spacingMs),
-            _ => throw new ArgumentException($"unknown engine '{engine}' (engine, engine-nospin, genai, llama)"),
+            _ => throw new ArgumentException($"unknown engine '{engine}' (engine, engine-nospin, engine-kv16, genai, llama)"),
         };
         Console.WriteLine(JsonSerializer.Serialize(run, Json));
         return 0;
@@ -152,12 +151,23 @@ internal static class SideBySide
     private static string Label(string engine, int streams, double spacingMs) =>
         string.Create(CultureInfo.InvariantCulture, $"{engine}-{streams}-{(streams > 1 ? spacingMs : 0)}");
 
-    private static EngineRun RunEngine(string directory, int promptTokens, int genTokens, int streams, double spacingMs, bool allowSpinning)
+    // variant: engine; engine-nospin (Runtime:AllowSpinning=false); engine-kv16 (Runtime:KvCacheType=float16).
+    private static EngineRun RunEngine(string variant, string directory, int promptTokens, int genTokens, int streams, double spacingMs)
     {
-        using var engine = LocalEngine.Load(directory, new EngineOptions { MaxBatchSize = Math.Max(1, streams), MaxSequenceLength = promptTokens + genTokens, AllowSpinning = allowSpinning });
+        var options = new EngineOptions
+        {
+            MaxBatchSize = Math.Max(1, streams),
+            MaxSequenceLength = promptTokens + genTokens,
+            AllowSpinning = variant != "engine-nospin",
+            KvCacheType = variant == "engine-kv16" ? "float16" : "float32",
+        };
+        using var engine = LocalEngine.Load(directory, options);
+        Console.Error.WriteLine($"loaded: {DecodeProfile.Memory()}");
         EngineBenchmark.RunAsync(engine, promptTokens, 8, 1, seed: 99).GetAwaiter().GetResult(); // warm-up: one short stream (loads, JIT)
+        Console.Error.WriteLine($"warmed up: {DecodeProfile.Memory()}");
         var result = EngineBenchmark.RunAsync(engine, promptTokens, genTokens, streams, arrivalSpacingMs: spacingMs).GetAwaiter().GetResult();
-        return new EngineRun(Label(allowSpinning ? "engine" : "engine-nospin", streams, spacingMs), result.PrefillTokensPerSecond, result.DecodeTokensPerSecond, result.AggregateDecodeTokensPerSecond, result.TimeToFirstTokenMs, EngineBenchmark.PeakRssMb());
+        Console.Error.WriteLine($"measured: {DecodeProfile.Memory()}; session alone {engine.MeasuredSpeed.DecodeTokensPerSecond:F1} decode tok/s");
+        return new EngineRun(Label(variant, streams, spacingMs), result.PrefillTokensPerSecond, result.DecodeTokensPerSecond, result.AggregateDecodeTokensPerSecond, result.TimeToFirstTokenMs, EngineBenchmark.PeakRssMb());
     }
 
     private static EngineRun RunLlama(string gguf, int promptTokens, int genTokens, int streams, double spacingMs)

@@ -155,7 +155,7 @@ internal sealed class Doctor(IConfiguration configuration, string stateDirectory
         var bytes = options.KvCacheBytes(architecture);
         var (_, available) = Memory();
         var context = options.MaxSequenceLength > 0 ? Math.Min(options.MaxSequenceLength, architecture.ContextLength) : architecture.ContextLength;
-        var detail = $"{bytes / (1024.0 * 1024):F1} MiB float32 for Runtime:MaxBatchSize={options.MaxBatchSize} slots × {context} positions ({Gib(available)} memory available)";
+        var detail = $"{bytes / (1024.0 * 1024):F1} MiB {(options.KvCacheFloat16 ? "float16" : "float32")} for Runtime:MaxBatchSize={options.MaxBatchSize} slots × {context} positions ({Gib(available)} memory available)";
         return new DoctorCheck("kv cache", available > 0 && bytes > available ? CheckStatus.Warn : CheckStatus.Ok, detail);
     }
 

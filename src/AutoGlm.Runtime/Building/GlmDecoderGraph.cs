@@ -54,6 +54,7 @@ internal sealed class GlmDecoderGraph
     private readonly bool _genAiInterface;
     private readonly HashSet<string> _withZeroPoints = new(StringComparer.Ordinal);
     private IReadOnlyDictionary<string, Int4Matrix>? _layerQuantized;
+    private (List<OnnxValueInfo> Inputs, List<OnnxValueInfo> Outputs, string DataFile)? _built;
 
     /// <param name="architecture">The shape.</param>
     /// <param name="quantization">The INT4 settings.</param>
@@ -246,6 +247,7 @@ internal sealed class GlmDecoderGraph
             _initializers.RemoveAll(i => i.Name is "embed_tokens.weight" or "embed_tokens.weight.scales");
         }
 
+        _built = (inputs, outputs, externalDataFileName);
         return OnnxModelWriter.Write(
             "glm_decoder",
             _nodes,
@@ -253,6 +255,62 @@ internal sealed class GlmDecoderGraph
             inputs,
             outputs,
             externalDataFileName,
+            new Dictionary<string, long> { [""] = 17, ["com.microsoft"] = 1 });
+    }
+
+    /// <summary>
+    /// After <see cref="Build"/>: the same decoder over the same external data with its KV cache (<c>past_*</c>,
+    /// <c>present.*</c>) in float16. Every <c>GroupQueryAttention</c> runs in float16 — its float inputs cast down, its
+    /// output cast back up — so the cache is half the size; everything else stays float32.
+    /// </summary>
+    public byte[] BuildKvFloat16()
+    {
+        var (inputs, outputs, dataFile) = _built ?? throw new InvalidOperationException("build the float32 decoder first");
+        var nodes = new List<OnnxNode>(_nodes.Count + (3 * _arch.Layers));
+        var halves = new HashSet<string>(StringComparer.Ordinal);
+        string Half(string name)
+        {
+            var half = name + ".f16";
+            if (halves.Add(half))
+            {
+                nodes.Add(new OnnxNode("Cast", "", [name], [half], [new OnnxAttribute("to", Int: (long)OnnxDataType.Float16)]));
+            }
+
+            return half;
+        }
+
+        // GroupQueryAttention's inputs of its type T: query, key, value, cos and sin caches, attention bias, head sink.
+        int[] typed = [0, 1, 2, 7, 8, 10, 11];
+        foreach (var node in _nodes)
+        {
+            if (node.OpType != "GroupQueryAttention")
+            {
+                nodes.Add(node);
+                continue;
+            }
+
+            var nodeInputs = node.Inputs.ToArray();
+            foreach (var i in typed.Where(i => i < nodeInputs.Length && nodeInputs[i].Length > 0))
+            {
+                nodeInputs[i] = Half(nodeInputs[i]);
+            }
+
+            var nodeOutputs = node.Outputs.ToArray();
+            var attention = nodeOutputs[0];
+            nodeOutputs[0] = attention + ".f16";
+            nodes.Add(node with { Inputs = nodeInputs, Outputs = nodeOutputs });
+            nodes.Add(new OnnxNode("Cast", "", [nodeOutputs[0]], [attention], [new OnnxAttribute("to", Int: (long)OnnxDataType.Float)]));
+        }
+
+        static bool IsCache(string name) => name.StartsWith("past_key_values.", StringComparison.Ordinal) || name.StartsWith("present.", StringComparison.Ordinal);
+        List<OnnxValueInfo> Retyped(List<OnnxValueInfo> values) => [.. values.Select(v => IsCache(v.Name) ? v with { Type = OnnxDataType.Float16 } : v)];
+        return OnnxModelWriter.Write(
+            "glm_decoder",
+            nodes,
+            _initializers,
+            Retyped(inputs),
+            Retyped(outputs),
+            dataFile,
             new Dictionary<string, long> { [""] = 17, ["com.microsoft"] = 1 });
     }
 

@@ -106,6 +106,9 @@ public static class SyntheticModelBuilder
 {
     public const string DecoderFileName = "decoder.onnx";
     public const string DataFileName = "decoder.onnx.data";
+
+    /// <summary>The decoder with a float16 KV cache, over the same <see cref="DataFileName"/>.</summary>
+    public const string KvFloat16DecoderFileName = "decoder.kv-float16.onnx";
     public const string VisionFileName = "vision.onnx";
     public const string AudioFileName = "audio.onnx";
 
@@ -114,7 +117,7 @@ public static class SyntheticModelBuilder
     {
         var graph = WriteDecoder(spec, outputDirectory, genAiInterface: false);
         var adapters = WriteAdapters(spec, outputDirectory);
-        List<string> files = [DecoderFileName, DataFileName];
+        List<string> files = [DecoderFileName, KvFloat16DecoderFileName, DataFileName];
         if (adapters?.Vision is not null)
         {
             files.Add(VisionFileName);
@@ -138,6 +141,7 @@ public static class SyntheticModelBuilder
             Decoder = new DecoderInfo
             {
                 Model = DecoderFileName,
+                KvFloat16Model = KvFloat16DecoderFileName,
                 Embedding = new EmbeddingInfo
                 {
                     File = DataFileName,
@@ -238,7 +242,10 @@ public static class SyntheticModelBuilder
         return WriteDecoder(spec.Architecture, spec.Quantization, new SyntheticGlmWeights(spec.Architecture, spec.Seed), outputDirectory, genAiInterface);
     }
 
-    /// <summary>Writes <c>decoder.onnx</c> and its external data from any weights; the converter's path too.</summary>
+    /// <summary>
+    /// Writes <c>decoder.onnx</c>, its external data and (unless <paramref name="genAiInterface"/>) the float16-KV graph
+    /// over the same data from any weights; the converter's path too.
+    /// </summary>
     internal static GlmDecoderGraph WriteDecoder(
         ModelArchitecture architecture,
         QuantizationInfo quantization,
@@ -258,6 +265,11 @@ public static class SyntheticModelBuilder
         }
 
         File.WriteAllBytes(Path.Combine(outputDirectory, DecoderFileName), model);
+        if (!genAiInterface)
+        {
+            File.WriteAllBytes(Path.Combine(outputDirectory, KvFloat16DecoderFileName), graph.BuildKvFloat16());
+        }
+
         return graph;
     }
 

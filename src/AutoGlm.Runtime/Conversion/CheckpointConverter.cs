@@ -181,6 +181,7 @@ public static class CheckpointConverter
                 Decoder = new DecoderInfo
                 {
                     Model = SyntheticModelBuilder.DecoderFileName,
+                    KvFloat16Model = SyntheticModelBuilder.KvFloat16DecoderFileName,
                     Embedding = new EmbeddingInfo
                     {
                         File = SyntheticModelBuilder.DataFileName,
@@ -202,7 +203,7 @@ public static class CheckpointConverter
                     },
                     [.. sourceFiles.Distinct(StringComparer.Ordinal).Select(f => SyntheticModelBuilder.Describe(checkpointDirectory, f))]),
                 Adapters = vision is null ? null : new AdaptersInfo { Vision = vision },
-                Files = [.. new[] { SyntheticModelBuilder.DecoderFileName, SyntheticModelBuilder.DataFileName, tokenizerFile }
+                Files = [.. new[] { SyntheticModelBuilder.DecoderFileName, SyntheticModelBuilder.KvFloat16DecoderFileName, SyntheticModelBuilder.DataFileName, tokenizerFile }
                     .Concat(vision is null ? [] : [VisionFileName, VisionDataFileName])
                     .Select(f => SyntheticModelBuilder.Describe(temp, f))],
             };

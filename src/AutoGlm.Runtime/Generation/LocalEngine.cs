@@ -94,8 +94,11 @@ public sealed partial class LocalEngine : IChatClient, IEngineStatus
     /// <summary>Tokens a sequence may hold (prompt plus answer).</summary>
     public int ContextLength => _session.MaxLength;
 
-    /// <summary>Bytes the KV cache reserves for all slots at the configured context (float32 rows).</summary>
+    /// <summary>Bytes the KV cache reserves for all slots at the configured context (float32 or float16 rows, <see cref="KvCacheType"/>).</summary>
     public long KvCacheBytes => _session.KvCacheBytes;
+
+    /// <summary>The KV cache's element type: <c>float32</c> or <c>float16</c> (<c>Runtime:KvCacheType</c>).</summary>
+    public string KvCacheType => _session.KvCacheType;
 
     public int QueueDepth => _scheduler.QueueDepth;
 
@@ -129,7 +132,7 @@ public sealed partial class LocalEngine : IChatClient, IEngineStatus
         var package = ModelPackage.Load(packageDirectory, options.ModelManifestSha256);
         var engine = new LocalEngine(package, options, timeProvider ?? TimeProvider.System, logger);
         Log.Loaded(logger, package.Manifest.Name, package.Directory, engine.ExecutionProvider, engine.ContextLength, options.MaxBatchSize);
-        Log.KvCache(logger, engine.KvCacheBytes, options.MaxBatchSize, engine.ContextLength, options.PrefixCache ? "on" : "off");
+        Log.KvCache(logger, engine.KvCacheBytes, options.MaxBatchSize, engine.ContextLength, engine.KvCacheType, options.PrefixCache ? "on" : "off");
         return engine;
     }
 
@@ -432,7 +435,7 @@ public sealed partial class LocalEngine : IChatClient, IEngineStatus
         [LoggerMessage(3001, LogLevel.Information, "Loaded model {Model} from {Directory} on the {ExecutionProvider} execution provider (context {Context} tokens, {Slots} concurrent sequences)")]
         public static partial void Loaded(ILogger logger, string model, string directory, string executionProvider, int context, int slots);
 
-        [LoggerMessage(3002, LogLevel.Information, "The KV cache reserves {Bytes} bytes ({Slots} slots × {Context} positions, float32); prefix cache {PrefixCache}")]
-        public static partial void KvCache(ILogger logger, long bytes, int slots, int context, string prefixCache);
+        [LoggerMessage(3002, LogLevel.Information, "The KV cache reserves {Bytes} bytes ({Slots} slots × {Context} positions, {KvCacheType}); prefix cache {PrefixCache}")]
+        public static partial void KvCache(ILogger logger, long bytes, int slots, int context, string kvCacheType, string prefixCache);
     }
 }

@@ -10,7 +10,8 @@ namespace AutoGlm.Runtime.Onnx;
 
 /// <summary>One ONNX Runtime session over the decoder, with a KV cache of fixed slots that the graph updates in place.</summary>
 /// <remarks>
-/// The cache is one native buffer per layer for keys and one for values, <c>[slots, kv_heads, max_len, head]</c>. A
+/// The cache is one native buffer per layer for keys and one for values, <c>[slots, kv_heads, max_len, head]</c>, in
+/// float32 or (with <c>Runtime:KvCacheType=float16</c> and the package's float16-KV graph) float16. A
 /// step binds a view of consecutive slots as both <c>past</c> and <c>present</c>, so <c>GroupQueryAttention</c>
 /// writes the new positions into the same memory and nothing is copied per token. Pages of the cache that are
 /// never written are never touched, so memory grows with the tokens actually held.
@@ -21,7 +22,9 @@ internal sealed unsafe class DecoderSession : IDisposable
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
     private readonly int _layers, _kvHeads, _headSize, _hidden, _vocab;
-    private readonly float*[] _keys, _values;
+    private readonly int _kvBytes; // bytes per cache element: 4 (float32) or 2 (float16)
+    private readonly TensorElementType _kvType;
+    private readonly byte*[] _keys, _values;
     private readonly float* _embeds, _logits;
     private readonly int* _seqlens, _total;
     private readonly int _embedCapacity;
@@ -45,25 +48,35 @@ internal sealed unsafe class DecoderSession : IDisposable
         MaxLength = options.MaxSequenceLength > 0 ? Math.Min(options.MaxSequenceLength, arch.ContextLength) : arch.ContextLength;
         PrefillChunk = Math.Min(options.PrefillChunkSize, MaxLength);
 
+        _kvBytes = options.KvCacheElementBytes;
+        _kvType = options.KvCacheFloat16 ? TensorElementType.Float16 : TensorElementType.Float;
+        var model = options.KvCacheFloat16
+            ? package.Manifest.Decoder.KvFloat16Model ?? throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"Runtime:KvCacheType float16 needs a package with a float16-KV decoder graph (decoder.kv_float16_model in its manifest); '{package.Manifest.Name}' has none: rebuild or reconvert it, or use float32")
+            : package.Manifest.Decoder.Model;
         using var sessionOptions = EngineSessionOptions.Create(options, options.AllowSpinning, logger, out var executionProvider);
         ExecutionProvider = executionProvider;
         configure?.Invoke(sessionOptions);
         try
         {
-            _session = new InferenceSession(package.PathOf(package.Manifest.Decoder.Model), sessionOptions);
+            _session = new InferenceSession(package.PathOf(model), sessionOptions);
         }
         catch (OnnxRuntimeException ex)
         {
-            throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"ONNX Runtime could not load '{package.Manifest.Decoder.Model}': {ex.Message}", ex);
+            throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"ONNX Runtime could not load '{model}': {ex.Message}", ex);
         }
 
-        var slotFloats = (nuint)_kvHeads * (nuint)MaxLength * (nuint)_headSize;
-        _keys = new float*[_layers];
-        _values = new float*[_layers];
+        if (options.HugePages && executionProvider == "cpu")
+        {
+            HugePages.Collapse(logger);
+        }
+
+        var slotBytes = (nuint)_kvHeads * (nuint)MaxLength * (nuint)_headSize * (nuint)_kvBytes;
+        _keys = new byte*[_layers];
+        _values = new byte*[_layers];
         for (var layer = 0; layer < _layers; layer++)
         {
-            _keys[layer] = (float*)NativeMemory.AlignedAlloc(slotFloats * (nuint)Slots * sizeof(float), 64);
-            _values[layer] = (float*)NativeMemory.AlignedAlloc(slotFloats * (nuint)Slots * sizeof(float), 64);
+            _keys[layer] = (byte*)NativeMemory.AlignedAlloc(slotBytes * (nuint)Slots, 64);
+            _values[layer] = (byte*)NativeMemory.AlignedAlloc(slotBytes * (nuint)Slots, 64);
         }
 
         _embedCapacity = Math.Max(PrefillChunk, Slots);
@@ -94,8 +107,11 @@ internal sealed unsafe class DecoderSession : IDisposable
     /// <summary>The most tokens one prefill step takes.</summary>
     public int PrefillChunk { get; }
 
-    /// <summary>Bytes the KV cache reserves: slots × context × layers × 2 (keys, values) × KV heads × head size × 4 (float32).</summary>
-    public long KvCacheBytes => (long)Slots * MaxLength * _layers * 2 * _kvHeads * _headSize * sizeof(float);
+    /// <summary>Bytes the KV cache reserves: slots × context × layers × 2 (keys, values) × KV heads × head size × 4 (float32) or 2 (float16).</summary>
+    public long KvCacheBytes => (long)Slots * MaxLength * _layers * 2 * _kvHeads * _headSize * _kvBytes;
+
+    /// <summary>The KV cache's element type: <c>float32</c> or <c>float16</c>.</summary>
+    public string KvCacheType => _kvBytes == 2 ? "float16" : "float32";
 
     /// <summary>
     /// Copies the KV rows of positions <c>[start, start + count)</c> from one slot to another, every layer and head:
@@ -113,17 +129,17 @@ internal sealed unsafe class DecoderSession : IDisposable
             throw new ArgumentOutOfRangeException(nameof(count), $"rows [{start}, {start + count}) of slot {from} → {to} are outside the cache");
         }
 
-        var slotFloats = (long)_kvHeads * MaxLength * _headSize;
-        var bytes = (long)count * _headSize * sizeof(float);
+        var slotBytes = (long)_kvHeads * MaxLength * _headSize * _kvBytes;
+        var bytes = (long)count * _headSize * _kvBytes;
         for (var layer = 0; layer < _layers; layer++)
         {
             foreach (var buffer in new[] { (nint)_keys[layer], (nint)_values[layer] })
             {
-                var cache = (float*)buffer;
+                var cache = (byte*)buffer;
                 for (var head = 0; head < _kvHeads; head++)
                 {
-                    var offset = (((long)head * MaxLength) + start) * _headSize;
-                    Buffer.MemoryCopy(cache + (from * slotFloats) + offset, cache + (to * slotFloats) + offset, bytes, bytes);
+                    var offset = (((long)head * MaxLength) + start) * _headSize * _kvBytes;
+                    Buffer.MemoryCopy(cache + (from * slotBytes) + offset, cache + (to * slotBytes) + offset, bytes, bytes);
                 }
             }
         }
@@ -132,8 +148,10 @@ internal sealed unsafe class DecoderSession : IDisposable
     /// <summary>For benchmarks: ends ONNX Runtime profiling and returns the trace file.</summary>
     public string EndProfiling() => _session.EndProfiling();
 
-    /// <summary>The input embedding rows for the next step: <c>[rows, hidden]</c>.</summary>
-    public Span<float> Embeds(int rows) => new(_embeds, checked(rows * _hidden));
+    /// <summary>The input embedding rows for the next step: <c>[rows, hidden]</c>, at most <see cref="PrefillChunk"/> (or <see cref="Slots"/>) rows.</summary>
+    public Span<float> Embeds(int rows) => (uint)rows <= (uint)_embedCapacity
+        ? new(_embeds, rows * _hidden)
+        : throw new ArgumentOutOfRangeException(nameof(rows), $"a step takes at most {_embedCapacity} rows (got {rows})");
 
     /// <summary>The logits row of the <paramref name="index"/>-th sequence of the last step.</summary>
     public Span<float> Logits(int index) => new(_logits + ((long)index * _vocab), _vocab);
@@ -220,12 +238,12 @@ internal sealed unsafe class DecoderSession : IDisposable
             binding.BindInput(DecoderIo.RotarySin, View(_rotarySin, [count, length, mrope.Half]));
         }
 
-        var slotFloats = (long)_kvHeads * MaxLength * _headSize;
+        var slotBytes = (long)_kvHeads * MaxLength * _headSize * _kvBytes;
         long[] cacheShape = [count, _kvHeads, MaxLength, _headSize];
         for (var layer = 0; layer < _layers; layer++)
         {
-            var keys = View(_keys[layer] + (first * slotFloats), cacheShape);
-            var values = View(_values[layer] + (first * slotFloats), cacheShape);
+            var keys = View(_keys[layer] + (first * slotBytes), cacheShape, _kvType);
+            var values = View(_values[layer] + (first * slotBytes), cacheShape, _kvType);
             binding.BindInput(DecoderIo.PastKey(layer), keys);
             binding.BindInput(DecoderIo.PastValue(layer), values);
             binding.BindOutput(DecoderIo.PresentKey(layer), keys);
@@ -244,8 +262,8 @@ internal sealed unsafe class DecoderSession : IDisposable
             elements *= d;
         }
 
-        // float and int32 are both 4 bytes.
-        return OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, type, shape, (nint)data, elements * sizeof(float));
+        var elementBytes = type == TensorElementType.Float16 ? 2 : 4; // float and int32 are 4 bytes
+        return OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, type, shape, (nint)data, elements * elementBytes);
     }
 
     public void Dispose()

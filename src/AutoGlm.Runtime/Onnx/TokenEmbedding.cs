@@ -1,16 +1,20 @@
-using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
 using AutoGlm.Runtime.Building;
 using AutoGlm.Runtime.Packages;
+using Microsoft.Win32.SafeHandles;
 
 namespace AutoGlm.Runtime.Onnx;
 
-/// <summary>Looks token embeddings up in the package's INT4 (or float32) table, read through a memory map (shared with a tied LM head's bytes).</summary>
-/// <remarks>Thread-safe for lookups; owns the map.</remarks>
-public sealed unsafe class TokenEmbedding : IDisposable
+/// <summary>Looks token embeddings up in the package's INT4 (float16, float32) table, one positioned read per row.</summary>
+/// <remarks>
+/// Rows are read from the file (<c>pread</c>), not through a memory map: a mapped table stays in the process's
+/// resident set page by page as tokens are looked up — and the kernel maps the neighbouring pages of each row as well
+/// (fault-around), so a map of the 100k-token table of the <c>small</c> preset held 61 MB after one 128-token prompt
+/// (docs/benchmarks.md). The page cache serves repeated rows either way. Thread-safe for lookups; owns the file handle.
+/// </remarks>
+public sealed class TokenEmbedding : IDisposable
 {
-    private readonly MemoryMappedFile _file;
-    private readonly MemoryMappedViewAccessor _view;
-    private readonly byte* _base;
+    private readonly SafeFileHandle _file;
     private readonly long _weightOffset, _scalesOffset;
     private readonly int _hidden, _blockSize, _vocab;
     private readonly int _floatBytes; // 0 for INT4 blocks
@@ -40,11 +44,7 @@ public sealed unsafe class TokenEmbedding : IDisposable
             throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"model package file '{info.File}' is too short for a {_vocab}×{_hidden} embedding");
         }
 
-        _file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        _view = _file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        byte* pointer = null;
-        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
-        _base = pointer + _view.PointerOffset;
+        _file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
     }
 
     public int HiddenSize => _hidden;
@@ -59,13 +59,14 @@ public sealed unsafe class TokenEmbedding : IDisposable
 
         if (_floatBytes == sizeof(float))
         {
-            new ReadOnlySpan<float>(_base + _weightOffset + ((long)tokenId * _hidden * sizeof(float)), _hidden).CopyTo(destination);
+            Read(MemoryMarshal.AsBytes(destination[.._hidden]), _weightOffset + ((long)tokenId * _hidden * sizeof(float)));
             return;
         }
 
         if (_floatBytes == 2)
         {
-            var row = new ReadOnlySpan<Half>(_base + _weightOffset + ((long)tokenId * _hidden * 2), _hidden);
+            Span<Half> row = _hidden <= 8192 ? stackalloc Half[_hidden] : new Half[_hidden];
+            Read(MemoryMarshal.AsBytes(row), _weightOffset + ((long)tokenId * _hidden * 2));
             for (var i = 0; i < row.Length; i++)
             {
                 destination[i] = (float)row[i];
@@ -75,15 +76,27 @@ public sealed unsafe class TokenEmbedding : IDisposable
         }
 
         var blocks = _hidden / _blockSize;
-        var packed = new ReadOnlySpan<byte>(_base + _weightOffset + ((long)tokenId * _hidden / 2), _hidden / 2);
-        var scales = new ReadOnlySpan<float>(_base + _scalesOffset + ((long)tokenId * blocks * sizeof(float)), blocks);
+        Span<byte> packed = _hidden <= 16384 ? stackalloc byte[_hidden / 2] : new byte[_hidden / 2];
+        Span<float> scales = blocks <= 1024 ? stackalloc float[blocks] : new float[blocks];
+        Read(packed, _weightOffset + ((long)tokenId * _hidden / 2));
+        Read(MemoryMarshal.AsBytes(scales), _scalesOffset + ((long)tokenId * blocks * sizeof(float)));
         Int4Quantizer.DequantizeRow(packed, scales, _blockSize, destination);
     }
 
-    public void Dispose()
+    private void Read(Span<byte> destination, long offset)
     {
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _file.Dispose();
+        while (destination.Length > 0)
+        {
+            var read = RandomAccess.Read(_file, destination, offset);
+            if (read <= 0)
+            {
+                throw new RuntimeException(RuntimeErrorCode.ModelUnavailable, $"the embedding file ended at byte {offset}, inside a row");
+            }
+
+            destination = destination[read..];
+            offset += read;
+        }
     }
+
+    public void Dispose() => _file.Dispose();
 }

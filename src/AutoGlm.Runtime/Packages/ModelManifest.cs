@@ -141,6 +141,12 @@ public sealed record DecoderInfo
     /// <summary>The ONNX decoder, relative to the package folder.</summary>
     public required string Model { get; init; }
 
+    /// <summary>
+    /// The same decoder over the same weights with a float16 KV cache (<c>Runtime:KvCacheType=float16</c>), relative to
+    /// the package folder; null in packages built before it existed.
+    /// </summary>
+    public string? KvFloat16Model { get; init; }
+
     /// <summary>The token embedding table (shared with the LM head when tied).</summary>
     public required EmbeddingInfo Embedding { get; init; }
 }

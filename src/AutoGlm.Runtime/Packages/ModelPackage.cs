@@ -98,6 +98,10 @@ public sealed class ModelPackage
 
         var listed = manifest.Files.Select(f => Path.GetFullPath(Path.Combine(root, f.Path))).ToHashSet(StringComparer.Ordinal);
         var referencedFiles = new List<string> { manifest.Decoder.Model, manifest.Decoder.Embedding.File };
+        if (manifest.Decoder.KvFloat16Model is { } kvFloat16)
+        {
+            referencedFiles.Add(kvFloat16);
+        }
         if (manifest.Tokenizer.File is { } tokenizerFile)
         {
             referencedFiles.Add(tokenizerFile);

@@ -39,6 +39,17 @@ public sealed class DoctorTests : IDisposable
     }
 
     [Fact]
+    public void KvCache_Float16Cache_ReportsHalfTheBytes()
+    {
+        var tiny = AutoGlm.Runtime.Building.SyntheticModelSpec.Tiny.Architecture;
+
+        var check = Create(("Runtime:MaxBatchSize", "3"), ("Runtime:MaxSequenceLength", "1024"), ("Runtime:KvCacheType", "float16")).KvCache();
+
+        var bytes = 3L * 1024 * tiny.Layers * 2 * tiny.NumKvHeads * tiny.HeadSize * 2;
+        Assert.StartsWith($"{bytes / (1024.0 * 1024):F1} MiB float16 for Runtime:MaxBatchSize=3 slots × 1024 positions", check.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Broker_ExternalListening_Ok()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);

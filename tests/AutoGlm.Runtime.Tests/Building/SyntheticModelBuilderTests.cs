@@ -79,7 +79,7 @@ public sealed class SyntheticModelBuilderTests : IDisposable
         Assert.NotEqual(first.Files.Single(f => f.Path == "audio.onnx").Sha256, second.Files.Single(f => f.Path == "audio.onnx").Sha256);
         Assert.Equal(16, first.Adapters!.Vision!.TokensPerTile);
         Assert.Null(textOnly.Adapters);
-        Assert.Equal(["decoder.onnx", "decoder.onnx.data"], textOnly.Files.Select(f => f.Path));
+        Assert.Equal(["decoder.onnx", "decoder.kv-float16.onnx", "decoder.onnx.data"], textOnly.Files.Select(f => f.Path));
     }
 
     [Fact]

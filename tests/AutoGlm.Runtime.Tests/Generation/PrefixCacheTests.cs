@@ -258,9 +258,9 @@ public sealed class PrefixCacheTests(TinyModelFixture model)
     }
 
     [Theory]
-    [InlineData("float16", "not supported yet")]
-    [InlineData("int8", "must be float32")]
-    public void Load_KvCacheTypeOtherThanFloat32_InvalidRequestNamingTheKey(string type, string reason)
+    [InlineData("int8", "must be float32 or float16")]
+    [InlineData("bfloat16", "must be float32 or float16")]
+    public void Load_UnknownKvCacheType_InvalidRequestNamingTheKey(string type, string reason)
     {
         var error = Assert.Throws<RuntimeException>(() => LocalEngine.Load(model.Directory, new EngineOptions { KvCacheType = type }));
 

@@ -24,7 +24,7 @@ public sealed class ModelPackageTests : IDisposable
         var package = ModelPackage.Load(_dir);
 
         Assert.Equal("glm-synthetic-tiny", package.Manifest.Name);
-        Assert.Equal(["decoder.onnx", "decoder.onnx.data", "vision.onnx", "audio.onnx"], ModelPackage.Verify(_dir).VerifiedFiles.Select(f => f.Path));
+        Assert.Equal(["decoder.onnx", "decoder.kv-float16.onnx", "decoder.onnx.data", "vision.onnx", "audio.onnx"], ModelPackage.Verify(_dir).VerifiedFiles.Select(f => f.Path));
     }
 
     [Fact]

@@ -53,7 +53,13 @@ public sealed class CostEstimator
             var readable = contents.Count == 0 || lacks is not null
                 ? messages.Select(m => new ChatMessage(m.Role, m.Contents.Where(c => c is not (DataContent or UriContent)).ToList())).ToList()
                 : messages;
-            prompt = _engine.RenderPrompt(readable, options).Count + (readable == messages ? 0 : contents.Count * _options.MediaTokens);
+            var rendered = _engine.RenderPrompt(readable, options);
+            prompt = rendered.Count + (readable == messages ? 0 : contents.Count * _options.MediaTokens);
+            if (contents.Count == 0)
+            {
+                // A text prompt renders the same here and in the engine: it takes this one instead of rendering again.
+                options?.SetRenderedPrompt(messages, rendered);
+            }
         }
         else
         {

@@ -1,3 +1,5 @@
+using AutoGlm.Runtime.Numerics;
+
 namespace AutoGlm.Runtime.Building;
 
 /// <summary>How a block of floats is rounded to 4 bits.</summary>
@@ -26,7 +28,7 @@ public enum Int4Rule
 public static class Int4Quantizer
 {
     /// <summary>The quantized value that means zero.</summary>
-    public const int ZeroPoint = 8;
+    public const int ZeroPoint = Int4Blocks.ZeroPoint;
 
     /// <summary>Quantizes a row-major <c>[rows, cols]</c> matrix row by row.</summary>
     public static (byte[] Packed, float[] Scales) Quantize(ReadOnlySpan<float> weights, int rows, int cols, int blockSize) =>
@@ -190,35 +192,6 @@ public static class Int4Quantizer
         return (error, total);
     }
 
-    /// <summary>Dequantizes one row of a packed matrix into <paramref name="destination"/> (length <c>cols</c>).</summary>
-    public static void DequantizeRow(ReadOnlySpan<byte> packedRow, ReadOnlySpan<float> rowScales, int blockSize, Span<float> destination)
-    {
-        for (var i = 0; i < destination.Length; i += 2)
-        {
-            var b = packedRow[i / 2];
-            var scale = rowScales[i / blockSize];
-            destination[i] = ((b & 0x0F) - ZeroPoint) * scale;
-            destination[i + 1] = ((b >> 4) - ZeroPoint) * scale;
-        }
-    }
-
-    /// <summary>Dequantizes a whole <c>[rows, cols]</c> matrix.</summary>
-    public static float[] Dequantize(ReadOnlySpan<byte> packed, ReadOnlySpan<float> scales, int rows, int cols, int blockSize)
-    {
-        var result = new float[(long)rows * cols];
-        var blocksPerRow = cols / blockSize;
-        for (var row = 0; row < rows; row++)
-        {
-            DequantizeRow(
-                packed.Slice(row * cols / 2, cols / 2),
-                scales.Slice(row * blocksPerRow, blocksPerRow),
-                blockSize,
-                result.AsSpan(row * cols, cols));
-        }
-
-        return result;
-    }
-
     /// <summary>The sum of squared differences between a matrix and its quantized form, and the sum of its squares.</summary>
     public static (double ErrorSquares, double WeightSquares) ErrorSquares(float[] weights, byte[] packed, float[] scales, int rows, int cols, int blockSize)
     {
@@ -228,7 +201,7 @@ public static class Int4Quantizer
         Parallel.For(0, rows, () => (0.0, 0.0), (row, _, acc) =>
         {
             Span<float> restored = cols <= 16384 ? stackalloc float[cols] : new float[cols];
-            DequantizeRow(packed.AsSpan((int)((long)row * cols / 2), cols / 2), scales.AsSpan(row * blocksPerRow, blocksPerRow), blockSize, restored);
+            Int4Blocks.DequantizeRow(packed.AsSpan((int)((long)row * cols / 2), cols / 2), scales.AsSpan(row * blocksPerRow, blocksPerRow), blockSize, restored);
             var original = weights.AsSpan((int)((long)row * cols), cols);
             for (var i = 0; i < cols; i++)
             {

@@ -1,3 +1,4 @@
+using AutoGlm.Runtime.Numerics;
 using System.Runtime.InteropServices;
 using AutoGlm.Runtime.Packages;
 

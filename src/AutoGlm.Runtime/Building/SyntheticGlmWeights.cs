@@ -1,3 +1,4 @@
+using AutoGlm.Runtime.Numerics;
 using AutoGlm.Runtime.Packages;
 
 namespace AutoGlm.Runtime.Building;

@@ -33,7 +33,7 @@ internal sealed partial class GenerationScheduler
     private readonly HashSet<int> _stopIds;
     private readonly int _thinkStart, _thinkEnd;
     private readonly Thread _thread;
-    private long _lastProgress = Stopwatch.GetTimestamp();
+    private long _lastProgress;
     private bool _idle;
     private volatile bool _stopNow;
     private Action? _afterStop;
@@ -47,6 +47,7 @@ internal sealed partial class GenerationScheduler
         _embedding = embedding;
         _media = media;
         _time = time;
+        _lastProgress = time.GetTimestamp();
         _tokenizer = tokenizer;
         _logger = logger;
         _queue = Channel.CreateBounded<GenerationRequest>(new BoundedChannelOptions(Math.Max(1, maxQueueLength)) { SingleReader = true });
@@ -73,7 +74,7 @@ internal sealed partial class GenerationScheduler
     /// How long the loop has been in its current turn: zero while it waits for work, growing only while a step
     /// runs — so a wedged engine shows here and an idle one does not.
     /// </summary>
-    public TimeSpan SinceLastProgress => Volatile.Read(ref _idle) ? TimeSpan.Zero : Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastProgress));
+    public TimeSpan SinceLastProgress => Volatile.Read(ref _idle) ? TimeSpan.Zero : _time.GetElapsedTime(Interlocked.Read(ref _lastProgress));
 
     /// <summary>Measured speeds since start: prompt and generated tokens per second of engine time.</summary>
     public (double PrefillTokensPerSecond, double DecodeTokensPerSecond) MeasuredSpeed
@@ -148,7 +149,7 @@ internal sealed partial class GenerationScheduler
             {
                 Volatile.Write(ref _idle, true);
                 var woke = WaitForWork(unloadDue);
-                Interlocked.Exchange(ref _lastProgress, Stopwatch.GetTimestamp());
+                Interlocked.Exchange(ref _lastProgress, _time.GetTimestamp());
                 Volatile.Write(ref _idle, false);
                 if (woke == false)
                 {
@@ -171,7 +172,7 @@ internal sealed partial class GenerationScheduler
                 Step(() => DecodeStep(decoding), decoding);
             }
 
-            Interlocked.Exchange(ref _lastProgress, Stopwatch.GetTimestamp());
+            Interlocked.Exchange(ref _lastProgress, _time.GetTimestamp());
         }
     }
 

@@ -49,8 +49,12 @@ public sealed partial class LocalEngine : IChatClient, IEngineStatus
     private readonly ILogger _logger;
     private int _disposed;
 
+    private long _promptRenders;
+    private readonly TimeProvider _time;
+
     private LocalEngine(ModelPackage package, EngineOptions options, TimeProvider time, ILogger logger)
     {
+        _time = time;
         Package = package;
         _options = options;
         _logger = logger;
@@ -139,7 +143,10 @@ public sealed partial class LocalEngine : IChatClient, IEngineStatus
     /// <summary>Templates and tokenizes a conversation as the engine would.</summary>
     /// <remarks>Images and clips count the rows their headers imply, without being decoded.</remarks>
     public IReadOnlyList<int> RenderPrompt(IEnumerable<ChatMessage> messages, ChatOptions? options = null) =>
-        _template.Render(messages, options?.Instructions, IsThinkingEnabled(options), (media, _) => _media.EstimateRows(media));
+        Render(messages, options?.Instructions, IsThinkingEnabled(options), (media, _) => _media.EstimateRows(media));
+
+    /// <summary>How many times a conversation has been templated and tokenized (<see cref="RenderPrompt"/> and requests).</summary>
+    public long PromptRenders => Interlocked.Read(ref _promptRenders);
 
     /// <summary>Tokenizes raw text as <see cref="PromptTokensProperty"/> prompts are made from it: special-token
     /// strings in the text stay plain text; <paramref name="addSpecialTokens"/> puts the model's prompt prefix
@@ -166,7 +173,7 @@ public sealed partial class LocalEngine : IChatClient, IEngineStatus
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var responseId = "chatcmpl-" + Guid.NewGuid().ToString("N");
-        var created = DateTimeOffset.UtcNow;
+        var created = _time.GetUtcNow();
         await foreach (var item in RunAsync(token => CreateRequest(messages, options, token), cancellationToken).ConfigureAwait(false))
         {
             var update = new ChatResponseUpdate
@@ -352,7 +359,8 @@ public sealed partial class LocalEngine : IChatClient, IEngineStatus
 
         var thinking = raw is null && IsThinkingEnabled(options);
         var media = _media.Prepare(list);
-        var prompt = raw ?? _template.Render(list, options?.Instructions, thinking, (content, start) =>
+        var rendered = media.Count == 0 ? options.GetRenderedPrompt(list) : null;
+        var prompt = raw ?? rendered ?? Render(list, options?.Instructions, thinking, (content, start) =>
         {
             var segment = media[content];
             segment.Start = start;
@@ -383,7 +391,13 @@ public sealed partial class LocalEngine : IChatClient, IEngineStatus
         };
     }
 
-    private static bool IsThinkingEnabled(ChatOptions? options)
+    private List<int> Render(IEnumerable<ChatMessage> messages, string? instructions, bool thinking, GlmChatTemplate.MediaPlacer mediaRows)
+    {
+        Interlocked.Increment(ref _promptRenders);
+        return _template.Render(messages, instructions, thinking, mediaRows);
+    }
+
+    internal static bool IsThinkingEnabled(ChatOptions? options)
     {
         if (options?.AdditionalProperties?.TryGetValue(EnableThinkingProperty, out var value) == true)
         {

@@ -1,5 +1,5 @@
+using AutoGlm.Runtime.Numerics;
 using System.Numerics.Tensors;
-using AutoGlm.Runtime.Building;
 
 namespace AutoGlm.Runtime.Generation;
 

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using AutoGlm.Runtime.Building;
 using AutoGlm.Runtime.Generation;
 using AutoGlm.Runtime.Packages;
 using Microsoft.Extensions.Logging;

@@ -1,5 +1,5 @@
+using AutoGlm.Runtime.Numerics;
 using System.Runtime.InteropServices;
-using AutoGlm.Runtime.Building;
 using AutoGlm.Runtime.Packages;
 using Microsoft.Win32.SafeHandles;
 
@@ -80,7 +80,7 @@ public sealed class TokenEmbedding : IDisposable
         Span<float> scales = blocks <= 1024 ? stackalloc float[blocks] : new float[blocks];
         Read(packed, _weightOffset + ((long)tokenId * _hidden / 2));
         Read(MemoryMarshal.AsBytes(scales), _scalesOffset + ((long)tokenId * blocks * sizeof(float)));
-        Int4Quantizer.DequantizeRow(packed, scales, _blockSize, destination);
+        Int4Blocks.DequantizeRow(packed, scales, _blockSize, destination);
     }
 
     private void Read(Span<byte> destination, long offset)

@@ -43,6 +43,21 @@ public sealed class RoutingChatClientTests
     }
 
     [Fact]
+    public async Task GetResponseAsync_CostEstimatedLocally_PromptRenderedOnceForEstimateAndEngine()
+    {
+        await using var heavy = await HeavyServer.StartAsync();
+        var options = new ClusterOptions { MaxLocalLatencyMs = 10_000_000, Nodes = [new NodeOptions { Url = heavy.Url }] };
+        await using var pool = Pool(options);
+        using var engine = AutoGlm.Runtime.Generation.LocalEngine.Load(TinyModel.Directory); // its own: the shared one renders for other tests at the same time
+        var router = new RoutingChatClient(engine, pool, options);
+
+        var response = await router.GetResponseAsync(Hello, Options(4));
+
+        Assert.StartsWith("local:", ServedBy(response), StringComparison.Ordinal);
+        Assert.Equal(1, engine.PromptRenders);
+    }
+
+    [Fact]
     public async Task GetResponseAsync_CostOverThreshold_ServedByHeavyNode()
     {
         await using var heavy = await HeavyServer.StartAsync();

@@ -1,3 +1,4 @@
+using AutoGlm.Runtime.Numerics;
 using AutoGlm.Runtime.Building;
 
 namespace AutoGlm.Runtime.Tests.Building;
@@ -12,7 +13,7 @@ public sealed class Int4QuantizerTests
         new SeededRandom(42).FillUniform(weights, 2f);
 
         var (packed, scales) = Int4Quantizer.Quantize(weights, rows, cols, block);
-        var restored = Int4Quantizer.Dequantize(packed, scales, rows, cols, block);
+        var restored = Int4Blocks.Dequantize(packed, scales, rows, cols, block);
 
         Assert.Equal(rows * cols / 2, packed.Length);
         Assert.Equal(rows * cols / block, scales.Length);
@@ -33,7 +34,7 @@ public sealed class Int4QuantizerTests
         var weights = new float[rows * cols];
         new SeededRandom(7).FillUniform(weights, 1f);
         var (packed, scales) = Int4Quantizer.Quantize(weights, rows, cols, block);
-        var restored = Int4Quantizer.Dequantize(packed, scales, rows, cols, block);
+        var restored = Int4Blocks.Dequantize(packed, scales, rows, cols, block);
 
         double error = 0, expected = 0;
         for (var i = 0; i < weights.Length; i++)

@@ -1,3 +1,4 @@
+using AutoGlm.Runtime.Numerics;
 using AutoGlm.Runtime.Building;
 using AutoGlm.Runtime.Packages;
 
@@ -25,7 +26,7 @@ internal sealed class ReferenceGlmDecoder
         float[] Q(float[] w, int rows, int cols)
         {
             var (packed, scales) = Int4Quantizer.Quantize(w, rows, cols, bs);
-            return Int4Quantizer.Dequantize(packed, scales, rows, cols, bs);
+            return Int4Blocks.Dequantize(packed, scales, rows, cols, bs);
         }
 
         var h = _a.HiddenSize;

@@ -205,6 +205,17 @@ public sealed class LocalEngineTests(TinyModelFixture model)
     }
 
     [Fact]
+    public async Task Response_EngineOnAnInjectedClock_IsStampedWithThatClocksTime()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2031, 5, 6, 7, 8, 9, TimeSpan.Zero));
+        using var engine = LocalEngine.Load(model.Directory, new EngineOptions { MaxBatchSize = 1 }, timeProvider: time);
+
+        var response = await engine.GetResponseAsync(Hello, new ChatOptions { Temperature = 0, MaxOutputTokens = 2 });
+
+        Assert.Equal(time.GetUtcNow(), response.CreatedAt);
+    }
+
+    [Fact]
     public async Task SinceLastProgress_IdleEngine_IsZero()
     {
         using var engine = LocalEngine.Load(model.Directory, new EngineOptions { MaxBatchSize = 1 });

@@ -1,3 +1,4 @@
+using AutoGlm.Runtime.Numerics;
 using System.Numerics.Tensors;
 using AutoGlm.Runtime.Building;
 using AutoGlm.Runtime.Generation;

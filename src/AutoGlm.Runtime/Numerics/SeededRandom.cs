@@ -1,4 +1,4 @@
-namespace AutoGlm.Runtime.Building;
+namespace AutoGlm.Runtime.Numerics;
 
 /// <summary>SplitMix64: a tiny generator whose output is fixed by its seed on every platform and .NET version.</summary>
 /// <remarks>Used for synthetic weights so that the same arguments write the same bytes. Not thread-safe.</remarks>

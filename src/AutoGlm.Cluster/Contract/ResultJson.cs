@@ -1,3 +1,4 @@
+using AutoGlm.Runtime.Text;
 using System.Text.Json;
 using AutoGlm.Runtime.Generation;
 using Microsoft.Extensions.AI;
@@ -21,10 +22,12 @@ public static class ResultJson
     });
 
     /// <summary>A successful result; <paramref name="routeReason"/> (why it ran where <paramref name="servedBy"/> says) is written when the router gave one.</summary>
-    public static byte[] Success(string id, string text, string? reasoning, ChatFinishReason? finishReason, UsageDetails? usage, string servedBy, GenerationTimings? timings, double totalMs, string? routeReason = null) => Write(writer =>
+    /// <remarks>An answer that is an AutoGLM action carries it parsed beside the text, as <c>action</c>.</remarks>
+    public static byte[] Success(string id, string text, string? reasoning, ChatFinishReason? finishReason, UsageDetails? usage, string servedBy, GenerationTimings? timings, double totalMs, string? routeReason = null, AutoGlmAction? action = null) => Write(writer =>
     {
         writer.WriteString("id", id);
         writer.WriteString("text", text);
+        action?.WriteTo(writer, "action");
         if (reasoning is null)
         {
             writer.WriteNull("reasoning");

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using AutoGlm.Runtime.Text;
 using Microsoft.Extensions.AI;
 
 namespace AutoGlm.Edge.Http;
@@ -9,7 +10,8 @@ namespace AutoGlm.Edge.Http;
 internal static class ChatCompletionWriter
 {
     /// <summary>A whole non-streamed answer; <c>reasoning_content</c> is written only when <paramref name="withReasoning"/> (null when there was none).</summary>
-    public static void WriteCompletion(IBufferWriter<byte> output, CompletionIdentity id, string content, bool withReasoning, string? reasoning, string finishReason, UsageDetails? usage)
+    /// <remarks>An answer that is an AutoGLM action carries it parsed in the message, as <c>action</c> (a field OpenAI clients ignore).</remarks>
+    public static void WriteCompletion(IBufferWriter<byte> output, CompletionIdentity id, string content, bool withReasoning, string? reasoning, string finishReason, UsageDetails? usage, AutoGlmAction? action = null)
     {
         using var json = new Utf8JsonWriter(output);
         json.WriteStartObject();
@@ -25,6 +27,7 @@ internal static class ChatCompletionWriter
             json.WriteString("reasoning_content", string.IsNullOrEmpty(reasoning) ? null : reasoning);
         }
 
+        action?.WriteTo(json, "action");
         json.WriteEndObject();
         json.WriteNull("logprobs");
         json.WriteString("finish_reason", finishReason);
@@ -38,7 +41,8 @@ internal static class ChatCompletionWriter
     /// One streamed delta (any of its parts may be absent), as an SSE <c>data:</c> line; with <paramref name="route"/>,
     /// the chunk also carries top-level <c>served_by</c> and <c>route_reason</c> (fields OpenAI clients ignore).
     /// </summary>
-    public static void WriteChunk(IBufferWriter<byte> output, CompletionIdentity id, bool withRole, string? content, string? reasoning, string? finishReason, RouteInfo? route = null)
+    /// <remarks>The last chunk of an answer that is an AutoGLM action carries it parsed in its delta, as <c>action</c>.</remarks>
+    public static void WriteChunk(IBufferWriter<byte> output, CompletionIdentity id, bool withRole, string? content, string? reasoning, string? finishReason, RouteInfo? route = null, AutoGlmAction? action = null)
     {
         output.Write("data: "u8);
         using (var json = new Utf8JsonWriter(output))
@@ -65,6 +69,7 @@ internal static class ChatCompletionWriter
                 json.WriteString("reasoning_content", reasoning);
             }
 
+            action?.WriteTo(json, "action");
             json.WriteEndObject();
             json.WriteNull("logprobs");
             json.WriteString("finish_reason", finishReason);

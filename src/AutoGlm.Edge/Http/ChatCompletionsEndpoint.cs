@@ -166,7 +166,7 @@ public sealed partial class ChatCompletionsEndpoint
         var response = run.Context.Response;
         response.ContentType = "application/json";
         SetRouteHeaders(run);
-        ChatCompletionWriter.WriteCompletion(response.BodyWriter, run.Identity, content, run.Request.ReturnReasoning, run.Answer.Reasoning, ChatCompletionWriter.FinishReasonName(run.Answer.FinishReason), run.Answer.Usage);
+        ChatCompletionWriter.WriteCompletion(response.BodyWriter, run.Identity, content, run.Request.ReturnReasoning, run.Answer.Reasoning, ChatCompletionWriter.FinishReasonName(run.Answer.FinishReason), run.Answer.Usage, run.Answer.Action);
         await response.BodyWriter.FlushAsync(run.Context.RequestAborted).ConfigureAwait(false);
     }
 
@@ -202,7 +202,7 @@ public sealed partial class ChatCompletionsEndpoint
         }
 
         run.Finish();
-        ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: false, content: null, reasoning: null, finishReason: ChatCompletionWriter.FinishReasonName(run.Answer.FinishReason), run.Route);
+        ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: false, content: null, reasoning: null, finishReason: ChatCompletionWriter.FinishReasonName(run.Answer.FinishReason), run.Route, run.Answer.Action);
         if (run.Request.IncludeUsage)
         {
             ChatCompletionWriter.WriteUsageChunk(output, run.Identity, run.Answer.Usage);

@@ -164,7 +164,7 @@ internal sealed partial class JobExecution
 
         var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         var completion = answer.Text;
-        var result = ResultJson.Success(request.Id, completion, answer.Reasoning, answer.FinishReason, answer.Usage, answer.ServedBy ?? ServedBy, answer.Timings, totalMs, answer.RouteReason);
+        var result = ResultJson.Success(request.Id, completion, answer.Reasoning, answer.FinishReason, answer.Usage, answer.ServedBy ?? ServedBy, answer.Timings, totalMs, answer.RouteReason, answer.Action);
         Log.Completion(_logger, request.Id, completion);
         if (Finish(request.Id, result, null))
         {

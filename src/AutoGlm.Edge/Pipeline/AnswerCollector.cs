@@ -1,3 +1,4 @@
+using AutoGlm.Runtime.Text;
 using System.Text;
 using AutoGlm.Cluster.Routing;
 using AutoGlm.Runtime.Generation;
@@ -104,6 +105,9 @@ public sealed class AnswerCollector
 
         return (text, reasoning);
     }
+
+    /// <summary>The AutoGLM action the answer is (<c>do(action="Tap", element=[x,y])</c>, <c>finish(message="…")</c>), parsed; null for any other answer.</summary>
+    public AutoGlmAction? Action => AutoGlmActionParser.ActionOf(Text);
 
     /// <summary>Tokens generated: the engine's count, or for an answer cut short the updates that carried text or a scored token.</summary>
     public int CompletionTokens => (int)(Usage?.OutputTokenCount ?? Math.Max(TextUpdates, ScoredUpdates));

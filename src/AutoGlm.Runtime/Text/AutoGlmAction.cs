@@ -7,7 +7,31 @@ namespace AutoGlm.Runtime.Text;
 /// <summary>One AutoGLM phone action: its name (<c>Tap</c>, <c>Type</c>, <c>Swipe</c>, …, or <c>finish</c>) and its arguments.</summary>
 /// <param name="Name">The <c>action</c> of a <c>do(…)</c>, or <c>finish</c>.</param>
 /// <param name="Args">The other keyword arguments, as JSON values: strings, numbers, lists (coordinates are <c>[x, y]</c> on the 0–999 grid), booleans.</param>
-public sealed record AutoGlmAction(string Name, IReadOnlyDictionary<string, JsonNode?> Args);
+public sealed record AutoGlmAction(string Name, IReadOnlyDictionary<string, JsonNode?> Args)
+{
+    /// <summary>Writes the action as both front doors return it: <c>{"name":"Tap","args":{"element":[500,300]}}</c>.</summary>
+    public void WriteTo(System.Text.Json.Utf8JsonWriter json, string propertyName)
+    {
+        json.WriteStartObject(propertyName);
+        json.WriteString("name", Name);
+        json.WriteStartObject("args");
+        foreach (var (key, value) in Args)
+        {
+            json.WritePropertyName(key);
+            if (value is null)
+            {
+                json.WriteNullValue();
+            }
+            else
+            {
+                value.WriteTo(json);
+            }
+        }
+
+        json.WriteEndObject();
+        json.WriteEndObject();
+    }
+}
 
 /// <summary>What an AutoGLM reply holds: its reasoning, the answer text and, when the answer is a well-formed action, the action.</summary>
 /// <param name="Thinking">The text of <c>&lt;think&gt;…&lt;/think&gt;</c>; null when absent.</param>
@@ -70,6 +94,25 @@ public static class AutoGlmActionParser
 
         answer = answer?.Trim();
         return new AutoGlmReply(thinking?.Trim(), string.IsNullOrEmpty(answer) ? null : answer, answer is null ? null : ParseAction(answer));
+    }
+
+    /// <summary>
+    /// The action an answer is: when the whole answer (the text the engine returns, reasoning and tags already taken
+    /// off) is one documented <c>do(…)</c> or <c>finish(…)</c>, or a raw reply's <c>&lt;answer&gt;</c> holds one; null for
+    /// any other text, so ordinary answers of other models never carry one.
+    /// </summary>
+    public static AutoGlmAction? ActionOf(string? answer)
+    {
+        var code = answer?.Trim();
+        if (code is null)
+        {
+            return null;
+        }
+
+        // A backend that returns the raw reply (vLLM fronting AutoGLM) keeps its <think>/<answer> tags.
+        return code.Contains("<answer>", StringComparison.Ordinal) ? Parse(code).Action
+            : code.StartsWith("do(", StringComparison.Ordinal) || code.StartsWith("finish(", StringComparison.Ordinal) ? ParseAction(code)
+            : null;
     }
 
     /// <summary>Parses one operation line (<c>do(…)</c> or <c>finish(…)</c>); null when it is not a documented action.</summary>

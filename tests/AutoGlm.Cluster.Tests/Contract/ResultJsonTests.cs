@@ -25,6 +25,22 @@ public sealed class ResultJsonTests
     }
 
     [Fact]
+    public void Success_AnswerIsAnAction_ActionWrittenBesideTheText()
+    {
+        var text = "do(action=\"Swipe\", start=[500,800], end=[500,200])";
+        var action = AutoGlm.Runtime.Text.AutoGlmActionParser.ActionOf(text);
+
+        using var json = System.Text.Json.JsonDocument.Parse(ResultJson.Success("j3", text, null, ChatFinishReason.Stop, null, "local:m@cpu", null, 1, action: action));
+
+        var written = json.RootElement.GetProperty("action");
+        Assert.Equal(text, json.RootElement.GetProperty("text").GetString());
+        Assert.Equal("Swipe", written.GetProperty("name").GetString());
+        Assert.Equal("[500,800]", written.GetProperty("args").GetProperty("start").GetRawText());
+        Assert.Equal("[500,200]", written.GetProperty("args").GetProperty("end").GetRawText());
+        Assert.False(System.Text.Json.JsonDocument.Parse(ResultJson.Success("j4", "plain text", null, ChatFinishReason.Stop, null, "local:m@cpu", null, 1)).RootElement.TryGetProperty("action", out _));
+    }
+
+    [Fact]
     public void Read_ErrorWritten_CodeAndMessageBack()
     {
         var (answer, code, message) = ResultJson.Read(ResultJson.Error("j2", "overloaded", "the queue is full"));

@@ -171,7 +171,7 @@ public sealed class DoctorTests : IDisposable
 
         Assert.Equal(CheckStatus.Ok, check.Status);
         Assert.Contains(hash, check.Detail, StringComparison.Ordinal);
-        Assert.Contains("4 files verified, vision and audio adapters", check.Detail, StringComparison.Ordinal);
+        Assert.Contains("5 files verified, vision and audio adapters", check.Detail, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -27,6 +27,32 @@ public sealed class AnswerCollectorTests
         Assert.Equal((4, 2), (answer.PromptTokens(() => throw new InvalidOperationException("the engine counted")), answer.CompletionTokens));
     }
 
+    [Theory]
+    [InlineData("do(action=\"Tap\", element=[500, 300])", "Tap")]
+    [InlineData("<think>the button is top left</think><answer>do(action=\"Tap\", element=[12,40])</answer>", "Tap")]
+    [InlineData("finish(message=\"Done: the alarm is set\")", "finish")]
+    public void Action_AnswerIsAnAutoGlmAction_ParsedBesideTheText(string reply, string name)
+    {
+        var answer = new AnswerCollector();
+        answer.Add(new ChatResponseUpdate(ChatRole.Assistant, reply[..5]));
+        answer.Add(new ChatResponseUpdate(ChatRole.Assistant, reply[5..]));
+
+        Assert.Equal(reply, answer.Text);
+        Assert.Equal(name, answer.Action?.Name);
+    }
+
+    [Theory]
+    [InlineData("The door is open.")]
+    [InlineData("You could do(action=\"Tap\", element=[5,5]) next.")]
+    [InlineData("do(action=\"Tap\", element=[5000, 5])")]
+    public void Action_OrdinaryOrMalformedAnswer_NoAction(string reply)
+    {
+        var answer = new AnswerCollector();
+        answer.Add(new ChatResponseUpdate(ChatRole.Assistant, reply));
+
+        Assert.Null(answer.Action);
+    }
+
     [Fact]
     public void Add_RouterRestart_VoidsWhatCameBefore()
     {

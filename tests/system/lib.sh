@@ -199,6 +199,7 @@ tree_version() {
 # AUTOGLM_SYSTEM_REUSE_PUBLISH is set and it exists); prints the folder.
 publish() {
   local rid="$1" out="$repo/artifacts/system/publish-$1" start=$SECONDS
+  mkdir -p "$repo/artifacts/system"
   if [ -n "${AUTOGLM_SYSTEM_REUSE_PUBLISH:-}" ] && [ -x "$out/autoglm-edge" ]; then
     say "reusing $out" >&2
   else

@@ -20,7 +20,7 @@ enable_binfmt
 make_work
 
 root="$(cached_root)"
-published="$(publish linux-arm64)"
+published="$(publish linux-arm64)" || exit 1
 file -b "$published/autoglm-edge" 2>/dev/null | grep -q aarch64 || [ "$(od -An -tx1 -j18 -N2 "$published/autoglm-edge" | tr -d ' ')" = b700 ] \
   || die "$published/autoglm-edge is not an arm64 executable"
 

@@ -17,7 +17,8 @@ suite_start=$SECONDS
 make_work
 
 root="$(cached_root)"
-deb="$(package amd64 "$(publish linux-x64)")"
+published="$(publish linux-x64)" || exit 1
+deb="$(package amd64 "$published")" || exit 1
 boot_container "$root" "$(dirname "$deb")"
 say "container up (systemd $(ct systemctl --version | head -n 1 | cut -d' ' -f2)); testing $(basename "$deb")"
 ct getent group gpio >/dev/null && die "the root already has a gpio group; purge's removal of the group it created cannot be shown"

@@ -22,4 +22,10 @@ public sealed record ChatCompletionRequest
 
     /// <summary><c>return_reasoning</c>: answer the thinking as <c>reasoning_content</c> (else it is dropped).</summary>
     public bool ReturnReasoning { get; init; }
+
+    /// <summary><c>logprobs: true</c>: how many alternatives (<c>top_logprobs</c>, 0 to 20) each token is scored with; null when not asked.</summary>
+    public int? TopLogprobs { get; init; }
+
+    /// <summary>vLLM's <c>return_tokens_as_token_ids</c>: tokens in <c>logprobs</c> are written <c>token_id:N</c>.</summary>
+    public bool TokensAsIds { get; init; }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using AutoGlm.Runtime.Generation;
 using AutoGlm.Runtime.Text;
 using Microsoft.Extensions.AI;
 
@@ -11,7 +12,7 @@ internal static class ChatCompletionWriter
 {
     /// <summary>A whole non-streamed answer; <c>reasoning_content</c> is written only when <paramref name="withReasoning"/> (null when there was none).</summary>
     /// <remarks>An answer that is an AutoGLM action carries it parsed in the message, as <c>action</c> (a field OpenAI clients ignore).</remarks>
-    public static void WriteCompletion(IBufferWriter<byte> output, CompletionIdentity id, string content, bool withReasoning, string? reasoning, string finishReason, UsageDetails? usage, AutoGlmAction? action = null)
+    public static void WriteCompletion(IBufferWriter<byte> output, CompletionIdentity id, string content, bool withReasoning, string? reasoning, string finishReason, UsageDetails? usage, AutoGlmAction? action = null, ChatLogprobs? logprobs = null)
     {
         using var json = new Utf8JsonWriter(output);
         json.WriteStartObject();
@@ -29,7 +30,7 @@ internal static class ChatCompletionWriter
 
         action?.WriteTo(json, "action");
         json.WriteEndObject();
-        json.WriteNull("logprobs");
+        WriteLogprobs(json, logprobs);
         json.WriteString("finish_reason", finishReason);
         json.WriteEndObject();
         json.WriteEndArray();
@@ -42,7 +43,7 @@ internal static class ChatCompletionWriter
     /// the chunk also carries top-level <c>served_by</c> and <c>route_reason</c> (fields OpenAI clients ignore).
     /// </summary>
     /// <remarks>The last chunk of an answer that is an AutoGLM action carries it parsed in its delta, as <c>action</c>.</remarks>
-    public static void WriteChunk(IBufferWriter<byte> output, CompletionIdentity id, bool withRole, string? content, string? reasoning, string? finishReason, RouteInfo? route = null, AutoGlmAction? action = null)
+    public static void WriteChunk(IBufferWriter<byte> output, CompletionIdentity id, bool withRole, string? content, string? reasoning, string? finishReason, RouteInfo? route = null, AutoGlmAction? action = null, ChatLogprobs? logprobs = null)
     {
         output.Write("data: "u8);
         using (var json = new Utf8JsonWriter(output))
@@ -71,7 +72,7 @@ internal static class ChatCompletionWriter
 
             action?.WriteTo(json, "action");
             json.WriteEndObject();
-            json.WriteNull("logprobs");
+            WriteLogprobs(json, logprobs);
             json.WriteString("finish_reason", finishReason);
             json.WriteEndObject();
             json.WriteEndArray();
@@ -79,6 +80,19 @@ internal static class ChatCompletionWriter
         }
 
         output.Write("\n\n"u8);
+    }
+
+    // The tokens scored since the last chunk, or null: OpenAI writes "logprobs": null when none were asked for.
+    private static void WriteLogprobs(Utf8JsonWriter json, ChatLogprobs? logprobs)
+    {
+        if (logprobs is null)
+        {
+            json.WriteNull("logprobs");
+        }
+        else
+        {
+            logprobs.Write(json);
+        }
     }
 
     /// <summary>The usage chunk that <c>stream_options.include_usage</c> asks for: no choices, only usage.</summary>
@@ -168,3 +182,66 @@ internal sealed record CompletionIdentity(string Id, long Created, string Model,
 
 /// <summary>Where an answer ran and why, as the router said it.</summary>
 internal sealed record RouteInfo(string ServedBy, string? Reason);
+
+/// <summary>
+/// The chat <c>logprobs</c> object of some generated tokens, in OpenAI's shape: <c>{"content": [{"token", "logprob",
+/// "bytes", "top_logprobs": [{"token", "logprob", "bytes"}, …]}, …]}</c>, the alternatives most likely first.
+/// </summary>
+/// <remarks>Every generated token is listed, the thinking's too when the model thought. Not thread-safe.</remarks>
+internal sealed class ChatLogprobs(GlmTokenizer tokenizer, bool tokensAsIds)
+{
+    private readonly List<TokenScored> _tokens = [];
+    private int _written;
+
+    /// <summary>Tokens added since the last <see cref="Write"/>.</summary>
+    public bool HasPending => _written < _tokens.Count;
+
+    public void Add(TokenScored token) => _tokens.Add(token);
+
+    /// <summary>Forgets what was scored (a restart voids the answer before it).</summary>
+    public void Clear()
+    {
+        _tokens.Clear();
+        _written = 0;
+    }
+
+    /// <summary>Writes the tokens added since the last call (all of them, for a whole answer).</summary>
+    public void Write(Utf8JsonWriter json)
+    {
+        json.WriteStartObject("logprobs");
+        json.WriteStartArray("content");
+        foreach (var token in _tokens.Skip(_written))
+        {
+            json.WriteStartObject();
+            WriteToken(json, token.TokenId, token.Logprob);
+            json.WriteStartArray("top_logprobs");
+            foreach (var alternative in token.Top)
+            {
+                json.WriteStartObject();
+                WriteToken(json, alternative.TokenId, alternative.Logprob);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        _written = _tokens.Count;
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    private void WriteToken(Utf8JsonWriter json, int id, float logprob)
+    {
+        var text = tokenizer.Decode([id]);
+        json.WriteString("token", tokensAsIds ? "token_id:" + id.ToString(System.Globalization.CultureInfo.InvariantCulture) : text);
+        json.WriteNumber("logprob", float.IsFinite(logprob) ? logprob : -9999f);
+        json.WriteStartArray("bytes");
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes(text))
+        {
+            json.WriteNumberValue(b);
+        }
+
+        json.WriteEndArray();
+    }
+}

@@ -153,7 +153,7 @@ public sealed partial class ChatCompletionsEndpoint
         // A restart (the router's, after a heavy node failed mid-answer) voids what came before: only the new answer counts.
         for (var more = any; more; more = await updates.MoveNextAsync().ConfigureAwait(false))
         {
-            run.Answer.Add(updates.Current);
+            run.Add(updates.Current);
         }
 
         run.Finish();
@@ -166,7 +166,7 @@ public sealed partial class ChatCompletionsEndpoint
         var response = run.Context.Response;
         response.ContentType = "application/json";
         SetRouteHeaders(run);
-        ChatCompletionWriter.WriteCompletion(response.BodyWriter, run.Identity, content, run.Request.ReturnReasoning, run.Answer.Reasoning, ChatCompletionWriter.FinishReasonName(run.Answer.FinishReason), run.Answer.Usage, run.Answer.Action);
+        ChatCompletionWriter.WriteCompletion(response.BodyWriter, run.Identity, content, run.Request.ReturnReasoning, run.Answer.Reasoning, ChatCompletionWriter.FinishReasonName(run.Answer.FinishReason), run.Answer.Usage, run.Answer.Action, run.Logprobs);
         await response.BodyWriter.FlushAsync(run.Context.RequestAborted).ConfigureAwait(false);
     }
 
@@ -180,7 +180,7 @@ public sealed partial class ChatCompletionsEndpoint
 
         // The router says where the answer runs in an update before the first token, so the headers (sent with the
         // first chunk) and the first chunk can name it.
-        var (text, thought) = any ? run.Answer.Add(updates.Current) : ("", "");
+        var (text, thought) = any ? run.Add(updates.Current) : ("", "");
         SetRouteHeaders(run);
         ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: true, content: "", reasoning: null, finishReason: null, run.Route);
         for (var more = any; more;)
@@ -193,16 +193,16 @@ public sealed partial class ChatCompletionsEndpoint
 
             if (text.Length > 0 || thought.Length > 0)
             {
-                ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: false, content: text.Length > 0 ? text : null, reasoning: run.Request.ReturnReasoning && thought.Length > 0 ? thought : null, finishReason: null);
+                ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: false, content: text.Length > 0 ? text : null, reasoning: run.Request.ReturnReasoning && thought.Length > 0 ? thought : null, finishReason: null, logprobs: run.Logprobs is { HasPending: true } ? run.Logprobs : null);
                 await output.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
 
             more = await updates.MoveNextAsync().ConfigureAwait(false);
-            (text, thought) = more ? run.Answer.Add(updates.Current) : ("", "");
+            (text, thought) = more ? run.Add(updates.Current) : ("", "");
         }
 
         run.Finish();
-        ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: false, content: null, reasoning: null, finishReason: ChatCompletionWriter.FinishReasonName(run.Answer.FinishReason), run.Route, run.Answer.Action);
+        ChatCompletionWriter.WriteChunk(output, run.Identity, withRole: false, content: null, reasoning: null, finishReason: ChatCompletionWriter.FinishReasonName(run.Answer.FinishReason), run.Route, run.Answer.Action, run.Logprobs is { HasPending: true } ? run.Logprobs : null);
         if (run.Request.IncludeUsage)
         {
             ChatCompletionWriter.WriteUsageChunk(output, run.Identity, run.Answer.Usage);
@@ -239,6 +239,28 @@ public sealed partial class ChatCompletionsEndpoint
         public ChatCompletionRequest Request { get; } = request;
         public CompletionIdentity Identity { get; } = identity;
         public AnswerCollector Answer { get; } = new();
+
+        /// <summary>The scored tokens, when the request asked for <c>logprobs</c> (the local engine's tokenizer names them).</summary>
+        public ChatLogprobs? Logprobs { get; } = request.TopLogprobs is null || client.GetService<LocalEngine>() is not { } engine
+            ? null
+            : new ChatLogprobs(engine.Tokenizer, request.TokensAsIds);
+
+        /// <summary>Adds one update to the answer (and its scored token to the log probabilities); returns its text and reasoning.</summary>
+        public (string Text, string Reasoning) Add(ChatResponseUpdate update)
+        {
+            var added = Answer.Add(update);
+            if (Answer.RestartedNow)
+            {
+                Logprobs?.Clear();
+            }
+
+            if (update.GetScored() is { } scored)
+            {
+                Logprobs?.Add(scored);
+            }
+
+            return added;
+        }
 
         /// <summary>Where the answer runs and why, once the router has said so.</summary>
         public RouteInfo? Route => Answer.ServedBy is { } servedBy ? new RouteInfo(servedBy, Answer.RouteReason) : null;

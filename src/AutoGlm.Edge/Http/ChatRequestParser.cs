@@ -10,7 +10,7 @@ namespace AutoGlm.Edge.Http;
 /// Turns a chat completion body into a <see cref="ChatCompletionRequest"/>, checking types, shapes and value ranges
 /// (by the engine's own rules, <see cref="SamplingParameters.Validate"/>, so an error names its <c>param</c>); what
 /// the model can do is the engine's to decide. Every field it does not know, and every feature it cannot honour
-/// (<c>n</c> &gt; 1, tools, logprobs, …), is an error naming the field, never ignored.
+/// (<c>n</c> &gt; 1, tools, logit_bias, …), is an error naming the field, never ignored.
 /// </summary>
 /// <remarks>One instance parses one body; not thread-safe. Stops at the first error.</remarks>
 internal sealed partial class ChatRequestParser
@@ -75,7 +75,8 @@ internal sealed partial class ChatRequestParser
 
         string? model = null, image = null, audio = null;
         List<ChatMessage>? messages = null;
-        bool stream = false, includeUsage = false, returnReasoning = false;
+        bool stream = false, includeUsage = false, returnReasoning = false, logprobs = false, tokensAsIds = false;
+        int? topLogprobs = null;
         bool? thinking = null, effortThinking = null;
         int? maxTokens = null, maxCompletionTokens = null;
         var options = new ChatOptions();
@@ -113,8 +114,12 @@ internal sealed partial class ChatRequestParser
                 case "audio": audio = String(value, name); break;
                 case "tools" or "functions": Require(IsEmpty(value), name, $"{name} are not supported: this model has no tool calling"); break;
                 case "tool_choice" or "function_call": Require(value.ValueKind == JsonValueKind.Null || value.ValueEquals("none"), name, $"{name} must be \"none\": this model has no tool calling"); break;
-                case "logprobs": Require(value.ValueKind is JsonValueKind.Null or JsonValueKind.False, name, "logprobs are not supported"); break;
-                case "top_logprobs": Require(value.ValueKind == JsonValueKind.Null || (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var top) && top == 0), name, "top_logprobs are not supported"); break;
+                case "logprobs": logprobs = Bool(value, name) ?? false; break;
+                case "top_logprobs":
+                    topLogprobs = Int(value, name);
+                    Require(topLogprobs is null or (>= 0 and <= TokenLogprobs.MaxTop), name, $"top_logprobs must be 0 to {TokenLogprobs.MaxTop} (got {topLogprobs})");
+                    break;
+                case "return_tokens_as_token_ids": tokensAsIds = Bool(value, name) ?? false; break;
                 case "logit_bias": Require(IsEmpty(value), name, "logit_bias is not supported"); break;
                 case "response_format": Require(value.ValueKind == JsonValueKind.Null || (value.ValueKind == JsonValueKind.Object && value.TryGetProperty("type", out var type) && type.ValueEquals("text") && value.EnumerateObject().Count() == 1), name, "response_format must be {\"type\": \"text\"}: structured output is not supported"); break;
                 case "modalities": Require(value.ValueKind == JsonValueKind.Null || (value.ValueKind == JsonValueKind.Array && value.EnumerateArray().All(m => m.ValueEquals("text"))), name, "only the text output modality is supported"); break;
@@ -141,6 +146,23 @@ internal sealed partial class ChatRequestParser
         if (maxTokens is { } a && maxCompletionTokens is { } b && a != b)
         {
             return Fail<ChatCompletionRequest>(ApiError.BadRequest("max_tokens and max_completion_tokens disagree; send one", "max_completion_tokens"));
+        }
+
+        if (topLogprobs is > 0 && !logprobs)
+        {
+            return Fail<ChatCompletionRequest>(ApiError.BadRequest("top_logprobs needs logprobs: true", "top_logprobs"));
+        }
+
+        if (logprobs && options.GetRoute() == "remote")
+        {
+            return Fail<ChatCompletionRequest>(ApiError.Unsupported("logprobs", "logprobs are computed by this device's engine: a request with route remote cannot have them"));
+        }
+
+        if (logprobs)
+        {
+            // Log probabilities are the local engine's: a heavy node's client does not return them.
+            options.SetLogprobs(topLogprobs ?? 0);
+            options.SetRoute("local");
         }
 
         if (includeUsage && !stream)
@@ -173,6 +195,8 @@ internal sealed partial class ChatRequestParser
             Stream = stream,
             IncludeUsage = includeUsage,
             ReturnReasoning = returnReasoning,
+            TopLogprobs = logprobs ? topLogprobs ?? 0 : null,
+            TokensAsIds = tokensAsIds,
         };
     }
 

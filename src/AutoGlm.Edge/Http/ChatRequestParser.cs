@@ -120,6 +120,8 @@ internal sealed partial class ChatRequestParser
                     Require(topLogprobs is null or (>= 0 and <= TokenLogprobs.MaxTop), name, $"top_logprobs must be 0 to {TokenLogprobs.MaxTop} (got {topLogprobs})");
                     break;
                 case "return_tokens_as_token_ids": tokensAsIds = Bool(value, name) ?? false; break;
+                case "skip_special_tokens" when Bool(value, name) == false: options.SetRawOutput(); break;
+                case "skip_special_tokens": break;
                 case "logit_bias": Require(IsEmpty(value), name, "logit_bias is not supported"); break;
                 case "response_format": Require(value.ValueKind == JsonValueKind.Null || (value.ValueKind == JsonValueKind.Object && value.TryGetProperty("type", out var type) && type.ValueEquals("text") && value.EnumerateObject().Count() == 1), name, "response_format must be {\"type\": \"text\"}: structured output is not supported"); break;
                 case "modalities": Require(value.ValueKind == JsonValueKind.Null || (value.ValueKind == JsonValueKind.Array && value.EnumerateArray().All(m => m.ValueEquals("text"))), name, "only the text output modality is supported"); break;

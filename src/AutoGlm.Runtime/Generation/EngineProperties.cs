@@ -32,6 +32,9 @@ public static class EngineProperties
     public static IReadOnlyList<int>? GetPromptTokens(this ChatOptions? options) =>
         options?.AdditionalProperties?.TryGetValue(LocalEngine.PromptTokensProperty, out var value) == true ? value as IReadOnlyList<int> : null;
 
+    /// <summary>Sets <see cref="LocalEngine.RawOutputProperty"/>: the reply as the model wrote it, tags and thinking in the text.</summary>
+    public static ChatOptions SetRawOutput(this ChatOptions options) => options.Set(LocalEngine.RawOutputProperty, true);
+
     /// <summary>Sets <see cref="LocalEngine.LogprobsProperty"/>: how many alternatives each generated token is scored with.</summary>
     public static ChatOptions SetLogprobs(this ChatOptions options, int top) => options.Set(LocalEngine.LogprobsProperty, top);
 

@@ -56,6 +56,9 @@ internal sealed class GenerationRequest
     /// <summary>A raw completion: its text is sent as decoded, without the chat answer's <c>&lt;answer&gt;</c> filtering.</summary>
     public bool RawText { get; init; }
 
+    /// <summary>The thinking's <c>&lt;think&gt;</c>/<c>&lt;/think&gt;</c> tokens go out as text instead of switching to reasoning.</summary>
+    public bool ThinkTagsAsText { get; init; }
+
     public CancellationToken Cancellation { get; init; }
 
     /// <summary>Where the scheduler writes events; completed (with an exception on failure) when the request ends.</summary>

@@ -432,7 +432,11 @@ internal sealed partial class GenerationScheduler
             slot.Request.Output.Writer.TryWrite(scored);
         }
 
-        if (token == _thinkStart || token == _thinkEnd)
+        if ((token == _thinkStart || token == _thinkEnd) && slot.Request.ThinkTagsAsText)
+        {
+            slot.Emit(token == _thinkStart ? GlmSpecialTokens.ThinkStart : GlmSpecialTokens.ThinkEnd);
+        }
+        else if (token == _thinkStart || token == _thinkEnd)
         {
             slot.EmitHeld();
             slot.InReasoning = token == _thinkStart;

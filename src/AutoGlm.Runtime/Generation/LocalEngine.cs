@@ -34,6 +34,13 @@ public sealed partial class LocalEngine : IChatClient, IEngineStatus
     public const string PromptTokensProperty = "prompt_token_ids";
 
     /// <summary>
+    /// <c>true</c>: answer the reply as the model wrote it — <c>&lt;think&gt;</c>/<c>&lt;/think&gt;</c> and
+    /// <c>&lt;answer&gt;</c> tags in the text, the thinking not split off (vLLM's <c>skip_special_tokens: false</c>), for
+    /// clients such as Open-AutoGLM's that parse the tags themselves.
+    /// </summary>
+    public const string RawOutputProperty = "raw_output";
+
+    /// <summary>
     /// Log probabilities (<see cref="int"/>, 0 to <see cref="TokenLogprobs.MaxTop"/> alternatives): each generated
     /// token then comes first as an update without contents whose <see cref="ChatResponseUpdate.AdditionalProperties"/>
     /// hold its <see cref="TokenScored"/> under this same key, followed by the update with its text (if it completes any).
@@ -358,6 +365,7 @@ public sealed partial class LocalEngine : IChatClient, IEngineStatus
         }
 
         var thinking = raw is null && IsThinkingEnabled(options);
+        var rawOutput = options?.AdditionalProperties?.TryGetValue(RawOutputProperty, out var rawFlag) == true && rawFlag is true;
         var media = _media.Prepare(list);
         var rendered = media.Count == 0 ? options.GetRenderedPrompt(list) : null;
         var prompt = raw ?? rendered ?? Render(list, options?.Instructions, thinking, (content, start) =>
@@ -383,9 +391,10 @@ public sealed partial class LocalEngine : IChatClient, IEngineStatus
             MaxTokens = options?.MaxOutputTokens ?? Math.Min(_options.DefaultMaxTokens, room),
             Sampling = sampling,
             StopSequences = options?.StopSequences is { } s ? [.. s] : [],
-            StartsInReasoning = thinking && _template.HasThinkBlock,
+            StartsInReasoning = thinking && _template.HasThinkBlock && !rawOutput,
             Logprobs = logprobs,
-            RawText = raw is not null,
+            RawText = raw is not null || rawOutput,
+            ThinkTagsAsText = rawOutput,
             Media = [.. media.Values.OrderBy(m => m.Start)],
             Cancellation = cancellationToken,
         };

@@ -86,6 +86,34 @@ public sealed class ChatLogprobsTests(DefaultServerFixture fixture) : IDisposabl
         });
     }
 
+    [Fact]
+    public async Task SkipSpecialTokensFalse_ThinkingTurn_ReplyComesAsTheModelWroteIt()
+    {
+        JsonObject Body() => new()
+        {
+            ["model"] = EdgeServer.ModelId,
+            ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "Think, then answer" }),
+            ["max_tokens"] = 12,
+            ["temperature"] = 0,
+            ["enable_thinking"] = true,
+            ["return_reasoning"] = true,
+        };
+        var split = (await PostAsync("v1/chat/completions", Body()))["choices"]![0]!["message"]!;
+        var rawBody = Body();
+        rawBody["skip_special_tokens"] = false;
+
+        var raw = (await PostAsync("v1/chat/completions", rawBody))["choices"]![0]!["message"]!;
+
+        // The thinking is not split off: it leads the content, and the answer follows its </think> as written.
+        var thought = split["reasoning_content"]?.GetValue<string>() ?? "";
+        var answer = split["content"]!.GetValue<string>();
+        var content = raw["content"]!.GetValue<string>();
+        Assert.True(raw["reasoning_content"] is null || string.IsNullOrEmpty(raw["reasoning_content"]!.GetValue<string>()), raw.ToJsonString());
+        Assert.NotEmpty(content);
+        Assert.StartsWith(thought, content, StringComparison.Ordinal);
+        Assert.Equal(answer.Length == 0 ? thought : $"{thought}</think>{answer}", content.Replace("<answer>", "", StringComparison.Ordinal).Replace("</answer>", "", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("""{"messages":[{"role":"user","content":"hi"}],"top_logprobs":3}""", "top_logprobs")]
     [InlineData("""{"messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":21}""", "top_logprobs")]

@@ -233,11 +233,10 @@ internal sealed class ChatLogprobs(GlmTokenizer tokenizer, bool tokensAsIds)
 
     private void WriteToken(Utf8JsonWriter json, int id, float logprob)
     {
-        var text = tokenizer.Decode([id]);
-        json.WriteString("token", tokensAsIds ? "token_id:" + id.ToString(System.Globalization.CultureInfo.InvariantCulture) : text);
-        json.WriteNumber("logprob", float.IsFinite(logprob) ? logprob : -9999f);
+        json.WriteString("token", CompletionWriter.TokenName(tokenizer, id, tokensAsIds));
+        json.WriteNumber("logprob", CompletionWriter.Finite(logprob));
         json.WriteStartArray("bytes");
-        foreach (var b in System.Text.Encoding.UTF8.GetBytes(text))
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes(tokenizer.Decode([id])))
         {
             json.WriteNumberValue(b);
         }

@@ -131,8 +131,13 @@ internal static class CompletionWriter
             json.WriteEndObject();
         }
 
-        private string Name(int id) => tokensAsIds ? "token_id:" + id.ToString(CultureInfo.InvariantCulture) : tokenizer.Decode([id]);
-
-        private static float Finite(float logprob) => float.IsFinite(logprob) ? logprob : Impossible;
+        private string Name(int id) => TokenName(tokenizer, id, tokensAsIds);
     }
+
+    /// <summary>How a token is named in either <c>logprobs</c> shape: its text, or vLLM's <c>token_id:N</c> when asked.</summary>
+    internal static string TokenName(GlmTokenizer tokenizer, int id, bool tokensAsIds) =>
+        tokensAsIds ? "token_id:" + id.ToString(CultureInfo.InvariantCulture) : tokenizer.Decode([id]);
+
+    /// <summary>A log probability JSON can hold: an id that can never be sampled (negative infinity) is written as <see cref="Impossible"/>.</summary>
+    internal static float Finite(float logprob) => float.IsFinite(logprob) ? logprob : Impossible;
 }
